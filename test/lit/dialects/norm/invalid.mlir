@@ -1,0 +1,39 @@
+// RUN: m2c-opt %s -split-input-file -verify-diagnostics
+
+func.func @rank0(%x: tensor<f32>, %w: tensor<1xf32>) {
+  // expected-error @+1 {{'norm.rms' op expects the input to have rank >= 1, got a rank-0 tensor}}
+  %0 = norm.rms %x, %w eps = 1.0e-06 : (tensor<f32>, tensor<1xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @weight_rank(%x: tensor<2x8xf32>, %w: tensor<2x8xf32>) {
+  // expected-error @+1 {{'norm.rms' op expects a rank-1 weight, got rank 2}}
+  %0 = norm.rms %x, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @weight_size(%x: tensor<?x3072xf32>, %w: tensor<4096xbf16>) {
+  // expected-error @+1 {{'norm.rms' op expects the weight size (4096) to equal the normalised dimension (3072)}}
+  %0 = norm.rms %x, %w eps = 1.0e-06 : (tensor<?x3072xf32>, tensor<4096xbf16>) -> tensor<?x3072xf32>
+  return
+}
+
+// -----
+
+func.func @result_type(%x: tensor<2x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'norm.rms' op expects the result type 'tensor<2x8xbf16>' to equal the input type 'tensor<2x8xf32>'}}
+  %0 = norm.rms %x, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+func.func @eps(%x: tensor<2x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'norm.rms' op expects a positive eps, got 0}}
+  %0 = norm.rms %x, %w eps = 0.0 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return
+}

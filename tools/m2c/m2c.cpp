@@ -1,0 +1,47 @@
+//===- m2c.cpp - The m2c driver: compile (and later run) model variants ---===//
+
+#include "Commands.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace m2c::tools;
+
+int m2c::tools::reportError(const llvm::Twine &message) {
+  llvm::errs() << "m2c: error: " << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "m2c " M2C_VERSION " (MiniMax-M2 MoE compiler, MLIR " LLVM_VERSION_STRING ")\n";
+  });
+  std::string parseErrors;
+  llvm::raw_string_ostream errorStream(parseErrors);
+  if (!llvm::cl::ParseCommandLineOptions(
+          argc, argv,
+          "m2c: compiles MiniMax-M2-family MoE models to deployable artifacts\n\n"
+          "  m2c compile MODEL [options]   MODEL is a preset (minimax-m2, minimax-m2-card,\n"
+          "                                tiny), a directory with config.json, or a\n"
+          "                                config.json path\n",
+          &errorStream)) {
+    // llvm::cl prefixes each message with the program name; print each in
+    // the m2c error format instead.
+    llvm::SmallVector<llvm::StringRef> lines;
+    llvm::StringRef(parseErrors).trim().split(lines, '\n', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef line : lines) {
+      line = line.trim();
+      if (line.starts_with("m2c: "))
+        line = line.drop_front(5);
+      reportError(line);
+    }
+    llvm::errs() << "(see 'm2c --help')\n";
+    return 1;
+  }
+  if (compileCommand)
+    return runCompile();
+  return reportError("no command given (see 'm2c --help')");
+}
