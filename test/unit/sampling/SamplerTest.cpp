@@ -1,0 +1,372 @@
+// Unit tests for the sampler and Rng: greedy ties, filters, determinism, distribution, bad params.
+#include "runtime/sampling/Sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using namespace m2c;
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+int32_t draw(const std::vector<float> &logits, const SamplingParams &params,
+             Rng &rng) {
+  StatusOr<int32_t> t =
+      sample(logits.data(), int64_t(logits.size()), params, rng);
+  EXPECT_TRUE(t.isOk()) << t.status().message();
+  return t.isOk() ? *t : -1;
+}
+
+std::string errorOf(const std::vector<float> &logits,
+                    const SamplingParams &params) {
+  Rng rng(0);
+  StatusOr<int32_t> t =
+      sample(logits.data(), int64_t(logits.size()), params, rng);
+  return t.isOk() ? "<ok>" : t.status().message();
+}
+
+std::vector<float> logOf(const std::vector<double> &probs) {
+  std::vector<float> out;
+  for (double p : probs)
+    out.push_back(static_cast<float>(std::log(p)));
+  return out;
+}
+
+std::vector<int> histogram(const std::vector<float> &logits,
+                           const SamplingParams &params, uint64_t seed,
+                           int n) {
+  Rng rng(seed);
+  std::vector<int> counts(logits.size(), 0);
+  for (int i = 0; i < n; ++i)
+    ++counts[size_t(draw(logits, params, rng))];
+  return counts;
+}
+
+double chiSquare(const std::vector<int> &counts,
+                 const std::vector<double> &probs, int n) {
+  double chi2 = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    double expected = n * probs[i];
+    chi2 += (counts[i] - expected) * (counts[i] - expected) / expected;
+  }
+  return chi2;
+}
+
+SamplingParams withTemperature(float t) {
+  SamplingParams p;
+  p.temperature = t;
+  return p;
+}
+
+} // namespace
+
+TEST(SamplingRngTest, SplitMix64IsPinned) {
+  // Reference values of splitmix64 seeded with 0.
+  Rng rng(0);
+  EXPECT_EQ(rng.nextU64(), 0xE220A8397B1DCDAFULL);
+  EXPECT_EQ(rng.nextU64(), 0x6E789E6AA1B965F4ULL);
+  EXPECT_EQ(rng.nextU64(), 0x06C45D188009454FULL);
+}
+
+TEST(SamplingRngTest, FloatsAreInUnitInterval) {
+  Rng rng(7);
+  double sum = 0;
+  for (int i = 0; i < 100000; ++i) {
+    float u = rng.nextFloat();
+    ASSERT_GE(u, 0.0f);
+    ASSERT_LT(u, 1.0f);
+    sum += u;
+  }
+  EXPECT_NEAR(sum / 100000, 0.5, 0.01);
+}
+
+TEST(SamplingRngTest, StreamsDiffer) {
+  Rng a = Rng::forStream(42, 0), b = Rng::forStream(42, 1);
+  Rng a2 = Rng::forStream(42, 0);
+  EXPECT_NE(a.nextU64(), b.nextU64());
+  EXPECT_EQ(Rng::forStream(42, 0).nextU64(), a2.nextU64());
+}
+
+TEST(SamplingTest, DefaultParamsAreGreedyAndValid) {
+  SamplingParams p{};
+  EXPECT_TRUE(p.isGreedy());
+  EXPECT_TRUE(validateSamplingParams(p).isOk());
+}
+
+TEST(SamplingTest, GreedyPicksLowestIndexOnTies) {
+  Rng rng(1);
+  SamplingParams greedy;
+  EXPECT_EQ(draw({1.0f, 3.0f, 3.0f, 2.0f}, greedy, rng), 1);
+  EXPECT_EQ(draw({5.0f, 5.0f}, greedy, rng), 0);
+  EXPECT_EQ(draw({kNegInf, -1e30f, kNegInf}, greedy, rng), 1);
+  EXPECT_EQ(draw({-2.0f}, greedy, rng), 0);
+}
+
+TEST(SamplingTest, GreedyConsumesNoRandomness) {
+  Rng rng(9);
+  uint64_t before = rng.state();
+  draw({0.1f, 0.9f}, SamplingParams{}, rng);
+  EXPECT_EQ(rng.state(), before);
+}
+
+TEST(SamplingTest, EachRandomSampleConsumesOneDraw) {
+  SamplingParams p = withTemperature(0.7f);
+  p.topK = 3;
+  p.topP = 0.5f;
+  Rng rng(9), reference(9);
+  draw({0.1f, 0.9f, 0.3f, -2.0f}, p, rng);
+  reference.nextU64();
+  EXPECT_EQ(rng.state(), reference.state());
+}
+
+TEST(SamplingTest, TopK1EqualsGreedy) {
+  Rng gen(123);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> logits(50);
+    for (float &l : logits)
+      l = gen.nextFloat() * 10 - 5;
+    logits[gen.nextU64() % 50] = 7.0f; // sometimes tied with nothing
+    SamplingParams p = withTemperature(1.5f);
+    p.topK = 1;
+    Rng rng(trial), greedyRng(trial);
+    ASSERT_EQ(draw(logits, p, rng), draw(logits, SamplingParams{}, greedyRng));
+  }
+}
+
+TEST(SamplingTest, TopK1TieKeepsLowestIndex) {
+  SamplingParams p = withTemperature(1.0f);
+  p.topK = 1;
+  Rng rng(5);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(draw({0.0f, 4.0f, 1.0f, 4.0f}, p, rng), 1);
+}
+
+TEST(SamplingTest, TinyTopPEqualsGreedy) {
+  Rng gen(321);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> logits(50);
+    for (float &l : logits)
+      l = gen.nextFloat() * 10 - 5;
+    SamplingParams p = withTemperature(1.0f);
+    p.topP = 1e-6f;
+    Rng rng(trial), greedyRng(trial);
+    ASSERT_EQ(draw(logits, p, rng), draw(logits, SamplingParams{}, greedyRng));
+  }
+}
+
+TEST(SamplingTest, SameSeedSameSequence) {
+  std::vector<float> logits = {0.5f, 1.0f, 1.5f, 0.2f, -0.3f, 2.0f};
+  SamplingParams p = withTemperature(1.2f);
+  p.topK = 5;
+  p.topP = 0.9f;
+  p.seed = 2024;
+  Rng a(p.seed), b(p.seed), c(p.seed + 1);
+  std::vector<int32_t> sa, sb, sc;
+  for (int i = 0; i < 64; ++i) {
+    sa.push_back(draw(logits, p, a));
+    sb.push_back(draw(logits, p, b));
+    sc.push_back(draw(logits, p, c));
+  }
+  EXPECT_EQ(sa, sb);
+  EXPECT_NE(sa, sc);
+}
+
+TEST(SamplingTest, FrequenciesMatchSoftmax) {
+  // Deterministic seed: this is a regression check, it cannot flake.
+  const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+  const int n = 40000;
+  std::vector<int> counts =
+      histogram(logOf(probs), withTemperature(1.0f), 77, n);
+  // 16.27 = chi-square critical value for 3 degrees of freedom at p = 0.001.
+  EXPECT_LT(chiSquare(counts, probs, n), 16.27)
+      << counts[0] << " " << counts[1] << " " << counts[2] << " " << counts[3];
+}
+
+TEST(SamplingTest, TemperatureSharpensAndFlattens) {
+  const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+  const int n = 40000;
+  // Temperature 2 samples from p^(1/2), renormalised.
+  std::vector<double> flat;
+  double z = 0;
+  for (double p : probs)
+    z += std::sqrt(p);
+  for (double p : probs)
+    flat.push_back(std::sqrt(p) / z);
+  std::vector<int> counts =
+      histogram(logOf(probs), withTemperature(2.0f), 78, n);
+  EXPECT_LT(chiSquare(counts, flat, n), 16.27);
+}
+
+TEST(SamplingTest, TopKRestrictsSupport) {
+  const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+  SamplingParams p = withTemperature(1.0f);
+  p.topK = 2;
+  const int n = 20000;
+  std::vector<int> counts = histogram(logOf(probs), p, 79, n);
+  EXPECT_EQ(counts[0], 0);
+  EXPECT_EQ(counts[1], 0);
+  EXPECT_LT(chiSquare({counts[2], counts[3]}, {3.0 / 7, 4.0 / 7}, n), 10.83);
+}
+
+TEST(SamplingTest, TopPKeepsSmallestSetReachingMass) {
+  // Sorted: 0.4, 0.3 (cum 0.7 >= 0.65) -> keep tokens 3 and 2 only.
+  const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+  SamplingParams p = withTemperature(1.0f);
+  p.topP = 0.65f;
+  const int n = 20000;
+  std::vector<int> counts = histogram(logOf(probs), p, 80, n);
+  EXPECT_EQ(counts[0], 0);
+  EXPECT_EQ(counts[1], 0);
+  EXPECT_LT(chiSquare({counts[2], counts[3]}, {3.0 / 7, 4.0 / 7}, n), 10.83);
+}
+
+TEST(SamplingTest, TopKThenTopP) {
+  // top-k 3 keeps {0.2, 0.3, 0.4}/0.9; top-p 0.5 keeps 0.4/0.9 (0.44) and
+  // 0.3/0.9 (cum 0.78) -> tokens 2 and 3.
+  const std::vector<double> probs = {0.1, 0.2, 0.3, 0.4};
+  SamplingParams p = withTemperature(1.0f);
+  p.topK = 3;
+  p.topP = 0.5f;
+  std::vector<int> counts = histogram(logOf(probs), p, 81, 5000);
+  EXPECT_EQ(counts[0], 0);
+  EXPECT_EQ(counts[1], 0);
+  EXPECT_GT(counts[2], 0);
+  EXPECT_GT(counts[3], 0);
+}
+
+TEST(SamplingTest, MaskedTokensAreNeverSampled) {
+  std::vector<float> logits = {kNegInf, 0.0f, kNegInf, 0.0f, kNegInf};
+  std::vector<int> counts = histogram(logits, withTemperature(3.0f), 82, 5000);
+  EXPECT_EQ(counts[0] + counts[2] + counts[4], 0);
+  EXPECT_GT(counts[1], 2000);
+  EXPECT_GT(counts[3], 2000);
+}
+
+TEST(SamplingTest, ExtremeTemperaturesStayFinite) {
+  std::vector<float> logits = {100.0f, -100.0f, 99.0f};
+  Rng rng(3);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_EQ(draw(logits, withTemperature(1e-20f), rng), 0);
+  std::vector<int> counts =
+      histogram(logits, withTemperature(1e30f), 83, 3000);
+  for (int c : counts)
+    EXPECT_GT(c, 800); // effectively uniform
+}
+
+TEST(SamplingTest, InvalidParamsAreErrors) {
+  const std::vector<float> logits = {0.0f, 1.0f};
+  SamplingParams p;
+  p.topP = 1.5f;
+  EXPECT_EQ(errorOf(logits, p), "top_p must be in (0, 1], got 1.5");
+  p.topP = 0.0f;
+  EXPECT_EQ(errorOf(logits, p), "top_p must be in (0, 1], got 0");
+  p.topP = std::nanf("");
+  EXPECT_EQ(errorOf(logits, p), "top_p must be in (0, 1], got nan");
+  p = SamplingParams{};
+  p.topK = -1;
+  EXPECT_EQ(errorOf(logits, p), "top_k must be >= 0, got -1");
+  p = SamplingParams{};
+  p.temperature = -0.5f;
+  EXPECT_EQ(errorOf(logits, p),
+            "temperature must be a finite number >= 0, got -0.5");
+  p.temperature = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(errorOf(logits, p),
+            "temperature must be a finite number >= 0, got inf");
+}
+
+TEST(SamplingTest, InvalidLogitsAreErrors) {
+  SamplingParams p;
+  EXPECT_EQ(errorOf({}, p), "vocab size must be in [1, 2147483647], got 0");
+  EXPECT_EQ(errorOf({0.0f, std::nanf("")}, p),
+            "logit at index 1 is not finite (nan)");
+  EXPECT_EQ(errorOf({std::numeric_limits<float>::infinity()}, p),
+            "logit at index 0 is not finite (inf)");
+  EXPECT_EQ(errorOf({kNegInf, kNegInf}, p),
+            "all 2 logits are -inf, nothing to sample");
+  Rng rng(0);
+  StatusOr<int32_t> null = sample(nullptr, 4, p, rng);
+  ASSERT_FALSE(null.isOk());
+  EXPECT_EQ(null.status().message(), "logits pointer is null");
+}
+
+namespace {
+
+// A direct transcription of the order in docs/sampling.md with full sorts,
+// to check the optimised sampler picks the same token for the same draw.
+int32_t referenceSample(const std::vector<float> &logits,
+                        const SamplingParams &p, float u) {
+  struct C {
+    float score, prob;
+    int32_t id;
+  };
+  std::vector<C> c;
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (logits[i] != kNegInf)
+      c.push_back({logits[i] / p.temperature, 0.0f, int32_t(i)});
+  auto byId = [](const C &a, const C &b) { return a.id < b.id; };
+  if (p.topK > 0 && size_t(p.topK) < c.size()) {
+    std::sort(c.begin(), c.end(), [](const C &a, const C &b) {
+      return a.score > b.score || (a.score == b.score && a.id < b.id);
+    });
+    c.resize(size_t(p.topK));
+    std::sort(c.begin(), c.end(), byId);
+  }
+  float mx = kNegInf, total = 0.0f;
+  for (const C &x : c)
+    mx = std::max(mx, x.score);
+  for (C &x : c)
+    total += (x.prob = std::exp(x.score - mx));
+  if (p.topP < 1.0f) {
+    std::sort(c.begin(), c.end(), [](const C &a, const C &b) {
+      return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
+    });
+    float cum = 0.0f, threshold = p.topP * total;
+    size_t keep = 0;
+    while (keep < c.size() && cum < threshold)
+      cum += c[keep++].prob;
+    c.resize(std::max<size_t>(keep, 1));
+    std::sort(c.begin(), c.end(), byId);
+    total = 0.0f;
+    for (const C &x : c)
+      total += x.prob;
+  }
+  float target = u * total, acc = 0.0f;
+  int32_t last = -1;
+  for (const C &x : c) {
+    if (x.prob <= 0.0f)
+      continue;
+    acc += x.prob;
+    last = x.id;
+    if (target < acc)
+      return x.id;
+  }
+  return last;
+}
+
+} // namespace
+
+TEST(SamplingTest, MatchesReferenceOnLargeVocab) {
+  // Flat-ish logits make the nucleus larger than the sampler's first
+  // partial-sort window, so its widening path is exercised.
+  Rng gen(99);
+  const float topPs[] = {1.0f, 0.95f, 0.5f, 0.05f};
+  const int32_t topKs[] = {0, 1, 40, 3000};
+  for (int trial = 0; trial < 32; ++trial) {
+    std::vector<float> logits(6000);
+    for (float &l : logits)
+      l = std::floor(gen.nextFloat() * 8.0f); // many exact ties
+    logits[gen.nextU64() % logits.size()] = kNegInf;
+    SamplingParams p = withTemperature(0.5f + float(trial % 4));
+    p.topP = topPs[trial % 4];
+    p.topK = topKs[(trial / 4) % 4];
+    Rng rng{uint64_t(trial)}, peek{uint64_t(trial)};
+    int32_t got = draw(logits, p, rng);
+    ASSERT_EQ(got, referenceSample(logits, p, peek.nextFloat()))
+        << "trial " << trial;
+  }
+}
