@@ -357,4 +357,27 @@ StatusOr<ModelConfig> resolveModelConfig(const std::string &model,
   return loadModelConfigFile(model, overrides);
 }
 
+StatusOr<std::string> resolveModelConfigText(const std::string &model,
+                                             const std::vector<std::string> &overrides,
+                                             std::string *origin) {
+  std::string text = presetConfigJson(model);
+  *origin = "preset '" + model + "'";
+  if (text.empty()) {
+    struct stat info;
+    if (stat(model.c_str(), &info) != 0)
+      return resolveModelConfig(model, overrides).status();
+    *origin = isDirectory(model) ? model + "/config.json" : model;
+    if (!readFile(*origin, text))
+      return Status::error(*origin + ": cannot read file");
+  }
+  json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded())
+    return Status::error(*origin + ": not valid JSON");
+  if (!root.is_object())
+    return Status::error(*origin + ": expected a JSON object at the top level");
+  for (const std::string &assignment : overrides)
+    M2C_RETURN_IF_ERROR(applyOverride(root, assignment));
+  return root.dump(1, ' ', false, json::error_handler_t::replace);
+}
+
 } // namespace m2c

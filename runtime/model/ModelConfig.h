@@ -78,6 +78,12 @@ std::string presetConfigJson(const std::string &name);
 StatusOr<ModelConfig> resolveModelConfig(const std::string &model,
                                          const std::vector<std::string> &overrides = {});
 
+/// The config.json text MODEL resolves to (preset text, or the file's), with
+/// `overrides` applied; `origin` receives the name errors should carry.
+StatusOr<std::string> resolveModelConfigText(const std::string &model,
+                                             const std::vector<std::string> &overrides,
+                                             std::string *origin);
+
 /// Checks the cross-key constraints (heads divisible, rotary_dim even, ...).
 Status validateModelConfig(const ModelConfig &config, const std::string &origin);
 

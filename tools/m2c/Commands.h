@@ -8,9 +8,12 @@
 namespace m2c::tools {
 
 extern llvm::cl::SubCommand compileCommand;
+extern llvm::cl::SubCommand runCommand;
 
 /// Runs `m2c compile`; returns the process exit code.
 int runCompile();
+/// Runs `m2c run`; returns the process exit code.
+int runRun();
 
 /// Prints "m2c: error: <message>" to stderr and returns 1.
 int reportError(const llvm::Twine &message);

@@ -1,20 +1,21 @@
 //===- CompileCommand.cpp - m2c compile -----------------------------------===//
 
 #include "Commands.h"
+#include "ModelCompiler.h"
 
-#include "frontend/ModelBuilder.h"
-#include "passes/InitAll.h"
 #include "passes/Passes.h"
-#include "runtime/model/ModelConfig.h"
+#include "runtime/artifact/Artifact.h"
+#include "runtime/checkpoint/Checkpoint.h"
+#include "runtime/checkpoint/CheckpointBinding.h"
+#include "runtime/checkpoint/DType.h"
+#include "runtime/weights/Weights.h"
 
-#include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/DialectRegistry.h"
-#include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
-#include "mlir/Support/Timing.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
+
+#include <cstring>
+#include <optional>
 
 using namespace llvm;
 
@@ -29,10 +30,12 @@ cl::OptionCategory compileCategory("m2c compile options");
 cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL"), cl::Required,
                               cl::sub(compileCommand), cl::cat(compileCategory));
 
-// A string rather than a cl::values enum: llvm::cl reports bad enum values
+// Strings rather than cl::values enums: llvm::cl reports bad enum values
 // itself, outside the "m2c: error:" format.
-cl::opt<std::string> emitKind("emit", cl::desc("What to write: summary (default) or mlir"),
-                              cl::value_desc("summary|mlir"), cl::init("summary"),
+cl::opt<std::string> emitKind("emit",
+                              cl::desc("What to write: summary, mlir, plan (JSON) or artifact "
+                                       "(default: artifact with -o, else summary)"),
+                              cl::value_desc("summary|mlir|plan|artifact"), cl::init(""),
                               cl::sub(compileCommand), cl::cat(compileCategory));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
@@ -43,80 +46,184 @@ cl::list<std::string> setOverrides(
     "set", cl::desc("Override a config.json key (key=value; nested keys with '.')"),
     cl::value_desc("key=value"), cl::sub(compileCommand), cl::cat(compileCategory));
 
+cl::opt<std::string> target("target", cl::desc("Target: cpu"), cl::init("cpu"),
+                            cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<std::string> weightsMode(
+    "weights",
+    cl::desc("Weights in the artifact: embed, external (checkpoint path + fingerprint) or "
+             "none (default: external for a checkpoint directory, embed with "
+             "--random-weights, else none)"),
+    cl::value_desc("embed|external|none"), cl::init(""), cl::sub(compileCommand),
+    cl::cat(compileCategory));
+
+cl::opt<bool> randomWeights("random-weights",
+                            cl::desc("Use seeded random weights instead of a checkpoint"),
+                            cl::init(false), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<uint64_t> weightSeed("weight-seed", cl::desc("Seed for --random-weights"), cl::init(0),
+                             cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<int64_t> maxTokens("max-tokens",
+                           cl::desc("Tokens per step the memory plan is sized for"),
+                           cl::init(1024), cl::sub(compileCommand), cl::cat(compileCategory));
+
 cl::opt<int64_t> kvBlockSize("kv-block-size", cl::desc("Tokens per KV-cache block"),
                              cl::init(16), cl::sub(compileCommand), cl::cat(compileCategory));
 
-cl::opt<std::string> kvCacheDtype("kv-cache-dtype",
-                                  cl::desc("KV-cache element type: bf16, f16 or f32"),
-                                  cl::init("bf16"), cl::sub(compileCommand),
-                                  cl::cat(compileCategory));
+cl::opt<std::string> kvCacheDtype(
+    "kv-cache-dtype",
+    cl::desc("KV-cache element type: bf16, f16 or f32 (default: f32 for --target cpu, "
+             "so the reference matches transformers' fp32 run)"),
+    cl::init(""), cl::sub(compileCommand), cl::cat(compileCategory));
 
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
+Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::string &path) {
+  // Weights come from the checkpoint or the generator, one at a time, so
+  // peak memory is one weight, not the model.
+  std::optional<Checkpoint> checkpoint;
+  std::optional<CheckpointBinding> binding;
+  if (!randomWeights) {
+    StatusOr<Checkpoint> opened = Checkpoint::open(ir.checkpointDir);
+    if (!opened)
+      return opened.status();
+    checkpoint.emplace(opened.take());
+    StatusOr<CheckpointBinding> bound = CheckpointBinding::create(*checkpoint, ir.config);
+    if (!bound)
+      return bound.status();
+    binding.emplace(bound.take());
+    ValidationReport report;
+    M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, ir.config, &report));
+  }
+  ProgressLine progress("packing weights");
+  uint64_t bytesDone = 0;
+  std::vector<float> values;
+  std::vector<uint8_t> packed;
+  return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
+    const plan::Weight &w = plan.weights[i];
+    values.resize(static_cast<size_t>(w.numElements()));
+    if (randomWeights)
+      randomWeightF32(w, weightSeed, values.data());
+    else
+      M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, values.data()));
+    packed.resize(w.storage.bytes);
+    if (w.storage.type == plan::ElementType::BF16) {
+      for (size_t j = 0; j < values.size(); ++j) {
+        uint16_t bits = f32ToBf16(values[j]);
+        std::memcpy(packed.data() + 2 * j, &bits, 2);
+      }
+    } else if (w.storage.type == plan::ElementType::F32) {
+      std::memcpy(packed.data(), values.data(), values.size() * sizeof(float));
+    } else {
+      return Status::error("weight '" + w.symbol + "': cannot pack storage type " +
+                           plan::elementTypeName(w.storage.type));
+    }
+    bytesDone += packed.size();
+    progress.update(i + 1, plan.weights.size(), bytesDone);
+    return sink(packed.data(), packed.size());
+  });
+}
+
 } // namespace
 
 int runCompile() {
-  if (emitKind != "summary" && emitKind != "mlir")
-    return reportError("--emit: expected summary or mlir, got '" + emitKind + "'");
+  std::string emit = emitKind;
+  if (emit.empty())
+    emit = outputFile == "-" ? "summary" : "artifact";
+  if (emit != "summary" && emit != "mlir" && emit != "plan" && emit != "artifact")
+    return reportError("--emit: expected summary, mlir, plan or artifact, got '" + emit + "'");
+  if (target != "cpu")
+    return reportError("--target: '" + target +
+                       "' is not supported yet (supported: cpu; GPU targets come with PTX "
+                       "codegen)");
   if (kvBlockSize <= 0 || kvBlockSize > 4096)
     return reportError("--kv-block-size: expected 1..4096, got " + Twine(kvBlockSize));
-  if (kvCacheDtype != "bf16" && kvCacheDtype != "f16" && kvCacheDtype != "f32")
-    return reportError("--kv-cache-dtype: expected bf16, f16 or f32, got '" + kvCacheDtype +
-                       "'");
+  std::string kvDtype = kvCacheDtype.empty() ? (target == "cpu" ? "f32" : "bf16")
+                                             : std::string(kvCacheDtype);
+  if (kvDtype != "bf16" && kvDtype != "f16" && kvDtype != "f32")
+    return reportError("--kv-cache-dtype: expected bf16, f16 or f32, got '" + kvDtype + "'");
+  if (maxTokens <= 0 || maxTokens > (1 << 20))
+    return reportError("--max-tokens: expected 1..1048576, got " + Twine(maxTokens));
+  if (!weightsMode.empty() && weightsMode != "embed" && weightsMode != "external" &&
+      weightsMode != "none")
+    return reportError("--weights: expected embed, external or none, got '" + weightsMode + "'");
+  if (emit == "artifact" && outputFile == "-")
+    return reportError("--emit=artifact needs -o FILE");
 
   mlir::DefaultTimingManager timingManager;
   timingManager.setEnabled(timing);
   mlir::TimingScope rootTimer = timingManager.getRootScope();
 
-  StatusOr<ModelConfig> config = [&] {
-    mlir::TimingScope timer = rootTimer.nest("config");
-    return resolveModelConfig(modelArg, std::vector<std::string>(setOverrides.begin(),
-                                                                 setOverrides.end()));
-  }();
-  if (!config)
-    return reportError(config.status().message());
+  CompileRequest request;
+  request.model = modelArg;
+  request.overrides.assign(setOverrides.begin(), setOverrides.end());
+  request.frontend.kvBlockSize = kvBlockSize;
+  request.frontend.kvCacheDtype = kvDtype;
+  request.plan.target = target;
+  request.plan.maxTokens = maxTokens;
+  StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
+  if (!ir)
+    return reportError(ir.status().message());
 
-  mlir::DialectRegistry registry;
-  registerAllDialects(registry);
-  mlir::MLIRContext context(registry);
-  // Multithreading buys nothing for building one module and costs thread
-  // start-up on every invocation.
-  context.disableMultithreading();
-  llvm::SourceMgr sourceMgr;
-  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-
-  FrontendOptions options;
-  options.kvBlockSize = kvBlockSize;
-  options.kvCacheDtype = kvCacheDtype;
-  std::vector<std::string> notes;
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  {
-    mlir::TimingScope timer = rootTimer.nest("frontend");
-    module = buildModelModule(context, *config, options, notes);
+  if (emit == "summary" || emit == "mlir") {
+    std::string errorMessage;
+    std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);
+    if (!output)
+      return reportError(outputFile + ": " + errorMessage);
+    if (emit == "mlir") {
+      mlir::TimingScope timer = rootTimer.nest("print");
+      ir->module->print(output->os());
+    } else {
+      mlir::PassManager pm(ir->context.get());
+      pm.enableTiming(rootTimer);
+      pm.addPass(createPrintModelSummary());
+      if (failed(pm.run(*ir->module)))
+        return reportError("printing the model summary failed");
+    }
+    output->keep();
+    return 0;
   }
-  if (!module)
-    return reportError("the frontend built IR that does not verify (a bug: please report it)");
-  for (const std::string &note : notes)
-    llvm::errs() << "m2c: note: " << note << "\n";
 
-  std::string errorMessage;
-  std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);
-  if (!output)
-    return reportError(outputFile + ": " + errorMessage);
+  std::string mode = weightsMode;
+  if (mode.empty())
+    mode = randomWeights ? "embed" : ir->checkpointDir.empty() ? "none" : "external";
+  if ((mode == "embed" || mode == "external") && !randomWeights && ir->checkpointDir.empty())
+    return reportError("--weights=" + mode + ": '" + modelArg +
+                       "' has no checkpoint; pass a model directory with safetensors, "
+                       "--random-weights, or --weights=none");
+  if (mode == "external" && randomWeights)
+    return reportError("--weights=external needs a checkpoint, not --random-weights");
 
-  if (emitKind == "mlir") {
-    mlir::TimingScope timer = rootTimer.nest("print");
-    module->print(output->os());
+  StatusOr<plan::Plan> plan = lowerToPlan(*ir, request.plan, rootTimer);
+  if (!plan)
+    return reportError(plan.status().message());
+  plan->weightsMode = mode;
+  if (mode != "external") {
+    plan->checkpointPath.clear();
+    plan->checkpointFingerprint.clear();
+  }
+  if (emit == "plan") {
+    std::string errorMessage;
+    std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);
+    if (!output)
+      return reportError(outputFile + ": " + errorMessage);
+    output->os() << plan::planToJson(*plan) << "\n";
+    output->keep();
+    return 0;
+  }
+  mlir::TimingScope writeTimer = rootTimer.nest("write artifact");
+  Status status;
+  if (mode == "embed") {
+    layoutEmbeddedWeights(*plan);
+    status = writeEmbedded(*plan, *ir, outputFile);
   } else {
-    mlir::PassManager pm(&context);
-    pm.enableTiming(rootTimer);
-    pm.addPass(createPrintModelSummary());
-    outs().flush();
-    if (failed(pm.run(*module)))
-      return reportError("printing the model summary failed");
+    status = writeArtifact(outputFile, *plan,
+                           [](size_t, const WeightSink &) { return Status::ok(); });
   }
-  output->keep();
+  if (!status)
+    return reportError(status.message());
   return 0;
 }
 

@@ -26,7 +26,8 @@ int main(int argc, char **argv) {
           "m2c: compiles MiniMax-M2-family MoE models to deployable artifacts\n\n"
           "  m2c compile MODEL [options]   MODEL is a preset (minimax-m2, minimax-m2-card,\n"
           "                                tiny), a directory with config.json, or a\n"
-          "                                config.json path\n",
+          "                                config.json path\n"
+          "  m2c run MODEL_OR_ARTIFACT --prompt-ids 1,2,3 [options]\n",
           &errorStream)) {
     // llvm::cl prefixes each message with the program name; print each in
     // the m2c error format instead.
@@ -43,5 +44,7 @@ int main(int argc, char **argv) {
   }
   if (compileCommand)
     return runCompile();
+  if (runCommand)
+    return runRun();
   return reportError("no command given (see 'm2c --help')");
 }

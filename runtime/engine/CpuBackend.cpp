@@ -1,0 +1,139 @@
+//===- CpuBackend.cpp - Executes plan kernels with the reference kernels ---===//
+
+#include "runtime/engine/CpuBackend.h"
+
+#include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/ThreadPool.h"
+
+#include <cstring>
+
+namespace m2c {
+
+using plan::KernelKind;
+
+CpuBackend::CpuBackend(const plan::Plan &plan, WeightSet weights, int64_t numKvBlocks,
+                       int numThreads)
+    : plan_(plan), weights_(std::move(weights)), numKvBlocks_(numKvBlocks),
+      pool_(std::make_unique<cpu::ThreadPool>(numThreads)) {}
+
+CpuBackend::~CpuBackend() = default;
+
+StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::create(const plan::Plan &plan,
+                                                         WeightSet weights,
+                                                         const CpuBackendOptions &options) {
+  if (weights.tensors.size() != plan.weights.size())
+    return Status::error("weight set does not match the plan");
+  for (size_t i = 0; i < plan.weights.size(); ++i)
+    if (static_cast<int64_t>(weights.tensors[i].size()) != plan.weights[i].numElements())
+      return Status::error("weight '" + plan.weights[i].symbol + "' has the wrong size");
+  if (plan.kvCache.type != plan::ElementType::F32 && plan.kvCache.type != plan::ElementType::BF16)
+    return Status::error(std::string("the CPU backend supports f32 and bf16 KV caches, not ") +
+                         plan::elementTypeName(plan.kvCache.type));
+  if (options.numKvBlocks < 2)
+    return Status::error("the KV cache needs at least 2 blocks (block 0 is reserved), got " +
+                         std::to_string(options.numKvBlocks));
+  std::unique_ptr<CpuBackend> backend(
+      new CpuBackend(plan, std::move(weights), options.numKvBlocks, options.numThreads));
+  backend->arena_.assign(static_cast<size_t>(plan.arenaBytes()), 0);
+  const plan::KvCacheSpec &kv = plan.kvCache;
+  double bytes = 2.0 * kv.layers * options.numKvBlocks * kv.blockSize * kv.kvHeads * kv.headDim *
+                 plan::elementSize(kv.type);
+  if (bytes > 64e9)
+    return Status::error("KV cache of " + std::to_string(options.numKvBlocks) +
+                         " blocks needs " + std::to_string(bytes / 1e9) +
+                         " GB; ask for fewer blocks");
+  backend->kvCache_.assign(static_cast<size_t>(bytes), 0);
+  return backend;
+}
+
+float *CpuBackend::bufferF32(const plan::Entry &entry, int64_t id) {
+  return reinterpret_cast<float *>(arena_.data() + entry.buffers[id].offset);
+}
+
+int32_t *CpuBackend::bufferI32(const plan::Entry &entry, int64_t id) {
+  return reinterpret_cast<int32_t *>(arena_.data() + entry.buffers[id].offset);
+}
+
+const float *CpuBackend::weight(const plan::Operand &op) const {
+  return weights_.tensors[op.index].data();
+}
+
+Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
+                             const StepInputs &in) {
+  int64_t tokens = in.numTokens();
+  auto buf = [&](size_t input) { return bufferF32(entry, k.inputs[input].index); };
+  auto rows = [&](size_t input) { return entry.buffers[k.inputs[input].index].rows(tokens); };
+  auto cols = [&](size_t input) { return entry.buffers[k.inputs[input].index].cols; };
+  auto w = [&](size_t input) { return weight(k.inputs[input]); };
+  auto shape = [&](size_t input) -> const std::vector<int64_t> & {
+    return plan_.weights[k.inputs[input].index].shape;
+  };
+  float *out = bufferF32(entry, k.outputs[0]);
+  switch (k.kind) {
+  case KernelKind::Embedding:
+    return cpu::embedding(w(1), shape(1)[0], shape(1)[1], in.tokenIds.data(), tokens, out);
+  case KernelKind::RmsNorm:
+    cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.attr("eps"), out, *pool_);
+    return Status::ok();
+  case KernelKind::Linear:
+    cpu::linear(buf(0), rows(0), cols(0), w(1), shape(1)[0], out, *pool_);
+    return Status::ok();
+  case KernelKind::Add:
+    cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
+    return Status::ok();
+  case KernelKind::TakeLastRow:
+    cpu::takeLastRow(buf(0), rows(0), cols(0), out);
+    return Status::ok();
+  case KernelKind::Attention: {
+    cpu::AttentionParams params;
+    params.layer = static_cast<int64_t>(k.attr("layer"));
+    params.numHeads = static_cast<int64_t>(k.attr("num_heads"));
+    params.numKvHeads = static_cast<int64_t>(k.attr("num_kv_heads"));
+    params.headDim = static_cast<int64_t>(k.attr("head_dim"));
+    params.rotaryDim = static_cast<int64_t>(k.attr("rotary_dim"));
+    params.ropeTheta = k.attr("rope_theta");
+    params.causal = k.attr("causal") != 0;
+    cpu::KvCacheView cache;
+    cache.data = kvCache_.data();
+    cache.bf16 = plan_.kvCache.type == plan::ElementType::BF16;
+    cache.layers = plan_.kvCache.layers;
+    cache.numBlocks = numKvBlocks_;
+    cache.blockSize = plan_.kvCache.blockSize;
+    cache.kvHeads = plan_.kvCache.kvHeads;
+    cache.headDim = plan_.kvCache.headDim;
+    return cpu::attention(buf(0), buf(1), buf(2), in.positions.data(), in.tokenSeqs.data(),
+                          tokens, in.blockTables.data(), in.numSeqs, in.maxBlocks, params,
+                          cache, out, *pool_);
+  }
+  case KernelKind::MoeRoute: {
+    const float *bias = k.inputs.size() == 3 ? w(2) : nullptr;
+    return cpu::moeRoute(buf(0), rows(0), cols(0), w(1), bias, shape(1)[0],
+                         static_cast<int64_t>(k.attr("top_k")), k.attr("softmax") != 0,
+                         k.attr("renormalize") != 0, bufferI32(entry, k.outputs[0]),
+                         bufferF32(entry, k.outputs[1]), *pool_);
+  }
+  case KernelKind::MoeExperts: {
+    const std::vector<int64_t> &w1 = shape(3);
+    return cpu::moeExperts(buf(0), rows(0), cols(0), bufferI32(entry, k.inputs[1].index), buf(2),
+                           cols(1), w(3), w(4), w(5), w1[0], w1[1], out, *pool_);
+  }
+  }
+  return Status::error("unknown kernel kind");
+}
+
+StatusOr<const float *> CpuBackend::execute(const plan::Entry &entry, const StepInputs &in) {
+  int64_t tokens = in.numTokens();
+  if (tokens <= 0 || tokens > plan_.maxTokens)
+    return Status::error("a step must have 1 to " + std::to_string(plan_.maxTokens) +
+                         " tokens (the plan's max_tokens), got " + std::to_string(tokens));
+  if (static_cast<int64_t>(in.positions.size()) != tokens ||
+      static_cast<int64_t>(in.tokenSeqs.size()) != tokens || in.numSeqs <= 0 ||
+      in.maxBlocks <= 0 ||
+      static_cast<int64_t>(in.blockTables.size()) != in.numSeqs * in.maxBlocks)
+    return Status::error("malformed step inputs");
+  for (const plan::Kernel &kernel : entry.kernels)
+    M2C_RETURN_IF_ERROR(runKernel(entry, kernel, in).withContext(kernel.name));
+  return bufferF32(entry, entry.output);
+}
+
+} // namespace m2c

@@ -1,0 +1,55 @@
+//===- CpuBackend.h - The reference backend: plan kernels in C++ ----------===//
+//
+// Every kernel kind maps to a reference implementation in runtime/cpu
+// (fp32 accumulation, multithreaded, results independent of thread count).
+// This is the numerical reference every GPU kernel is checked against.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_ENGINE_CPUBACKEND_H
+#define M2C_RUNTIME_ENGINE_CPUBACKEND_H
+
+#include "runtime/engine/Backend.h"
+#include "runtime/weights/Weights.h"
+
+#include <memory>
+
+namespace m2c {
+
+namespace cpu {
+class ThreadPool;
+} // namespace cpu
+
+struct CpuBackendOptions {
+  /// KV-cache blocks, including the null block 0.
+  int64_t numKvBlocks = 0;
+  /// 0 = all hardware threads.
+  int numThreads = 0;
+};
+
+class CpuBackend final : public Backend {
+public:
+  static StatusOr<std::unique_ptr<CpuBackend>> create(const plan::Plan &plan, WeightSet weights,
+                                                      const CpuBackendOptions &options);
+  ~CpuBackend() override;
+
+  StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) override;
+  int64_t numKvBlocks() const override { return numKvBlocks_; }
+
+private:
+  CpuBackend(const plan::Plan &plan, WeightSet weights, int64_t numKvBlocks, int numThreads);
+  Status runKernel(const plan::Entry &entry, const plan::Kernel &kernel, const StepInputs &inputs);
+  float *bufferF32(const plan::Entry &entry, int64_t id);
+  int32_t *bufferI32(const plan::Entry &entry, int64_t id);
+  const float *weight(const plan::Operand &op) const;
+
+  const plan::Plan &plan_;
+  WeightSet weights_;
+  int64_t numKvBlocks_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  std::vector<uint8_t> arena_;
+  std::vector<uint8_t> kvCache_;
+};
+
+} // namespace m2c
+
+#endif // M2C_RUNTIME_ENGINE_CPUBACKEND_H

@@ -1,0 +1,399 @@
+//===- Plan.cpp - Plan names, verification and the memory planner ---------===//
+
+#include "runtime/plan/Plan.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace m2c::plan {
+
+const char *elementTypeName(ElementType type) {
+  switch (type) {
+  case ElementType::F32:
+    return "f32";
+  case ElementType::I32:
+    return "i32";
+  case ElementType::BF16:
+    return "bf16";
+  case ElementType::F16:
+    return "f16";
+  }
+  return "?";
+}
+
+StatusOr<ElementType> parseElementType(const std::string &name) {
+  for (ElementType type :
+       {ElementType::F32, ElementType::I32, ElementType::BF16, ElementType::F16})
+    if (name == elementTypeName(type))
+      return type;
+  return Status::error("unknown element type '" + name + "'");
+}
+
+int64_t elementSize(ElementType type) {
+  return type == ElementType::F32 || type == ElementType::I32 ? 4 : 2;
+}
+
+namespace {
+constexpr KernelKind kAllKinds[] = {KernelKind::Embedding,  KernelKind::RmsNorm,
+                                    KernelKind::Linear,     KernelKind::Attention,
+                                    KernelKind::Add,        KernelKind::MoeRoute,
+                                    KernelKind::MoeExperts, KernelKind::TakeLastRow};
+} // namespace
+
+const char *kernelKindName(KernelKind kind) {
+  switch (kind) {
+  case KernelKind::Embedding:
+    return "embedding";
+  case KernelKind::RmsNorm:
+    return "rms_norm";
+  case KernelKind::Linear:
+    return "linear";
+  case KernelKind::Attention:
+    return "attention";
+  case KernelKind::Add:
+    return "add";
+  case KernelKind::MoeRoute:
+    return "moe_route";
+  case KernelKind::MoeExperts:
+    return "moe_experts";
+  case KernelKind::TakeLastRow:
+    return "take_last_row";
+  }
+  return "?";
+}
+
+StatusOr<KernelKind> parseKernelKind(const std::string &name) {
+  for (KernelKind kind : kAllKinds)
+    if (name == kernelKindName(kind))
+      return kind;
+  return Status::error("unknown kernel kind '" + name + "'");
+}
+
+const char *entryInputName(EntryInput input) {
+  switch (input) {
+  case EntryInput::TokenIds:
+    return "token_ids";
+  case EntryInput::Positions:
+    return "positions";
+  case EntryInput::TokenSeqs:
+    return "token_seqs";
+  case EntryInput::BlockTables:
+    return "block_tables";
+  }
+  return "?";
+}
+
+int64_t Weight::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+const Entry *Plan::findEntry(const std::string &name) const {
+  for (const Entry &entry : entries)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
+int64_t Plan::arenaBytes() const {
+  int64_t bytes = 0;
+  for (const Entry &entry : entries)
+    bytes = std::max(bytes, entry.arenaBytes);
+  return bytes;
+}
+
+//===----------------------------------------------------------------------===//
+// Verification
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+
+class KernelVerifier {
+public:
+  KernelVerifier(const Plan &plan, const Entry &entry, const Kernel &kernel, size_t index)
+      : plan_(plan), entry_(entry), kernel_(kernel),
+        where_("entry '" + entry.name + "' kernel " + std::to_string(index) + " (" +
+               kernel.name + ", " + kernelKindName(kernel.kind) + ")") {}
+
+  Status fail(const std::string &why) const { return Status::error(where_ + ": " + why); }
+
+  Status arity(size_t inputs, size_t outputs) const {
+    if (kernel_.inputs.size() != inputs || kernel_.outputs.size() != outputs)
+      return fail("expects " + std::to_string(inputs) + " inputs and " +
+                  std::to_string(outputs) + " outputs, got " +
+                  std::to_string(kernel_.inputs.size()) + " and " +
+                  std::to_string(kernel_.outputs.size()));
+    return Status::ok();
+  }
+
+  StatusOr<const Buffer *> buffer(size_t input) const {
+    const Operand &op = kernel_.inputs[input];
+    if (op.kind != Operand::Kind::Buffer)
+      return fail("input " + std::to_string(input) + " must be a buffer");
+    return &entry_.buffers[op.index];
+  }
+  StatusOr<const Weight *> weight(size_t input, size_t rank) const {
+    const Operand &op = kernel_.inputs[input];
+    if (op.kind != Operand::Kind::Weight)
+      return fail("input " + std::to_string(input) + " must be a weight");
+    const Weight &w = plan_.weights[op.index];
+    if (w.shape.size() != rank)
+      return fail("weight '" + w.symbol + "' must have rank " + std::to_string(rank));
+    return &w;
+  }
+  Status input(size_t input, EntryInput expected) const {
+    const Operand &op = kernel_.inputs[input];
+    if (op.kind != Operand::Kind::Input || op.index != static_cast<int64_t>(expected))
+      return fail("input " + std::to_string(input) + " must be the entry input " +
+                  entryInputName(expected));
+    return Status::ok();
+  }
+  const Buffer &output(size_t i) const { return entry_.buffers[kernel_.outputs[i]]; }
+  Status expect(bool condition, const std::string &why) const {
+    return condition ? Status::ok() : fail(why);
+  }
+  Status positiveAttr(const char *key) const {
+    double v = kernel_.attr(key, -1);
+    return expect(v > 0 && v < kMaxDim && std::floor(v) == v,
+                  std::string("attribute ") + key + " must be a positive integer");
+  }
+
+  Status verify() const;
+
+private:
+  const Plan &plan_;
+  const Entry &entry_;
+  const Kernel &kernel_;
+  std::string where_;
+};
+
+#define M2C_ASSIGN_OR_RETURN(lhs, expr)                                          \
+  auto lhs##OrError = (expr);                                                    \
+  if (!lhs##OrError)                                                             \
+    return lhs##OrError.status();                                                \
+  auto lhs = *lhs##OrError
+
+Status KernelVerifier::verify() const {
+  const Kernel &k = kernel_;
+  switch (k.kind) {
+  case KernelKind::Embedding: {
+    M2C_RETURN_IF_ERROR(arity(2, 1));
+    M2C_RETURN_IF_ERROR(input(0, EntryInput::TokenIds));
+    M2C_ASSIGN_OR_RETURN(table, weight(1, 2));
+    return expect(output(0).cols == table->shape[1] && output(0).type == ElementType::F32 &&
+                      !output(0).staticRows,
+                  "output must be f32 [tokens, " + std::to_string(table->shape[1]) + "]");
+  }
+  case KernelKind::RmsNorm: {
+    M2C_RETURN_IF_ERROR(arity(2, 1));
+    M2C_ASSIGN_OR_RETURN(x, buffer(0));
+    M2C_ASSIGN_OR_RETURN(w, weight(1, 1));
+    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    return expect(x->cols == w->shape[0] && output(0).cols == x->cols &&
+                      output(0).staticRows == x->staticRows,
+                  "weight, input and output widths must agree");
+  }
+  case KernelKind::Linear: {
+    M2C_RETURN_IF_ERROR(arity(2, 1));
+    M2C_ASSIGN_OR_RETURN(x, buffer(0));
+    M2C_ASSIGN_OR_RETURN(w, weight(1, 2));
+    return expect(x->cols == w->shape[1] && output(0).cols == w->shape[0] &&
+                      output(0).staticRows == x->staticRows,
+                  "shapes must be x [T, K], weight [N, K], output [T, N]");
+  }
+  case KernelKind::Attention: {
+    M2C_RETURN_IF_ERROR(arity(6, 1));
+    M2C_ASSIGN_OR_RETURN(q, buffer(0));
+    M2C_ASSIGN_OR_RETURN(kb, buffer(1));
+    M2C_ASSIGN_OR_RETURN(v, buffer(2));
+    M2C_RETURN_IF_ERROR(input(3, EntryInput::Positions));
+    M2C_RETURN_IF_ERROR(input(4, EntryInput::TokenSeqs));
+    M2C_RETURN_IF_ERROR(input(5, EntryInput::BlockTables));
+    for (const char *key : {"num_heads", "num_kv_heads", "head_dim"})
+      M2C_RETURN_IF_ERROR(positiveAttr(key));
+    int64_t heads = k.attr("num_heads"), kvHeads = k.attr("num_kv_heads"),
+            headDim = k.attr("head_dim"), rotary = k.attr("rotary_dim", -1),
+            layer = k.attr("layer", -1);
+    const KvCacheSpec &cache = plan_.kvCache;
+    M2C_RETURN_IF_ERROR(expect(heads % kvHeads == 0, "num_heads must be a multiple of num_kv_heads"));
+    M2C_RETURN_IF_ERROR(expect(rotary >= 0 && rotary % 2 == 0 && rotary <= headDim,
+                               "rotary_dim must be even and within head_dim"));
+    M2C_RETURN_IF_ERROR(expect(k.attr("rope_theta") > 0, "rope_theta must be positive"));
+    M2C_RETURN_IF_ERROR(expect(layer >= 0 && layer < cache.layers && kvHeads == cache.kvHeads &&
+                                   headDim == cache.headDim,
+                               "layer, num_kv_heads and head_dim must match the KV cache"));
+    return expect(q->cols == heads * headDim && kb->cols == kvHeads * headDim &&
+                      v->cols == kvHeads * headDim && output(0).cols == q->cols &&
+                      !q->staticRows && !kb->staticRows && !v->staticRows,
+                  "q/k/v/output widths must match heads x head_dim");
+  }
+  case KernelKind::Add: {
+    M2C_RETURN_IF_ERROR(arity(2, 1));
+    M2C_ASSIGN_OR_RETURN(a, buffer(0));
+    M2C_ASSIGN_OR_RETURN(b, buffer(1));
+    return expect(a->cols == b->cols && output(0).cols == a->cols &&
+                      a->staticRows == b->staticRows && output(0).staticRows == a->staticRows,
+                  "operands and output must have one shape");
+  }
+  case KernelKind::MoeRoute: {
+    bool hasBias = k.inputs.size() == 3;
+    M2C_RETURN_IF_ERROR(arity(hasBias ? 3 : 2, 2));
+    M2C_ASSIGN_OR_RETURN(h, buffer(0));
+    M2C_ASSIGN_OR_RETURN(gate, weight(1, 2));
+    M2C_RETURN_IF_ERROR(positiveAttr("top_k"));
+    M2C_RETURN_IF_ERROR(positiveAttr("num_experts"));
+    int64_t experts = k.attr("num_experts"), topK = k.attr("top_k");
+    if (hasBias) {
+      M2C_ASSIGN_OR_RETURN(bias, weight(2, 1));
+      M2C_RETURN_IF_ERROR(expect(bias->shape[0] == experts, "bias must have num_experts entries"));
+    }
+    return expect(topK <= experts && gate->shape[0] == experts && gate->shape[1] == h->cols &&
+                      output(0).type == ElementType::I32 && output(0).cols == topK &&
+                      output(1).type == ElementType::F32 && output(1).cols == topK,
+                  "gate must be [num_experts, hidden], outputs i32/f32 [T, top_k]");
+  }
+  case KernelKind::MoeExperts: {
+    M2C_RETURN_IF_ERROR(arity(6, 1));
+    M2C_ASSIGN_OR_RETURN(h, buffer(0));
+    M2C_ASSIGN_OR_RETURN(ids, buffer(1));
+    M2C_ASSIGN_OR_RETURN(weights, buffer(2));
+    M2C_ASSIGN_OR_RETURN(w1, weight(3, 3));
+    M2C_ASSIGN_OR_RETURN(w3, weight(4, 3));
+    M2C_ASSIGN_OR_RETURN(w2, weight(5, 3));
+    return expect(ids->type == ElementType::I32 && weights->type == ElementType::F32 &&
+                      ids->cols == weights->cols && w1->shape == w3->shape &&
+                      w1->shape[2] == h->cols && w2->shape[0] == w1->shape[0] &&
+                      w2->shape[1] == w1->shape[2] && w2->shape[2] == w1->shape[1] &&
+                      output(0).cols == h->cols,
+                  "expert weights must be [E, I, H] (w1, w3) and [E, H, I] (w2)");
+  }
+  case KernelKind::TakeLastRow: {
+    M2C_RETURN_IF_ERROR(arity(1, 1));
+    M2C_ASSIGN_OR_RETURN(x, buffer(0));
+    return expect(output(0).cols == x->cols && output(0).staticRows == 1,
+                  "output must be one row as wide as the input");
+  }
+  }
+  return fail("unknown kernel kind");
+}
+
+} // namespace
+
+Status verifyPlan(const Plan &plan) {
+  if (plan.version != kPlanVersion)
+    return Status::error("plan version " + std::to_string(plan.version) + " is not supported (expected " +
+                         std::to_string(kPlanVersion) + ")");
+  if (plan.maxTokens <= 0 || plan.maxTokens > (1 << 24))
+    return Status::error("plan: max_tokens out of range: " + std::to_string(plan.maxTokens));
+  const KvCacheSpec &cache = plan.kvCache;
+  if (cache.layers <= 0 || cache.kvHeads <= 0 || cache.headDim <= 0 || cache.blockSize <= 0 ||
+      cache.layers > kMaxDim || cache.kvHeads > 4096 || cache.headDim > 4096 ||
+      cache.blockSize > 4096)
+    return Status::error("plan: kv_cache dimensions out of range");
+  for (const Weight &w : plan.weights) {
+    if (w.shape.empty() || w.shape.size() > 3)
+      return Status::error("plan: weight '" + w.symbol + "' must have rank 1 to 3");
+    double elements = 1;
+    for (int64_t d : w.shape) {
+      if (d <= 0 || d > kMaxDim)
+        return Status::error("plan: weight '" + w.symbol + "' has a dimension out of range");
+      elements *= static_cast<double>(d);
+    }
+    if (elements > 1e12)
+      return Status::error("plan: weight '" + w.symbol + "' is too large");
+  }
+  if (plan.entries.empty())
+    return Status::error("plan: no entry points");
+  for (const Entry &entry : plan.entries) {
+    std::string where = "plan: entry '" + entry.name + "'";
+    for (const Buffer &b : entry.buffers) {
+      if (b.cols <= 0 || b.cols > kMaxDim || b.staticRows < 0 || b.staticRows > kMaxDim ||
+          b.offset < 0 || b.offset + b.bytesFor(plan.maxTokens) > entry.arenaBytes)
+        return Status::error(where + ": buffer '" + b.name + "' lies outside the arena");
+    }
+    if (entry.output < 0 || entry.output >= static_cast<int64_t>(entry.buffers.size()))
+      return Status::error(where + ": output buffer out of range");
+    if (entry.buffers[entry.output].cols != plan.vocabSize)
+      return Status::error(where + ": output must be [rows, vocab_size]");
+    for (size_t i = 0; i < entry.kernels.size(); ++i) {
+      const Kernel &k = entry.kernels[i];
+      for (const Operand &op : k.inputs) {
+        int64_t limit = op.kind == Operand::Kind::Input    ? kNumEntryInputs
+                        : op.kind == Operand::Kind::Buffer ? static_cast<int64_t>(entry.buffers.size())
+                                                           : static_cast<int64_t>(plan.weights.size());
+        if (op.index < 0 || op.index >= limit)
+          return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
+                               ") has an operand out of range");
+      }
+      for (int64_t out : k.outputs)
+        if (out < 0 || out >= static_cast<int64_t>(entry.buffers.size()))
+          return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
+                               ") writes a buffer out of range");
+      M2C_RETURN_IF_ERROR(KernelVerifier(plan, entry, k, i).verify().withContext("plan"));
+    }
+  }
+  return Status::ok();
+}
+
+//===----------------------------------------------------------------------===//
+// Memory planning
+//===----------------------------------------------------------------------===//
+
+void planMemory(Entry &entry, int64_t maxTokens) {
+  constexpr int64_t kAlignment = 64;
+  size_t n = entry.buffers.size();
+  std::vector<int64_t> first(n, -1), last(n, -1);
+  for (size_t i = 0; i < entry.kernels.size(); ++i) {
+    const Kernel &k = entry.kernels[i];
+    for (int64_t out : k.outputs) {
+      if (first[out] < 0)
+        first[out] = i;
+      last[out] = std::max<int64_t>(last[out], i);
+    }
+    for (const Operand &op : k.inputs)
+      if (op.kind == Operand::Kind::Buffer)
+        last[op.index] = std::max<int64_t>(last[op.index], i);
+  }
+  // The logits are read after the last kernel.
+  if (entry.output >= 0 && static_cast<size_t>(entry.output) < n)
+    last[entry.output] = static_cast<int64_t>(entry.kernels.size());
+
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i)
+    order[i] = i;
+  auto size = [&](size_t i) {
+    return (entry.buffers[i].bytesFor(maxTokens) + kAlignment - 1) / kAlignment * kAlignment;
+  };
+  // Largest first, then by first use: the usual greedy-by-size heuristic.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return size(a) > size(b); });
+  struct Placed {
+    int64_t offset, bytes, first, last;
+  };
+  std::vector<Placed> placed;
+  int64_t arena = 0;
+  for (size_t i : order) {
+    int64_t bytes = size(i);
+    std::vector<std::pair<int64_t, int64_t>> busy;
+    for (const Placed &p : placed)
+      if (!(p.last < first[i] || last[i] < p.first))
+        busy.push_back({p.offset, p.offset + p.bytes});
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (auto [begin, end] : busy) {
+      if (offset + bytes <= begin)
+        break;
+      offset = std::max(offset, end);
+    }
+    entry.buffers[i].offset = offset;
+    placed.push_back({offset, bytes, first[i], last[i]});
+    arena = std::max(arena, offset + bytes);
+  }
+  entry.arenaBytes = arena;
+}
+
+} // namespace m2c::plan

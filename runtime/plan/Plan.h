@@ -1,0 +1,153 @@
+//===- Plan.h - The executable plan: the compiler/runtime contract --------===//
+//
+// A plan is what both backends execute: per entry point, a list of kernel
+// invocations over buffers laid out in one arena by a compile-time memory
+// plan, plus weight bindings. It has no MLIR in it; codegen/ builds it from
+// the IR and the artifact serializes it as JSON.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_PLAN_PLAN_H
+#define M2C_RUNTIME_PLAN_PLAN_H
+
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace m2c::plan {
+
+constexpr int64_t kPlanVersion = 1;
+
+/// Element types of activations and of stored weights.
+enum class ElementType : uint8_t { F32, I32, BF16, F16 };
+const char *elementTypeName(ElementType type);
+StatusOr<ElementType> parseElementType(const std::string &name);
+int64_t elementSize(ElementType type);
+
+/// Kernel kinds. Each has a reference implementation in the CPU backend.
+enum class KernelKind : uint8_t {
+  Embedding,   // (token_ids, table) -> [T, hidden]
+  RmsNorm,     // (x, weight) -> y; attrs: eps
+  Linear,      // (x [T,K], weight [N,K]) -> [T,N]
+  Attention,   // (q, k, v, positions, token_seqs, block_tables) -> o
+  Add,         // (a, b) -> a + b
+  MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
+  MoeExperts,  // (hidden, ids, weights, w1, w3, w2) -> y
+  TakeLastRow, // (x [T,C]) -> [1,C]
+};
+const char *kernelKindName(KernelKind kind);
+StatusOr<KernelKind> parseKernelKind(const std::string &name);
+
+/// The runtime inputs of every entry point, in order.
+enum class EntryInput : uint8_t { TokenIds, Positions, TokenSeqs, BlockTables };
+constexpr int kNumEntryInputs = 4;
+const char *entryInputName(EntryInput input);
+
+/// A 2-D activation [rows, cols]; rows is the step's token count unless
+/// `staticRows` is set. The memory plan sized it for plan.maxTokens rows.
+struct Buffer {
+  std::string name;
+  ElementType type = ElementType::F32;
+  int64_t cols = 0;
+  int64_t staticRows = 0; // 0: rows = tokens of the step
+  int64_t offset = 0;     // bytes into the arena
+
+  int64_t rows(int64_t tokens) const { return staticRows ? staticRows : tokens; }
+  int64_t bytesFor(int64_t tokens) const { return rows(tokens) * cols * elementSize(type); }
+};
+
+struct Operand {
+  enum class Kind : uint8_t { Input, Buffer, Weight };
+  Kind kind = Kind::Buffer;
+  int64_t index = 0; // EntryInput, buffer id or weight id
+
+  static Operand input(EntryInput in) { return {Kind::Input, static_cast<int64_t>(in)}; }
+  static Operand buffer(int64_t id) { return {Kind::Buffer, id}; }
+  static Operand weight(int64_t id) { return {Kind::Weight, id}; }
+};
+
+struct Kernel {
+  KernelKind kind = KernelKind::Add;
+  /// Readable in traces and reports: "layer3.attention".
+  std::string name;
+  std::vector<Operand> inputs;
+  std::vector<int64_t> outputs; // buffer ids
+  /// Numeric attributes (bools as 0/1).
+  std::map<std::string, double> attrs;
+
+  double attr(const std::string &key, double fallback = 0) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? fallback : it->second;
+  }
+};
+
+struct Entry {
+  std::string name; // "prefill" | "decode"
+  /// True when the logits cover only the last token (prefill).
+  bool lastTokenLogits = false;
+  std::vector<Buffer> buffers;
+  std::vector<Kernel> kernels;
+  int64_t output = 0; // buffer holding the logits
+  int64_t arenaBytes = 0;
+};
+
+/// How a weight's bytes are stored in the artifact.
+struct WeightStorage {
+  ElementType type = ElementType::BF16;
+  uint64_t offset = 0; // into the artifact's weight section
+  uint64_t bytes = 0;
+};
+
+struct Weight {
+  std::string symbol;  // the IR symbol
+  std::string binding; // checkpoint tensor name; "{e}" stands for an expert
+  std::vector<int64_t> shape;
+  ElementType type = ElementType::BF16; // logical element type
+  WeightStorage storage;                // valid when weights are embedded
+
+  int64_t numElements() const;
+};
+
+struct KvCacheSpec {
+  int64_t layers = 0, kvHeads = 0, headDim = 0, blockSize = 0;
+  ElementType type = ElementType::BF16;
+};
+
+struct Plan {
+  int64_t version = kPlanVersion;
+  std::string target = "cpu";
+  int64_t maxTokens = 0; // per step; buffers are sized for it
+  int64_t vocabSize = 0;
+  int64_t hiddenSize = 0;
+  KvCacheSpec kvCache;
+  std::vector<Weight> weights;
+  std::vector<Entry> entries;
+  /// "embed" | "external" | "none".
+  std::string weightsMode = "none";
+  /// For external weights: the checkpoint directory and its fingerprint.
+  std::string checkpointPath;
+  std::string checkpointFingerprint;
+  /// The model's config.json, kept so the runtime can bind a checkpoint.
+  std::string configJson;
+
+  const Entry *findEntry(const std::string &name) const;
+  int64_t arenaBytes() const;
+};
+
+/// Checks every index, shape and attribute a backend relies on, so that a
+/// plan read from an untrusted artifact can never index out of bounds.
+Status verifyPlan(const Plan &plan);
+
+std::string planToJson(const Plan &plan);
+StatusOr<Plan> planFromJson(const std::string &text);
+
+/// Assigns Buffer::offset for every buffer of `entry` by liveness: two
+/// buffers share bytes only when their lifetimes (first write to last read
+/// in kernel order) do not overlap. Sizes use `maxTokens` rows.
+void planMemory(Entry &entry, int64_t maxTokens);
+
+} // namespace m2c::plan
+
+#endif // M2C_RUNTIME_PLAN_PLAN_H

@@ -1,0 +1,244 @@
+//===- Weights.cpp - Random, checkpoint and embedded weight sources -------===//
+
+#include "runtime/weights/Weights.h"
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/checkpoint/Checkpoint.h"
+#include "runtime/checkpoint/CheckpointBinding.h"
+#include "runtime/checkpoint/DType.h"
+#include "runtime/model/ModelConfig.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <sys/stat.h>
+
+namespace m2c {
+namespace {
+
+uint64_t splitmix64(uint64_t &state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t hashString(const std::string &text, uint64_t seed) {
+  uint64_t h = 0xcbf29ce484222325ull ^ seed;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+bool endsWith(const std::string &text, const std::string &suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+float roundTo(plan::ElementType type, float value) {
+  if (type == plan::ElementType::BF16)
+    return bf16ToF32(f32ToBf16(value));
+  return value;
+}
+
+} // namespace
+
+void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
+  uint64_t state = hashString(w.symbol, seed);
+  int64_t n = w.numElements();
+  const std::string &s = w.symbol;
+  bool isNorm = endsWith(s, "layernorm.weight") || endsWith(s, "norm.weight");
+  bool isBias = endsWith(s, "e_score_correction_bias");
+  bool isEmbedding = s == "model.embed_tokens.weight";
+  bool isGate = endsWith(s, "block_sparse_moe.gate.weight");
+  double fanIn = static_cast<double>(w.shape.back());
+  double scale = isEmbedding ? 1.0 : isNorm || isBias ? 0.1 : 1.0 / std::sqrt(fanIn);
+  // A wider router spread keeps top-k choices away from near-ties.
+  if (isGate)
+    scale *= 4.0;
+  for (int64_t i = 0; i < n; i += 2) {
+    // Box-Muller: two normals from two uniforms in (0, 1].
+    double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+    double radius = std::sqrt(-2.0 * std::log(u1));
+    double normals[2] = {radius * std::cos(2 * M_PI * u2), radius * std::sin(2 * M_PI * u2)};
+    for (int j = 0; j < 2 && i + j < n; ++j) {
+      double value = normals[j] * scale + (isNorm ? 1.0 : 0.0);
+      dst[i + j] = roundTo(w.type, static_cast<float>(value));
+    }
+  }
+}
+
+Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst) {
+  size_t placeholder = w.binding.find("{e}");
+  if (placeholder == std::string::npos) {
+    StatusOr<WeightRef> ref = parseCanonicalWeightName(w.binding);
+    if (!ref)
+      return Status::error("weight '" + w.symbol + "': " + ref.status().message());
+    if (binding.expectedShape(*ref) != w.shape)
+      return Status::error("weight '" + w.symbol + "': the plan's shape disagrees with the config");
+    return binding.readWeightF32(*ref, dst);
+  }
+  // Stacked experts: [E, rows, cols] from E per-expert tensors.
+  if (w.shape.size() != 3)
+    return Status::error("weight '" + w.symbol + "': expert bindings need a rank-3 shape");
+  int64_t perExpert = w.shape[1] * w.shape[2];
+  for (int64_t e = 0; e < w.shape[0]; ++e) {
+    std::string name = w.binding;
+    name.replace(placeholder, 3, std::to_string(e));
+    StatusOr<WeightRef> ref = parseCanonicalWeightName(name);
+    if (!ref)
+      return Status::error("weight '" + w.symbol + "': " + ref.status().message());
+    std::vector<int64_t> expected = {w.shape[1], w.shape[2]};
+    if (binding.expectedShape(*ref) != expected)
+      return Status::error("weight '" + w.symbol + "': the plan's shape disagrees with the config");
+    M2C_RETURN_IF_ERROR(binding.readWeightF32(*ref, dst + e * perExpert));
+  }
+  return Status::ok();
+}
+
+Status embeddedWeightF32(const Artifact &artifact, const plan::Weight &w, float *dst) {
+  const uint8_t *src = artifact.weightData() + w.storage.offset;
+  int64_t n = w.numElements();
+  switch (w.storage.type) {
+  case plan::ElementType::F32:
+    std::memcpy(dst, src, n * sizeof(float));
+    return Status::ok();
+  case plan::ElementType::BF16:
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, src + 2 * i, 2);
+      dst[i] = bf16ToF32(bits);
+    }
+    return Status::ok();
+  case plan::ElementType::F16:
+    for (int64_t i = 0; i < n; ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, src + 2 * i, 2);
+      dst[i] = f16ToF32(bits);
+    }
+    return Status::ok();
+  case plan::ElementType::I32:
+    break;
+  }
+  return Status::error("weight '" + w.symbol + "': unsupported storage type " +
+                       plan::elementTypeName(w.storage.type));
+}
+
+StatusOr<std::string> checkpointFingerprint(const std::string &path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0)
+    return Status::error(path + ": cannot read checkpoint");
+  std::vector<std::string> files;
+  std::string directory = path;
+  if (S_ISDIR(info.st_mode)) {
+    DIR *dir = opendir(path.c_str());
+    if (!dir)
+      return Status::error(path + ": cannot list checkpoint directory");
+    while (dirent *entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (endsWith(name, ".safetensors") || endsWith(name, ".safetensors.index.json"))
+        files.push_back(name);
+    }
+    closedir(dir);
+  } else {
+    size_t slash = path.rfind('/');
+    directory = slash == std::string::npos ? "." : path.substr(0, slash);
+    files.push_back(slash == std::string::npos ? path : path.substr(slash + 1));
+  }
+  std::sort(files.begin(), files.end());
+  Checksum checksum;
+  for (const std::string &name : files) {
+    std::string file = directory + "/" + name;
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+      return Status::error(file + ": cannot read");
+    in.seekg(0, std::ios::end);
+    uint64_t size = static_cast<uint64_t>(in.tellg());
+    in.seekg(0);
+    // The safetensors header (or the whole index) identifies the content.
+    uint64_t headerBytes = 0;
+    if (endsWith(name, ".safetensors") && size >= 8) {
+      uint8_t prefix[8];
+      in.read(reinterpret_cast<char *>(prefix), 8);
+      for (int i = 7; i >= 0; --i)
+        headerBytes = (headerBytes << 8) | prefix[i];
+      headerBytes = std::min<uint64_t>(headerBytes + 8, size);
+      in.seekg(0);
+    } else {
+      headerBytes = std::min<uint64_t>(size, 64u << 20);
+    }
+    std::vector<char> bytes(headerBytes);
+    in.read(bytes.data(), static_cast<std::streamsize>(headerBytes));
+    checksum.update(reinterpret_cast<const uint8_t *>(name.data()), name.size());
+    checksum.update(reinterpret_cast<const uint8_t *>(&size), sizeof(size));
+    checksum.update(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+  }
+  if (files.empty())
+    return Status::error(path + ": no safetensors files");
+  char text[17];
+  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(checksum.value()));
+  return std::string(text);
+}
+
+StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact,
+                                const WeightSourceOptions &options) {
+  WeightSet set;
+  set.tensors.resize(plan.weights.size());
+
+  std::optional<Checkpoint> checkpoint;
+  std::optional<CheckpointBinding> binding;
+  bool fromCheckpoint = !options.random && (plan.weightsMode == "external" ||
+                                            (plan.weightsMode == "none" &&
+                                             !options.checkpointPath.empty()));
+  if (!options.random && plan.weightsMode == "none" && options.checkpointPath.empty())
+    return Status::error("the artifact holds no weights: pass --random-weights or a checkpoint");
+  if (fromCheckpoint) {
+    std::string path = options.checkpointPath.empty() ? plan.checkpointPath : options.checkpointPath;
+    if (plan.weightsMode == "external" && options.checkpointPath.empty()) {
+      StatusOr<std::string> fingerprint = checkpointFingerprint(path);
+      if (!fingerprint)
+        return fingerprint.status();
+      if (*fingerprint != plan.checkpointFingerprint)
+        return Status::error(path + ": checkpoint changed since the artifact was compiled "
+                                    "(fingerprint " + *fingerprint + ", expected " +
+                             plan.checkpointFingerprint + ")");
+    }
+    StatusOr<ModelConfig> config = parseModelConfig(plan.configJson, "artifact config");
+    if (!config)
+      return config.status();
+    StatusOr<Checkpoint> opened = Checkpoint::open(path);
+    if (!opened)
+      return opened.status();
+    checkpoint.emplace(opened.take());
+    StatusOr<CheckpointBinding> bound = CheckpointBinding::create(*checkpoint, *config);
+    if (!bound)
+      return bound.status();
+    binding.emplace(bound.take());
+  }
+  uint64_t bytesDone = 0;
+  for (size_t i = 0; i < plan.weights.size(); ++i) {
+    const plan::Weight &w = plan.weights[i];
+    std::vector<float> &dst = set.tensors[i];
+    dst.resize(static_cast<size_t>(w.numElements()));
+    if (options.random)
+      randomWeightF32(w, options.seed, dst.data());
+    else if (binding)
+      M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, dst.data()));
+    else if (artifact && plan.weightsMode == "embed")
+      M2C_RETURN_IF_ERROR(embeddedWeightF32(*artifact, w, dst.data()));
+    else
+      return Status::error("no source for weight '" + w.symbol + "'");
+    bytesDone += dst.size() * plan::elementSize(w.type);
+    if (options.progress)
+      options.progress(i + 1, plan.weights.size(), bytesDone);
+  }
+  return set;
+}
+
+} // namespace m2c

@@ -1,0 +1,68 @@
+//===- Weights.h - A plan's weights as f32, from any source ---------------===//
+//
+// Three sources produce the same logical weights: the artifact's embedded
+// bytes, a checkpoint directory bound by name (either expert layout, FP8
+// dequantized), or a seeded generator (--random-weights). The random path
+// rounds to the logical element type, so embedding random weights and
+// generating them at load time give bit-identical values.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_WEIGHTS_WEIGHTS_H
+#define M2C_RUNTIME_WEIGHTS_WEIGHTS_H
+
+#include "runtime/plan/Plan.h"
+#include "runtime/support/Status.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace m2c {
+
+class Artifact;
+class CheckpointBinding;
+
+/// Called after each weight: (weights done, total, bytes done).
+using WeightProgress = std::function<void(size_t, size_t, uint64_t)>;
+
+/// Fills `dst` (w.numElements() floats) with seeded random values scaled
+/// like a trained model: matrices ~ N(0, 1/fan_in), norms ~ 1 + 0.1 N,
+/// router bias 0.1 N, embeddings N(0, 1).
+void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst);
+
+/// Reads a weight from a checkpoint, stacking per-expert tensors ("{e}" in
+/// the binding) into [E, ...].
+Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst);
+
+/// Decodes a weight embedded in the artifact.
+Status embeddedWeightF32(const Artifact &artifact, const plan::Weight &w, float *dst);
+
+/// Every weight of a plan, as f32, indexed like plan.weights.
+struct WeightSet {
+  std::vector<std::vector<float>> tensors;
+};
+
+struct WeightSourceOptions {
+  /// Generate instead of reading (any weights mode).
+  bool random = false;
+  uint64_t seed = 0;
+  /// Overrides the artifact's checkpoint path for external weights.
+  std::string checkpointPath;
+  WeightProgress progress;
+};
+
+/// Loads every weight of `plan`: generated, from a checkpoint, or from the
+/// artifact's embedded bytes (`artifact` may be null for a plan compiled in
+/// memory).
+StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact,
+                                const WeightSourceOptions &options);
+
+/// A cheap fingerprint of a checkpoint directory: every shard's name, size
+/// and safetensors header. Recorded for --weights external and checked at
+/// load, so a changed checkpoint is caught without hashing its data.
+StatusOr<std::string> checkpointFingerprint(const std::string &path);
+
+} // namespace m2c
+
+#endif // M2C_RUNTIME_WEIGHTS_WEIGHTS_H

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one script for the GPU machine: builds the runtime without MLIR, runs
+# its tests, makes the golden data with transformers, and leaves a summary
+# and logs under $OUT. Usage (from the repo root, .deps carried):
+#   bash scripts/gpu/run.sh [golden|runtime|all]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-$PWD/out}"
+mkdir -p "$OUT"
+what="${1:-all}"
+summary="$OUT/summary.txt"
+: > "$summary"
+note() { echo "$*" | tee -a "$summary"; }
+
+note "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+note "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo none)"
+
+if [[ "$what" == all || "$what" == runtime ]]; then
+  start=$SECONDS
+  if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DM2C_BUILD_COMPILER=OFF \
+       -DM2C_DEPS_DIR="$PWD/.deps" > "$OUT/runtime-build.log" 2>&1 &&
+     ninja -C build-gpu -j 16 >> "$OUT/runtime-build.log" 2>&1; then
+    note "runtime build without MLIR: ok ($((SECONDS - start)) s)"
+    ctest --test-dir build-gpu -j 8 > "$OUT/runtime-ctest.log" 2>&1
+    note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
+  else
+    note "runtime build without MLIR: FAILED (see runtime-build.log)"
+    tail -30 "$OUT/runtime-build.log"
+  fi
+fi
+
+if [[ "$what" == all || "$what" == golden ]]; then
+  start=$SECONDS
+  rm -rf "$OUT/golden"
+  if PYTHONUNBUFFERED=1 python3 scripts/gpu/make_golden.py --out "$OUT/golden" > "$OUT/golden.log" 2>&1; then
+    note "golden data: ok ($((SECONDS - start)) s)"
+    tar czf "$OUT/golden.tgz" -C "$OUT" golden && rm -rf "$OUT/golden"
+  else
+    note "golden data: FAILED (see golden.log)"
+    tail -40 "$OUT/golden.log"
+  fi
+fi
+cat "$summary"

@@ -1,0 +1,229 @@
+//===- GoldenTest.cpp - The CPU backend against transformers' logits ------===//
+//
+// test/data/golden/<name>/ holds a small MiniMax-M2 checkpoint (sharded,
+// original layout) and, for a few prompts, the greedy ids and the logits
+// transformers produced in fp32 (scripts/gpu/make_golden.py, run on the GPU
+// machine). Each case compiles the directory in memory, exactly as
+// `m2c run DIR` does, and runs the CPU backend.
+//
+//===----------------------------------------------------------------------===//
+
+#include "tools/m2c/ModelCompiler.h"
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/engine/CpuBackend.h"
+#include "runtime/engine/Engine.h"
+#include "runtime/support/Npy.h"
+#include "runtime/weights/Weights.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdlib>
+#include <sys/stat.h>
+
+using namespace m2c;
+
+namespace {
+
+struct GoldenPrompt {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> generated;
+  std::vector<float> logits; // [steps, vocab]
+};
+
+std::string goldenDir(const std::string &name) {
+  const char *root = std::getenv("M2C_TEST_DATA");
+  return std::string(root ? root : "test/data") + "/golden/" + name;
+}
+
+bool exists(const std::string &path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+std::vector<GoldenPrompt> loadPrompts(const std::string &dir) {
+  std::vector<GoldenPrompt> prompts;
+  for (int i = 0;; ++i) {
+    std::string prefix = dir + "/prompt_" + std::to_string(i) + "_";
+    if (!exists(prefix + "ids.npy"))
+      break;
+    StatusOr<NpyArray> ids = readNpy(prefix + "ids.npy");
+    StatusOr<NpyArray> generated = readNpy(prefix + "generated.npy");
+    StatusOr<NpyArray> logits = readNpy(prefix + "logits.npy");
+    EXPECT_TRUE(ids && generated && logits) << prefix;
+    if (!ids || !generated || !logits)
+      break;
+    prompts.push_back({ids->i32, generated->i32, logits->f32});
+  }
+  return prompts;
+}
+
+double relativeError(const float *a, const float *b, size_t n) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double d = static_cast<double>(a[i]) - b[i];
+    diff += d * d;
+    norm += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(diff) / std::sqrt(norm);
+}
+
+/// A model compiled in memory and bound to its checkpoint.
+class GoldenModel {
+public:
+  explicit GoldenModel(const std::string &dir) {
+    tools::CompileRequest request;
+    request.model = dir;
+    request.frontend.kvCacheDtype = "f32";
+    request.frontend.kvBlockSize = 4; // small blocks: sequences span several
+    request.plan.maxTokens = 64;
+    mlir::DefaultTimingManager timing;
+    mlir::TimingScope root = timing.getRootScope();
+    StatusOr<tools::ModelIR> ir = tools::buildModelIR(request, root);
+    if (!ir) {
+      error = ir.status().message();
+      return;
+    }
+    StatusOr<plan::Plan> lowered = tools::lowerToPlan(*ir, request.plan, root);
+    if (!lowered) {
+      error = lowered.status().message();
+      return;
+    }
+    plan = lowered.take();
+  }
+
+  /// Runs `requests` through a fresh backend and engine.
+  std::vector<GenerationResult> generate(const std::vector<GenerationRequest> &requests,
+                                         int64_t prefillChunk = 0,
+                                         const Artifact *artifact = nullptr) {
+    const plan::Plan &p = artifact ? artifact->plan() : plan;
+    StatusOr<WeightSet> weights = loadWeights(p, artifact, {});
+    EXPECT_TRUE(weights) << weights.status().message();
+    CpuBackendOptions options;
+    options.numKvBlocks = 256;
+    options.numThreads = 2;
+    StatusOr<std::unique_ptr<CpuBackend>> backend = CpuBackend::create(p, weights.take(), options);
+    EXPECT_TRUE(backend) << backend.status().message();
+    EngineOptions engineOptions;
+    engineOptions.keepLogits = true;
+    engineOptions.prefillChunk = prefillChunk;
+    StatusOr<std::unique_ptr<Engine>> engine = Engine::create(p, **backend, engineOptions);
+    EXPECT_TRUE(engine) << engine.status().message();
+    StatusOr<std::vector<GenerationResult>> results = (*engine)->generate(requests);
+    EXPECT_TRUE(results) << results.status().message();
+    for (const GenerationResult &result : *results)
+      EXPECT_TRUE(result.status) << result.status.message();
+    return results.take();
+  }
+
+  plan::Plan plan;
+  std::string error;
+};
+
+GenerationRequest greedy(const GoldenPrompt &prompt) {
+  GenerationRequest request;
+  request.promptIds = prompt.ids;
+  request.maxNewTokens = static_cast<int64_t>(prompt.generated.size());
+  return request;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    dir_ = goldenDir(GetParam());
+    if (!exists(dir_ + "/config.json"))
+      GTEST_SKIP() << dir_ << " is missing: generate it with scripts/gpu/make_golden.py on "
+                   << "the GPU machine (see docs/golden.md)";
+    prompts_ = loadPrompts(dir_);
+    ASSERT_FALSE(prompts_.empty()) << "no prompt_<i>_*.npy in " << dir_;
+    model_ = std::make_unique<GoldenModel>(dir_);
+    ASSERT_TRUE(model_->error.empty()) << model_->error;
+  }
+
+  std::string dir_;
+  std::vector<GoldenPrompt> prompts_;
+  std::unique_ptr<GoldenModel> model_;
+};
+
+TEST_P(GoldenTest, MatchesTransformersLogitsAndGreedyIds) {
+  int64_t vocab = model_->plan.vocabSize;
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    const GoldenPrompt &prompt = prompts_[p];
+    std::vector<GenerationResult> results = model_->generate({greedy(prompt)});
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].generatedIds, prompt.generated) << "prompt " << p;
+    ASSERT_EQ(results[0].logits.size(), prompt.generated.size());
+    for (size_t step = 0; step < results[0].logits.size(); ++step) {
+      double error = relativeError(results[0].logits[step].data(),
+                                   prompt.logits.data() + step * vocab, vocab);
+      EXPECT_LE(error, 1e-4) << "prompt " << p << " step " << step;
+    }
+  }
+}
+
+TEST_P(GoldenTest, ChunkedPrefillEqualsPrefillAtOnce) {
+  for (const GoldenPrompt &prompt : prompts_) {
+    std::vector<GenerationResult> once = model_->generate({greedy(prompt)});
+    for (int64_t chunk : {1, 3, 8}) {
+      std::vector<GenerationResult> chunked = model_->generate({greedy(prompt)}, chunk);
+      EXPECT_EQ(chunked[0].generatedIds, once[0].generatedIds) << "chunk " << chunk;
+      for (size_t step = 0; step < once[0].logits.size(); ++step)
+        EXPECT_LE(relativeError(chunked[0].logits[step].data(), once[0].logits[step].data(),
+                                once[0].logits[step].size()),
+                  1e-5)
+            << "chunk " << chunk << " step " << step;
+    }
+  }
+}
+
+TEST_P(GoldenTest, BatchEqualsEachSequenceAlone) {
+  std::vector<GenerationRequest> batch;
+  for (const GoldenPrompt &prompt : prompts_)
+    batch.push_back(greedy(prompt));
+  std::vector<GenerationResult> together = model_->generate(batch);
+  ASSERT_EQ(together.size(), prompts_.size());
+  for (size_t p = 0; p < prompts_.size(); ++p) {
+    std::vector<GenerationResult> alone = model_->generate({batch[p]});
+    EXPECT_EQ(together[p].generatedIds, alone[0].generatedIds) << "prompt " << p;
+    for (size_t step = 0; step < alone[0].logits.size(); ++step)
+      EXPECT_LE(relativeError(together[p].logits[step].data(), alone[0].logits[step].data(),
+                              alone[0].logits[step].size()),
+                1e-5)
+          << "prompt " << p << " step " << step;
+  }
+}
+
+TEST_P(GoldenTest, EmbeddedArtifactGivesTheSameTokens) {
+  // The checkpoint's weights packed into an artifact, then loaded back.
+  plan::Plan plan = model_->plan;
+  plan.weightsMode = "embed";
+  layoutEmbeddedWeights(plan);
+  StatusOr<WeightSet> weights = loadWeights(model_->plan, nullptr, {});
+  ASSERT_TRUE(weights) << weights.status().message();
+  std::string path = ::testing::TempDir() + "/golden-" + GetParam() + ".m2a";
+  Status written = writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
+    const std::vector<float> &values = weights->tensors[i];
+    if (plan.weights[i].storage.type == plan::ElementType::F32)
+      return sink(values.data(), values.size() * sizeof(float));
+    std::vector<uint16_t> bits(values.size());
+    for (size_t j = 0; j < values.size(); ++j) {
+      uint32_t word;
+      std::memcpy(&word, &values[j], 4);
+      bits[j] = static_cast<uint16_t>(word >> 16); // exact: values are bf16
+    }
+    return sink(bits.data(), bits.size() * 2);
+  });
+  ASSERT_TRUE(written) << written.message();
+  StatusOr<Artifact> artifact = Artifact::load(path, "cpu");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  const GoldenPrompt &prompt = prompts_.front();
+  std::vector<GenerationResult> results = model_->generate({greedy(prompt)}, 0, &*artifact);
+  EXPECT_EQ(results[0].generatedIds, prompt.generated);
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, GoldenTest, ::testing::Values("bf16", "fp8"),
+                         [](const auto &info) { return info.param; });
+
+} // namespace

@@ -1,0 +1,170 @@
+//===- ArtifactTest.cpp - .m2a round trip and every corruption we detect --===//
+
+#include "runtime/artifact/Artifact.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+using namespace m2c;
+using namespace m2c::plan;
+
+namespace {
+
+Plan tinyPlan() {
+  Plan plan;
+  plan.maxTokens = 4;
+  plan.vocabSize = 8;
+  plan.hiddenSize = 2;
+  plan.kvCache = {1, 1, 2, 4, ElementType::F32};
+  plan.weightsMode = "embed";
+  plan.weights = {{"embed", "model.embed_tokens.weight", {8, 2}, ElementType::BF16, {ElementType::BF16, 0, 0}},
+                  {"lm_head", "lm_head.weight", {8, 2}, ElementType::F32, {ElementType::F32, 0, 0}}};
+  Entry entry;
+  entry.name = "decode";
+  entry.buffers = {{"%0", ElementType::F32, 2, 0, 0}, {"%1", ElementType::F32, 8, 0, 0}};
+  entry.kernels = {
+      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)}, {0}, {}},
+      {KernelKind::Linear, "lm_head", {Operand::buffer(0), Operand::weight(1)}, {1}, {}}};
+  entry.output = 1;
+  planMemory(entry, plan.maxTokens);
+  plan.entries.push_back(entry);
+  layoutEmbeddedWeights(plan);
+  return plan;
+}
+
+std::string writeTiny(const std::string &name, const Plan &plan = tinyPlan()) {
+  std::string path = ::testing::TempDir() + "/" + name + ".m2a";
+  Status status = writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) {
+    std::vector<uint8_t> bytes(plan.weights[i].storage.bytes);
+    for (size_t j = 0; j < bytes.size(); ++j)
+      bytes[j] = static_cast<uint8_t>(j * 7 + i);
+    return sink(bytes.data(), bytes.size());
+  });
+  EXPECT_TRUE(status) << status.message();
+  return path;
+}
+
+std::vector<uint8_t> readAll(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string loadError(const std::vector<uint8_t> &bytes, const std::string &target = "") {
+  StatusOr<Artifact> artifact = Artifact::parse(bytes.data(), bytes.size(), "a.m2a", target);
+  return artifact ? "" : artifact.status().message();
+}
+
+/// Rewrites the checksum so that a corruption behind it is what gets caught.
+void reseal(std::vector<uint8_t> &bytes) {
+  Checksum checksum;
+  checksum.update(bytes.data() + kArtifactHeaderBytes, bytes.size() - kArtifactHeaderBytes);
+  uint64_t value = checksum.value();
+  std::memcpy(bytes.data() + 56, &value, 8);
+}
+
+TEST(ArtifactTest, RoundTrip) {
+  std::string path = writeTiny("roundtrip");
+  StatusOr<Artifact> artifact = Artifact::load(path, "cpu");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  EXPECT_EQ(planToJson(artifact->plan()), planToJson(tinyPlan()));
+  const Weight &lmHead = artifact->plan().weights[1];
+  EXPECT_EQ(lmHead.storage.offset, 64u); // bf16 embed: 32 bytes, aligned to 64
+  EXPECT_EQ(artifact->weightData()[lmHead.storage.offset + 3], static_cast<uint8_t>(3 * 7 + 1));
+}
+
+TEST(ArtifactTest, Truncated) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("truncated"));
+  bytes.resize(bytes.size() - 10);
+  EXPECT_NE(loadError(bytes).find("a.m2a: weight section ["), std::string::npos) << loadError(bytes);
+  bytes.resize(20);
+  EXPECT_EQ(loadError(bytes), "a.m2a: not an m2c artifact (only 20 bytes)");
+}
+
+TEST(ArtifactTest, BadMagic) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("magic"));
+  bytes[0] = 'X';
+  EXPECT_EQ(loadError(bytes), "a.m2a: not an m2c artifact (bad magic)");
+}
+
+TEST(ArtifactTest, OtherFormatVersion) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("version"));
+  bytes[8] = 2;
+  EXPECT_EQ(loadError(bytes), "a.m2a: artifact format version 2 is not supported by this "
+                              "runtime (expected 1); recompile it");
+}
+
+TEST(ArtifactTest, ChecksumMismatch) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("checksum"));
+  bytes.back() ^= 0x40;
+  EXPECT_EQ(loadError(bytes), "a.m2a: checksum mismatch: the artifact is corrupt");
+}
+
+TEST(ArtifactTest, WrongTarget) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("target"));
+  EXPECT_EQ(loadError(bytes, "sm_90a"),
+            "a.m2a: artifact was compiled for target 'cpu', not 'sm_90a'");
+}
+
+TEST(ArtifactTest, ExtraBytesAfterTheWeights) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("extra"));
+  bytes.push_back(0);
+  reseal(bytes);
+  EXPECT_NE(loadError(bytes).find("does not match the header"), std::string::npos);
+}
+
+TEST(ArtifactTest, PlanSizeBeyondFile) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("plansize"));
+  uint64_t huge = 1ull << 40;
+  std::memcpy(bytes.data() + 32, &huge, 8);
+  EXPECT_NE(loadError(bytes).find("a.m2a: plan size 1099511627776 exceeds the file size"),
+            std::string::npos);
+}
+
+TEST(ArtifactTest, MalformedPlanBehindAValidChecksum) {
+  std::vector<uint8_t> bytes = readAll(writeTiny("json"));
+  bytes[kArtifactHeaderBytes] = '[';
+  reseal(bytes);
+  EXPECT_EQ(loadError(bytes), "a.m2a: plan: not valid JSON");
+}
+
+TEST(ArtifactTest, PlanThatIndexesOutOfRange) {
+  Plan plan = tinyPlan();
+  plan.entries[0].kernels[1].inputs[1] = Operand::weight(5);
+  std::vector<uint8_t> bytes = readAll(writeTiny("index", plan));
+  EXPECT_EQ(loadError(bytes),
+            "a.m2a: plan: entry 'decode': kernel 1 (lm_head) has an operand out of range");
+}
+
+TEST(ArtifactTest, WeightStorageOutsideTheSection) {
+  Plan plan = tinyPlan();
+  std::vector<uint8_t> bytes = readAll(writeTiny("storage", plan));
+  // Move lm_head's bytes past the end of the section, in the JSON text.
+  std::string text(bytes.begin() + kArtifactHeaderBytes, bytes.end());
+  size_t at = text.find("\"offset\": 64");
+  ASSERT_NE(at, std::string::npos);
+  bytes[kArtifactHeaderBytes + at + 11] = '9'; // 64 -> 94
+  reseal(bytes);
+  EXPECT_EQ(loadError(bytes), "a.m2a: weight 'lm_head' storage lies outside the weight section");
+}
+
+TEST(ArtifactTest, MissingFile) {
+  StatusOr<Artifact> artifact = Artifact::load("/nonexistent/x.m2a");
+  ASSERT_FALSE(artifact);
+  EXPECT_EQ(artifact.status().message(), "/nonexistent/x.m2a: cannot open: No such file or directory");
+}
+
+TEST(ArtifactTest, FailedWriteLeavesNoFile) {
+  Plan plan = tinyPlan();
+  std::string path = ::testing::TempDir() + "/failed.m2a";
+  Status status = writeArtifact(path, plan, [](size_t, const WeightSink &) {
+    return Status::error("source vanished");
+  });
+  EXPECT_EQ(status.message(), "source vanished");
+  EXPECT_FALSE(std::ifstream(path).good());
+  EXPECT_FALSE(std::ifstream(path + ".partial").good());
+}
+
+} // namespace

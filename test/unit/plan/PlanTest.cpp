@@ -1,0 +1,141 @@
+//===- PlanTest.cpp - Plan verification, JSON round trip, memory planner --===//
+
+#include "runtime/plan/Plan.h"
+
+#include <gtest/gtest.h>
+
+using namespace m2c::plan;
+
+namespace {
+
+/// embedding -> rms_norm -> linear(lm_head): the smallest valid plan.
+Plan smallPlan() {
+  Plan plan;
+  plan.maxTokens = 8;
+  plan.vocabSize = 16;
+  plan.hiddenSize = 4;
+  plan.kvCache = {1, 1, 4, 4, ElementType::F32};
+  plan.weights = {{"embed", "model.embed_tokens.weight", {16, 4}, ElementType::BF16, {}},
+                  {"norm", "model.norm.weight", {4}, ElementType::BF16, {}},
+                  {"lm_head", "lm_head.weight", {16, 4}, ElementType::BF16, {}}};
+  Entry entry;
+  entry.name = "decode";
+  entry.buffers = {{"%0", ElementType::F32, 4, 0, 0},
+                   {"%1", ElementType::F32, 4, 0, 0},
+                   {"%2", ElementType::F32, 16, 0, 0}};
+  entry.kernels = {
+      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)}, {0}, {}},
+      {KernelKind::RmsNorm, "norm", {Operand::buffer(0), Operand::weight(1)}, {1}, {{"eps", 1e-6}}},
+      {KernelKind::Linear, "lm_head", {Operand::buffer(1), Operand::weight(2)}, {2}, {}}};
+  entry.output = 2;
+  planMemory(entry, plan.maxTokens);
+  plan.entries.push_back(entry);
+  return plan;
+}
+
+TEST(PlanTest, SmallPlanVerifiesAndRoundTrips) {
+  Plan plan = smallPlan();
+  ASSERT_TRUE(verifyPlan(plan)) << verifyPlan(plan).message();
+  m2c::StatusOr<Plan> parsed = planFromJson(planToJson(plan));
+  ASSERT_TRUE(parsed) << parsed.status().message();
+  EXPECT_EQ(planToJson(*parsed), planToJson(plan));
+}
+
+TEST(PlanTest, MemoryPlannerReusesDeadBuffers) {
+  Plan plan = smallPlan();
+  const Entry &entry = plan.entries[0];
+  // %0 dies when %1 is written... no: %0 is read by the norm that writes %1,
+  // so they overlap; %2 is written after %0's last read and may reuse it.
+  EXPECT_NE(entry.buffers[0].offset, entry.buffers[1].offset);
+  EXPECT_EQ(entry.buffers[2].offset, 0);
+  // 8 rows x 16 f32 for the logits, then %1 after them; %0 shares with %2.
+  EXPECT_EQ(entry.buffers[1].offset, 512);
+  EXPECT_EQ(entry.arenaBytes, 512 + 128);
+}
+
+TEST(PlanTest, MemoryPlannerNeverOverlapsLiveBuffers) {
+  // A chain where every buffer is read by the next two kernels.
+  Entry entry;
+  entry.name = "chain";
+  for (int i = 0; i < 6; ++i)
+    entry.buffers.push_back({"%" + std::to_string(i), ElementType::F32, 4 + i, 0, 0});
+  entry.kernels.push_back({KernelKind::Add, "k0", {}, {0}, {}});
+  entry.kernels.push_back({KernelKind::Add, "k1", {Operand::buffer(0)}, {1}, {}});
+  for (int i = 2; i < 6; ++i)
+    entry.kernels.push_back(
+        {KernelKind::Add, "k" + std::to_string(i), {Operand::buffer(i - 1), Operand::buffer(i - 2)}, {i}, {}});
+  entry.output = 5;
+  planMemory(entry, 3);
+  auto end = [&](int i) { return entry.buffers[i].offset + entry.buffers[i].bytesFor(3); };
+  for (int i = 0; i < 6; ++i)
+    for (int j = i + 1; j < 6; ++j) {
+      bool live = j - i <= 2; // i is still read when j is written
+      bool overlap = entry.buffers[i].offset < end(j) && entry.buffers[j].offset < end(i);
+      if (live)
+        EXPECT_FALSE(overlap) << i << " and " << j;
+    }
+  for (int i = 0; i < 6; ++i)
+    EXPECT_LE(end(i), entry.arenaBytes);
+}
+
+TEST(PlanTest, VerifierRejectsBadPlans) {
+  {
+    Plan plan = smallPlan();
+    plan.entries[0].kernels[1].inputs[0] = Operand::buffer(7);
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode': kernel 1 (norm) has an operand out of range");
+  }
+  {
+    Plan plan = smallPlan();
+    plan.entries[0].kernels[2].inputs.pop_back();
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode' kernel 2 (lm_head, linear): expects 2 inputs and 1 outputs, "
+              "got 1 and 1");
+  }
+  {
+    Plan plan = smallPlan();
+    plan.weights[2].shape = {16, 5};
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode' kernel 2 (lm_head, linear): shapes must be x [T, K], "
+              "weight [N, K], output [T, N]");
+  }
+  {
+    Plan plan = smallPlan();
+    plan.entries[0].buffers[1].offset = 1 << 20;
+    EXPECT_EQ(verifyPlan(plan).message(), "plan: entry 'decode': buffer '%1' lies outside the arena");
+  }
+  {
+    Plan plan = smallPlan();
+    plan.entries[0].kernels[1].attrs["eps"] = -1;
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode' kernel 1 (norm, rms_norm): attribute eps must be positive");
+  }
+  {
+    Plan plan = smallPlan();
+    plan.entries[0].kernels[0].inputs[0] = Operand::input(EntryInput::Positions);
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode' kernel 0 (embed, embedding): input 0 must be the entry "
+              "input token_ids");
+  }
+}
+
+TEST(PlanTest, JsonReaderNamesTheBadField) {
+  std::string json = planToJson(smallPlan());
+  auto replaced = [&](const std::string &from, const std::string &to) {
+    std::string copy = json;
+    size_t at = copy.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    copy.replace(at, from.size(), to);
+    return planFromJson(copy).status().message();
+  };
+  EXPECT_EQ(replaced("\"max_tokens\": 8", "\"max_tokens\": \"8\""),
+            "plan: plan.max_tokens: expected an integer");
+  EXPECT_EQ(replaced("\"kind\": \"rms_norm\"", "\"kind\": \"softmax\""),
+            "plan: entries[0].kernels[1].kind: unknown kernel kind 'softmax'");
+  EXPECT_EQ(replaced("\"version\": 1", "\"version\": 9"),
+            "plan version 9 is not supported (expected 1)");
+  EXPECT_EQ(planFromJson("{").status().message(), "plan: not valid JSON");
+  EXPECT_EQ(planFromJson("[]").status().message(), "plan: plan: expected an object");
+}
+
+} // namespace

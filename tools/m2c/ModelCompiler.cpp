@@ -1,0 +1,127 @@
+//===- ModelCompiler.cpp - MODEL -> IR -> plan, shared by compile and run --===//
+
+#include "ModelCompiler.h"
+
+#include "passes/InitAll.h"
+#include "runtime/weights/Weights.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace m2c::tools {
+
+bool hasCheckpoint(const std::string &dir) {
+  struct stat info;
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+    return false;
+  DIR *handle = opendir(dir.c_str());
+  if (!handle)
+    return false;
+  bool found = false;
+  while (dirent *entry = readdir(handle)) {
+    std::string name = entry->d_name;
+    if (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0)
+      found = true;
+  }
+  closedir(handle);
+  return found;
+}
+
+StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope &timer) {
+  ModelIR ir;
+  std::string origin;
+  {
+    mlir::TimingScope configTimer = timer.nest("config");
+    StatusOr<std::string> text = resolveModelConfigText(request.model, request.overrides, &origin);
+    if (!text)
+      return text.status();
+    StatusOr<ModelConfig> config = parseModelConfig(*text, origin);
+    if (!config)
+      return config.status();
+    ir.config = config.take();
+    ir.configJson = text.take();
+  }
+  if (hasCheckpoint(request.model))
+    ir.checkpointDir = request.model;
+
+  mlir::DialectRegistry registry;
+  registerAllDialects(registry);
+  ir.context = std::make_unique<mlir::MLIRContext>(registry);
+  // One module, built once: threads would only add start-up cost.
+  ir.context->disableMultithreading();
+  std::vector<std::string> notes;
+  {
+    mlir::TimingScope frontendTimer = timer.nest("frontend");
+    ir.module = buildModelModule(*ir.context, ir.config, request.frontend, notes);
+  }
+  if (!ir.module)
+    return Status::error("the frontend built IR that does not verify (a bug: please report it)");
+  for (const std::string &note : notes)
+    llvm::errs() << "m2c: note: " << note << "\n";
+  return ir;
+}
+
+StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
+                                 mlir::TimingScope &timer) {
+  mlir::TimingScope planTimer = timer.nest("plan");
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(ir.context.get(), [&](mlir::Diagnostic &diag) {
+    os << diag.getLocation() << ": " << diag.str() << "\n";
+    return mlir::success();
+  });
+  mlir::FailureOr<plan::Plan> lowered = buildPlan(*ir.module, options);
+  if (mlir::failed(lowered))
+    return Status::error("lowering to the plan failed:\n" + diagnostics);
+  plan::Plan plan = std::move(*lowered);
+  plan.configJson = ir.configJson;
+  if (!ir.checkpointDir.empty()) {
+    char resolved[PATH_MAX];
+    plan.checkpointPath = realpath(ir.checkpointDir.c_str(), resolved) ? resolved : ir.checkpointDir;
+    StatusOr<std::string> fingerprint = checkpointFingerprint(plan.checkpointPath);
+    if (!fingerprint)
+      return fingerprint.status();
+    plan.checkpointFingerprint = *fingerprint;
+    plan.weightsMode = "external";
+  }
+  return plan;
+}
+
+namespace {
+double nowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+} // namespace
+
+void ProgressLine::update(size_t done, size_t total, uint64_t bytes) {
+  double now = nowSeconds();
+  if (start_ < 0)
+    start_ = now;
+  double elapsed = now - start_;
+  // Quiet for quick work; a line every call once it has taken a second.
+  if (elapsed < 1.0 && !printed_)
+    return;
+  double eta = done ? elapsed * (static_cast<double>(total) - done) / done : 0;
+  llvm::errs() << "\r" << what_ << ": " << done << "/" << total << ", "
+               << llvm::format("%.1f", bytes / 1e6) << " MB, "
+               << llvm::format("%.0f", elapsed) << " s elapsed, ETA "
+               << llvm::format("%.0f", eta) << " s   ";
+  printed_ = true;
+}
+
+ProgressLine::~ProgressLine() {
+  if (printed_)
+    llvm::errs() << "\n";
+}
+
+} // namespace m2c::tools

@@ -1,0 +1,66 @@
+//===- ModelCompiler.h - MODEL -> IR -> plan, shared by compile and run ----===//
+
+#ifndef M2C_TOOLS_M2C_MODELCOMPILER_H
+#define M2C_TOOLS_M2C_MODELCOMPILER_H
+
+#include "codegen/PlanBuilder.h"
+#include "frontend/ModelBuilder.h"
+#include "runtime/model/ModelConfig.h"
+#include "runtime/plan/Plan.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/Timing.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace m2c::tools {
+
+struct CompileRequest {
+  std::string model; // preset, directory or config.json
+  std::vector<std::string> overrides;
+  FrontendOptions frontend;
+  PlanOptions plan;
+};
+
+/// The result of the frontend, kept with its context.
+struct ModelIR {
+  std::unique_ptr<mlir::MLIRContext> context;
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  ModelConfig config;
+  std::string configJson;
+  /// The model directory when MODEL is a checkpoint directory, else "".
+  std::string checkpointDir;
+};
+
+/// Builds the model IR; prints notes to stderr. Errors are user-facing.
+StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope &timer);
+
+/// Lowers the IR to a plan and records the model's config and weight
+/// source (external when MODEL is a checkpoint directory).
+StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
+                                 mlir::TimingScope &timer);
+
+/// True when `dir` holds safetensors weights.
+bool hasCheckpoint(const std::string &dir);
+
+/// Prints "<what>: i/n, X MB, ETA Ns" on one stderr line when the work is
+/// long enough to deserve it.
+class ProgressLine {
+public:
+  explicit ProgressLine(std::string what) : what_(std::move(what)) {}
+  ~ProgressLine();
+  void update(size_t done, size_t total, uint64_t bytes);
+
+private:
+  std::string what_;
+  double start_ = -1;
+  bool printed_ = false;
+};
+
+} // namespace m2c::tools
+
+#endif // M2C_TOOLS_M2C_MODELCOMPILER_H

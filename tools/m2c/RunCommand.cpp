@@ -1,0 +1,231 @@
+//===- RunCommand.cpp - m2c run: generate tokens with a model or artifact -===//
+
+#include "Commands.h"
+#include "ModelCompiler.h"
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/engine/CpuBackend.h"
+#include "runtime/engine/Engine.h"
+#include "runtime/support/Npy.h"
+#include "runtime/weights/Weights.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+
+using namespace llvm;
+
+namespace m2c::tools {
+
+cl::SubCommand runCommand("run", "Generate tokens with a model or an artifact");
+
+namespace {
+
+cl::OptionCategory runCategory("m2c run options");
+
+cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL_OR_ARTIFACT"), cl::Required,
+                              cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> device("device", cl::desc("Where to run: cpu"), cl::init("cpu"),
+                            cl::sub(runCommand), cl::cat(runCategory));
+cl::list<std::string> promptIds(
+    "prompt-ids", cl::desc("Prompt token ids, comma-separated; repeat for a batch"),
+    cl::value_desc("1,2,3"), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens to generate per prompt"),
+                              cl::init(16), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (0 = greedy)"),
+                           cl::init(0.0f), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int> topK("top-k", cl::desc("Keep the k most likely tokens (0 = off)"), cl::init(0),
+                  cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<float> topP("top-p", cl::desc("Nucleus sampling mass (1 = off)"), cl::init(1.0f),
+                    cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<uint64_t> seed("seed", cl::desc("Sampling seed"), cl::init(0), cl::sub(runCommand),
+                       cl::cat(runCategory));
+cl::opt<bool> jsonOutput("json", cl::desc("Print {\"prompt_ids\":[...],\"generated_ids\":[...]}"),
+                         cl::init(false), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> logitsOut(
+    "logits-out", cl::desc("Write float32 [new_tokens, vocab] logits of the first prompt"),
+    cl::value_desc("FILE.npy"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<bool> randomWeights("random-weights", cl::desc("Use seeded random weights"),
+                            cl::init(false), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<uint64_t> weightSeed("weight-seed", cl::desc("Seed for --random-weights"), cl::init(0),
+                             cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> checkpointPath(
+    "checkpoint", cl::desc("Checkpoint directory for an artifact compiled with --weights=none"),
+    cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int64_t> kvBlocks("kv-blocks",
+                          cl::desc("KV-cache blocks (default: enough for every request)"),
+                          cl::init(0), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int64_t> prefillChunk("prefill-chunk", cl::desc("Tokens per prefill step (0 = max)"),
+                              cl::init(0), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
+                     cl::sub(runCommand), cl::cat(runCategory));
+cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key"),
+                                   cl::value_desc("key=value"), cl::sub(runCommand),
+                                   cl::cat(runCategory));
+cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
+                           cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
+
+StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                     : comma - start);
+    char *end = nullptr;
+    errno = 0;
+    long long value = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || errno != 0 || value < 0 || value > INT32_MAX)
+      return Status::error("--prompt-ids: '" + item + "' is not a token id");
+    ids.push_back(static_cast<int32_t>(value));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return ids;
+}
+
+bool isArtifactFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  return in && in.read(magic, 8) && std::string(magic, 7) == "M2CARTF";
+}
+
+std::string joinIds(const std::vector<int32_t> &ids) {
+  std::string text;
+  for (size_t i = 0; i < ids.size(); ++i)
+    text += (i ? "," : "") + std::to_string(ids[i]);
+  return text;
+}
+
+} // namespace
+
+int runRun() {
+  if (device != "cpu")
+    return reportError("--device: '" + device + "' is not supported yet (supported: cpu)");
+  if (promptIds.empty())
+    return reportError("--prompt-ids: give at least one prompt");
+  if (maxNewTokens < 0)
+    return reportError("--max-new-tokens: expected >= 0, got " + Twine(maxNewTokens));
+  std::vector<GenerationRequest> requests;
+  for (const std::string &text : promptIds) {
+    StatusOr<std::vector<int32_t>> ids = parseIds(text);
+    if (!ids)
+      return reportError(ids.status().message());
+    GenerationRequest request;
+    request.promptIds = ids.take();
+    request.maxNewTokens = maxNewTokens;
+    request.sampling.temperature = temperature;
+    request.sampling.topK = topK;
+    request.sampling.topP = topP;
+    request.sampling.seed = seed;
+    if (Status status = validateSamplingParams(request.sampling); !status)
+      return reportError(status.message());
+    requests.push_back(std::move(request));
+  }
+
+  mlir::DefaultTimingManager timingManager;
+  mlir::TimingScope rootTimer = timingManager.getRootScope();
+  std::optional<Artifact> artifact;
+  plan::Plan plan;
+  if (isArtifactFile(modelArg)) {
+    StatusOr<Artifact> loaded = Artifact::load(modelArg, "cpu");
+    if (!loaded)
+      return reportError(loaded.status().message());
+    artifact.emplace(loaded.take());
+    plan = artifact->plan();
+  } else {
+    // A model directory, config or preset: compile in memory first.
+    CompileRequest request;
+    request.model = modelArg;
+    request.overrides.assign(setOverrides.begin(), setOverrides.end());
+    request.frontend.kvCacheDtype = "f32";
+    request.plan.maxTokens = maxTokens;
+    StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
+    if (!ir)
+      return reportError(ir.status().message());
+    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, request.plan, rootTimer);
+    if (!lowered)
+      return reportError(lowered.status().message());
+    plan = lowered.take();
+    if (plan.weightsMode == "none" && !randomWeights && checkpointPath.empty())
+      return reportError("'" + modelArg +
+                         "' has no checkpoint: pass --random-weights or a model directory");
+  }
+
+  WeightSourceOptions source;
+  source.random = randomWeights;
+  source.seed = weightSeed;
+  source.checkpointPath = checkpointPath;
+  ProgressLine progress("loading weights");
+  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
+    progress.update(done, total, bytes);
+  };
+  StatusOr<WeightSet> weights = loadWeights(plan, artifact ? &*artifact : nullptr, source);
+  if (!weights)
+    return reportError(weights.status().message());
+
+  int64_t blocks = kvBlocks;
+  if (blocks == 0) {
+    // Every request's prompt and generation, plus the null block.
+    blocks = 1;
+    for (const GenerationRequest &request : requests)
+      blocks += (static_cast<int64_t>(request.promptIds.size()) + request.maxNewTokens +
+                 plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
+  }
+  CpuBackendOptions backendOptions;
+  backendOptions.numKvBlocks = blocks;
+  backendOptions.numThreads = threads;
+  StatusOr<std::unique_ptr<CpuBackend>> backend =
+      CpuBackend::create(plan, weights.take(), backendOptions);
+  if (!backend)
+    return reportError(backend.status().message());
+  EngineOptions engineOptions;
+  engineOptions.prefillChunk = prefillChunk;
+  engineOptions.keepLogits = !logitsOut.empty();
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, **backend, engineOptions);
+  if (!engine)
+    return reportError(engine.status().message());
+
+  auto start = std::chrono::steady_clock::now();
+  StatusOr<std::vector<GenerationResult>> results = (*engine)->generate(requests);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!results)
+    return reportError(results.status().message());
+
+  int exitCode = 0;
+  size_t generated = 0;
+  for (size_t i = 0; i < results->size(); ++i) {
+    const GenerationResult &result = (*results)[i];
+    generated += result.generatedIds.size();
+    if (!result.status) {
+      reportError(result.status.message());
+      exitCode = 1;
+    }
+    if (jsonOutput)
+      outs() << "{\"prompt_ids\":[" << joinIds(requests[i].promptIds) << "],\"generated_ids\":["
+             << joinIds(result.generatedIds) << "]}\n";
+    else
+      outs() << joinIds(result.generatedIds) << "\n";
+  }
+  if (!jsonOutput)
+    errs() << "m2c: " << generated << " tokens in " << format("%.3f", seconds) << " s ("
+           << format("%.1f", seconds > 0 ? generated / seconds : 0.0) << " tokens/s, cpu)\n";
+  if (!logitsOut.empty()) {
+    const GenerationResult &first = results->front();
+    std::vector<float> flat;
+    for (const std::vector<float> &row : first.logits)
+      flat.insert(flat.end(), row.begin(), row.end());
+    Status status = writeNpy(logitsOut, flat.data(),
+                                {static_cast<int64_t>(first.logits.size()), plan.vocabSize});
+    if (!status)
+      return reportError(status.message());
+  }
+  return exitCode;
+}
+
+} // namespace m2c::tools
