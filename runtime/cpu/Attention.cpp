@@ -1,4 +1,4 @@
-//===- Attention.cpp - RoPE and paged-KV attention, fp32 reference ---------===//
+//===- Attention.cpp - RoPE and paged-KV attention, fp32 reference ------===//
 //
 // Follows transformers' eager float32 MiniMaxM2 attention: partial NeoX RoPE
 // with float angles, scores = (q . k) * head_dim^-0.5 (the scale rounded to
@@ -48,8 +48,8 @@ int64_t kvCacheNumElements(const KvCacheView &c) {
 }
 
 void applyRope(float *x, const int32_t *positions, int64_t tokens,
-               int64_t heads, int64_t headDim, int64_t rotaryDim,
-               double theta, ThreadPool &pool) {
+               int64_t heads, int64_t headDim, int64_t rotaryDim, double theta,
+               ThreadPool &pool) {
   assert(rotaryDim % 2 == 0 && rotaryDim >= 0 && rotaryDim <= headDim);
   int64_t half = rotaryDim / 2;
   if (half == 0)
@@ -58,7 +58,8 @@ void applyRope(float *x, const int32_t *positions, int64_t tokens,
   // the correctly rounded value (double pow, one rounding to float).
   std::vector<float> invFreq(half);
   for (int64_t i = 0; i < half; ++i)
-    invFreq[i] = float(1.0 / std::pow(theta, double(2 * i) / double(rotaryDim)));
+    invFreq[i] =
+        float(1.0 / std::pow(theta, double(2 * i) / double(rotaryDim)));
   pool.parallelFor(tokens, [&](int64_t begin, int64_t end) {
     std::vector<float> cosv(half), sinv(half);
     for (int64_t t = begin; t < end; ++t) {
@@ -167,8 +168,8 @@ Status attention(const float *q, const float *k, const float *v,
   M2C_RETURN_IF_ERROR(checkParams(params, cache));
   if (tokens <= 0)
     return Status::ok();
-  const int64_t H = params.numHeads, KV = params.numKvHeads,
-                D = params.headDim, bs = cache.blockSize;
+  const int64_t H = params.numHeads, KV = params.numKvHeads, D = params.headDim,
+                bs = cache.blockSize;
 
   // Validate every write and every read before touching the cache, so a bad
   // batch leaves it exactly as it was.
@@ -176,22 +177,22 @@ Status attention(const float *q, const float *k, const float *v,
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t s = tokenSeqs[t], p = positions[t];
     if (s < 0 || s >= numSeqs)
-      return Status::error("token " + str(t) + " has sequence index " +
-                           str(s) + " out of range [0, " + str(numSeqs) + ")");
+      return Status::error("token " + str(t) + " has sequence index " + str(s) +
+                           " out of range [0, " + str(numSeqs) + ")");
     std::string where = "token " + str(t) + " (sequence " + str(s) +
                         ", position " + str(p) + ")";
     if (p < 0)
       return Status::error(where + " has a negative position");
     int64_t entry = p / bs;
     if (entry >= maxBlocks)
-      return Status::error(where + " is beyond its block table: it needs entry " +
-                           str(entry) + " but the table has " +
-                           str(maxBlocks) + " entries of " + str(bs) +
-                           " positions");
+      return Status::error(where +
+                           " is beyond its block table: it needs entry " +
+                           str(entry) + " but the table has " + str(maxBlocks) +
+                           " entries of " + str(bs) + " positions");
     int64_t block = blockTables[s * maxBlocks + entry];
     if (block == 0)
-      return Status::error(where + " would write to the null block 0 (block "
-                                   "table entry " + str(entry) + ")");
+      return Status::error(where + " would write to the null block 0 " +
+                           "(block table entry " + str(entry) + ")");
     if (block < 0 || block >= cache.numBlocks)
       return Status::error(where + " maps to block " + str(block) +
                            " out of range [1, " + str(cache.numBlocks) +
@@ -209,8 +210,7 @@ Status attention(const float *q, const float *k, const float *v,
         return Status::error(where + " is the null block 0");
       if (block < 0 || block >= cache.numBlocks)
         return Status::error(where + " holds block " + str(block) +
-                             " out of range [1, " + str(cache.numBlocks) +
-                             ")");
+                             " out of range [1, " + str(cache.numBlocks) + ")");
     }
   }
 

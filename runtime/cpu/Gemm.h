@@ -1,4 +1,4 @@
-//===- Gemm.h - The one dot-product arithmetic all CPU kernels share -*- C++ -*-===//
+//===- Gemm.h - The dot product all CPU kernels share --------- -*- C++ -*-===//
 //
 // Internal to runtime/cpu. Every float dot product the kernels take (linear,
 // router logits, expert projections, attention scores) goes through these

@@ -1,4 +1,4 @@
-//===- Kernels.cpp - Dense fp32 CPU kernels: embedding, norm, linear -------===//
+//===- Kernels.cpp - Dense fp32 CPU kernels: embedding, norm, linear ----===//
 //
 // Precision follows transformers' float32 MiniMaxM2 except where noted: the
 // RMSNorm mean of squares is accumulated in double (transformers reduces in
@@ -52,8 +52,8 @@ void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t cols,
   });
 }
 
-void linear(const float *x, int64_t rows, int64_t k, const float *w,
-            int64_t n, float *out, ThreadPool &pool) {
+void linear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
+            float *out, ThreadPool &pool) {
   assert(rows >= 0 && k >= 0 && n >= 0);
   // A task is one block of rows x one block of output columns; it reads its
   // [kColBlock, k] slice of w once.

@@ -1,4 +1,4 @@
-//===- Kernels.h - fp32 CPU reference kernels for MiniMax-M2 ------*- C++ -*-===//
+//===- Kernels.h - fp32 CPU reference kernels for MiniMax-M2 -- -*- C++ -*-===//
 //
 // The numerical reference for every later GPU kernel: each kernel follows the
 // float32 arithmetic of Hugging Face transformers' MiniMaxM2 where that is
@@ -37,8 +37,8 @@ void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t cols,
 
 /// out[rows, n] = x[rows, k] * w^T with w [n, k] row-major (the nn.Linear
 /// layout), accumulated in float. out must not alias x or w.
-void linear(const float *x, int64_t rows, int64_t k, const float *w,
-            int64_t n, float *out, ThreadPool &pool);
+void linear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
+            float *out, ThreadPool &pool);
 
 /// out = a + b elementwise; out may alias a or b.
 void add(const float *a, const float *b, int64_t n, float *out);
@@ -82,8 +82,8 @@ struct AttentionParams {
 /// (float)(1 / theta^(2i / rotaryDim)) computed in double; the angle, cos and
 /// sin are float, as transformers computes them.
 void applyRope(float *x, const int32_t *positions, int64_t tokens,
-               int64_t heads, int64_t headDim, int64_t rotaryDim,
-               double theta, ThreadPool &pool);
+               int64_t heads, int64_t headDim, int64_t rotaryDim, double theta,
+               ThreadPool &pool);
 
 /// One attention layer step for a batch of tokens from several sequences.
 ///  1. RoPE on q [T, H*D] and k [T, KV*D] at positions[t] (inputs unchanged).

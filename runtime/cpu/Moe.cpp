@@ -1,4 +1,4 @@
-//===- Moe.cpp - MoE router and routed experts, fp32 reference -------------===//
+//===- Moe.cpp - MoE router and routed experts, fp32 reference ----------===//
 //
 // Follows transformers' MiniMaxM2SparseMoeBlock in float32: router logits
 // from the gate linear, sigmoid scores, top-k on scores + correction bias,

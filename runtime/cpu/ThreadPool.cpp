@@ -47,9 +47,9 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
-void ThreadPool::parallelFor(
-    int64_t n, const std::function<void(int64_t, int64_t)> &fn,
-    int64_t minChunk) {
+void ThreadPool::parallelFor(int64_t n,
+                             const std::function<void(int64_t, int64_t)> &fn,
+                             int64_t minChunk) {
   if (n <= 0)
     return;
   minChunk = std::max<int64_t>(1, minChunk);
@@ -78,9 +78,8 @@ void ThreadPool::parallelFor(
 
   std::unique_lock<std::mutex> lock(mutex_);
   chunksDone_ += mine;
-  done_.wait(lock, [&] {
-    return chunksDone_ == numChunks_ && activeWorkers_ == 0;
-  });
+  done_.wait(lock,
+             [&] { return chunksDone_ == numChunks_ && activeWorkers_ == 0; });
   jobOpen_ = false;
   fn_ = nullptr;
 }
@@ -106,7 +105,8 @@ void ThreadPool::workerLoop() {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stop_ || (jobOpen_ && generation_ != seen); });
+    wake_.wait(lock,
+               [&] { return stop_ || (jobOpen_ && generation_ != seen); });
     if (stop_)
       return;
     seen = generation_;

@@ -1,4 +1,4 @@
-//===- ThreadPool.h - Fixed worker pool for the CPU kernels ------*- C++ -*-===//
+//===- ThreadPool.h - Fixed worker pool for the CPU kernels --- -*- C++ -*-===//
 //
 // A deliberately small pool: N-1 long-lived workers plus the calling thread
 // share the chunks of one parallelFor at a time. The pool promises nothing

@@ -1,4 +1,4 @@
-//===- AttentionTest.cpp - RoPE and paged-KV attention vs a double reference -===//
+//===- AttentionTest.cpp - RoPE and paged attention vs double refs --------===//
 #include "runtime/cpu/Kernels.h"
 #include "test/unit/cpu/CpuTestUtil.h"
 
@@ -47,8 +47,12 @@ struct TestCache {
   /// Element d of K (kv = 0) or V (kv = 1) for one head at (block, slot).
   float at(int64_t layer, int64_t block, int64_t slot, int kv, int64_t head,
            int64_t d) const {
-    int64_t off = ((((layer * view.numBlocks + block) * view.blockSize + slot) *
-                        2 + kv) * view.kvHeads + head) * view.headDim + d;
+    int64_t off =
+        ((((layer * view.numBlocks + block) * view.blockSize + slot) * 2 + kv) *
+             view.kvHeads +
+         head) *
+            view.headDim +
+        d;
     return view.bf16 ? bf16ToFloat(b16[off]) : f32[off];
   }
   bool sameBytes(const TestCache &o) const {
@@ -162,8 +166,8 @@ std::vector<double> attentionRef(const Shape &s, const Batch &b, bool causal) {
 struct TwoSeqFixture {
   Shape shape;
   Batch batch;
-  std::vector<int32_t> tables = {3, 7, 1, 12, 0, // sequence 0
-                                 5, 2, 0, 0, 0}; // sequence 1
+  std::vector<int32_t> tables = {3, 7, 1, 12, 0,  // sequence 0
+                                 5, 2, 0, 0,  0}; // sequence 1
   static constexpr int64_t kMaxBlocks = 5, kNumBlocks = 16, kBlockSize = 4;
 
   explicit TwoSeqFixture(Shape s = Shape(), uint32_t seed = 42) : shape(s) {
@@ -203,8 +207,8 @@ TEST(CpuRope, CachedKeysKeepPassThroughDims) {
   TestCache cache(f.shape, f.kNumBlocks, f.kBlockSize);
   ThreadPool pool(2);
   std::vector<float> out;
-  ASSERT_TRUE(run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, cache, out,
-                  pool).isOk());
+  ASSERT_TRUE(run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, cache, out, pool)
+                  .isOk());
   const Shape &s = f.shape;
   for (int64_t t = 0; t < f.batch.size(); ++t) {
     int64_t p = f.batch.positions[t], seq = f.batch.seqs[t];
@@ -229,8 +233,9 @@ TEST(CpuAttention, MatchesDoubleReference) {
     for (bool causal : {true, false}) {
       TestCache cache(s, f.kNumBlocks, f.kBlockSize);
       std::vector<float> out;
-      ASSERT_TRUE(run(s, f.batch, f.tables, 2, f.kMaxBlocks, cache, out, pool,
-                      causal).isOk());
+      ASSERT_TRUE(
+          run(s, f.batch, f.tables, 2, f.kMaxBlocks, cache, out, pool, causal)
+              .isOk());
       EXPECT_LT(relErr(out, attentionRef(s, f.batch, causal)), 1e-5)
           << "theta " << theta << " causal " << causal;
     }
@@ -247,8 +252,8 @@ TEST(CpuAttention, MatchesReferenceWithoutGqaAndFullRotary) {
   TestCache cache(s, f.kNumBlocks, f.kBlockSize);
   ThreadPool pool(2);
   std::vector<float> out;
-  ASSERT_TRUE(run(s, f.batch, f.tables, 2, f.kMaxBlocks, cache, out, pool)
-                  .isOk());
+  ASSERT_TRUE(
+      run(s, f.batch, f.tables, 2, f.kMaxBlocks, cache, out, pool).isOk());
   EXPECT_LT(relErr(out, attentionRef(s, f.batch, true)), 1e-5);
 }
 
@@ -259,10 +264,10 @@ TEST(CpuAttention, ScrambledBlockTableEqualsContiguous) {
   TestCache a(f.shape, f.kNumBlocks, f.kBlockSize);
   TestCache b(f.shape, f.kNumBlocks, f.kBlockSize);
   std::vector<float> outA, outB;
-  ASSERT_TRUE(run(f.shape, f.batch, contiguous, 2, f.kMaxBlocks, a, outA,
-                  pool).isOk());
-  ASSERT_TRUE(run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, b, outB, pool)
-                  .isOk());
+  ASSERT_TRUE(
+      run(f.shape, f.batch, contiguous, 2, f.kMaxBlocks, a, outA, pool).isOk());
+  ASSERT_TRUE(
+      run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, b, outB, pool).isOk());
   EXPECT_EQ(outA, outB);
   // Same slots hold the same values, wherever the table put them.
   for (int64_t seq = 0; seq < 2; ++seq)
@@ -290,8 +295,8 @@ TEST(CpuAttention, PrefillEqualsTokenByTokenDecode) {
   ASSERT_TRUE(run(s, all, table, 1, 3, prefill, outAll, pool).isOk());
   int64_t row = s.heads * s.headDim;
   for (int64_t t = 0; t < 11; ++t) {
-    ASSERT_TRUE(run(s, all.select(s, {t}), table, 1, 3, decode, outOne,
-                    pool).isOk());
+    ASSERT_TRUE(
+        run(s, all.select(s, {t}), table, 1, 3, decode, outOne, pool).isOk());
     EXPECT_EQ(outOne, std::vector<float>(outAll.begin() + t * row,
                                          outAll.begin() + (t + 1) * row))
         << "token " << t;
@@ -329,8 +334,9 @@ TEST(CpuAttention, BatchOfThreeSequencesEqualsSeparateCalls) {
         if (b.seqs[t] == sq)
           rows.push_back(t);
       std::vector<float> out;
-      ASSERT_TRUE(run(s, b.select(s, rows), tables, 3, maxBlocks, separate,
-                      out, pool).isOk());
+      ASSERT_TRUE(
+          run(s, b.select(s, rows), tables, 3, maxBlocks, separate, out, pool)
+              .isOk());
       for (size_t i = 0; i < rows.size(); ++i)
         EXPECT_EQ(std::vector<float>(out.begin() + i * row,
                                      out.begin() + (i + 1) * row),
@@ -348,10 +354,10 @@ TEST(CpuAttention, Bf16CacheStaysClose) {
   TestCache f32(f.shape, f.kNumBlocks, f.kBlockSize, false);
   TestCache bf16(f.shape, f.kNumBlocks, f.kBlockSize, true);
   std::vector<float> a, b;
-  ASSERT_TRUE(run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, f32, a, pool)
-                  .isOk());
-  ASSERT_TRUE(run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, bf16, b, pool)
-                  .isOk());
+  ASSERT_TRUE(
+      run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, f32, a, pool).isOk());
+  ASSERT_TRUE(
+      run(f.shape, f.batch, f.tables, 2, f.kMaxBlocks, bf16, b, pool).isOk());
   double err = relErr(b, a);
   EXPECT_LT(err, 1e-2);
   EXPECT_GT(err, 0.0); // the bf16 path really rounded something
@@ -368,8 +374,8 @@ TEST(CpuAttention, Bf16RoundsToNearestEven) {
   EXPECT_EQ(floatToBf16(1.0f + 0x1p-8f + 0x1p-20f), 0x3F81);
   EXPECT_EQ(floatToBf16(std::numeric_limits<float>::infinity()), 0x7F80);
   EXPECT_EQ(floatToBf16(std::numeric_limits<float>::max()), 0x7F80);
-  EXPECT_TRUE(std::isnan(bf16ToFloat(
-      floatToBf16(std::numeric_limits<float>::quiet_NaN()))));
+  EXPECT_TRUE(std::isnan(
+      bf16ToFloat(floatToBf16(std::numeric_limits<float>::quiet_NaN()))));
   for (float x : randomVec(1000, 3, -100.0f, 100.0f))
     ASSERT_LE(std::fabs(bf16ToFloat(floatToBf16(x)) - x),
               std::fabs(x) * 0x1p-8f);
@@ -384,10 +390,10 @@ TEST(CpuAttention, ThreadCountGivesIdenticalBits) {
     TestCache a(s, f.kNumBlocks, f.kBlockSize, bf16);
     TestCache b(s, f.kNumBlocks, f.kBlockSize, bf16);
     std::vector<float> outA, outB;
-    ASSERT_TRUE(run(s, f.batch, f.tables, 2, f.kMaxBlocks, a, outA, one)
-                    .isOk());
-    ASSERT_TRUE(run(s, f.batch, f.tables, 2, f.kMaxBlocks, b, outB, four)
-                    .isOk());
+    ASSERT_TRUE(
+        run(s, f.batch, f.tables, 2, f.kMaxBlocks, a, outA, one).isOk());
+    ASSERT_TRUE(
+        run(s, f.batch, f.tables, 2, f.kMaxBlocks, b, outB, four).isOk());
     EXPECT_EQ(outA, outB);
     EXPECT_TRUE(a.sameBytes(b));
   }

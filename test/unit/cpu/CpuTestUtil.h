@@ -1,4 +1,4 @@
-//===- CpuTestUtil.h - Random data and error norms for the CPU kernel tests -===//
+//===- CpuTestUtil.h - Random data, error norms for tests ----- -*- C++ -*-===//
 #ifndef M2C_TEST_UNIT_CPU_CPUTESTUTIL_H
 #define M2C_TEST_UNIT_CPU_CPUTESTUTIL_H
 

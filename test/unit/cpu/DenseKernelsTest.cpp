@@ -1,4 +1,4 @@
-//===- DenseKernelsTest.cpp - embedding, rmsNorm, linear vs double refs -----===//
+//===- DenseKernelsTest.cpp - embedding, rmsNorm, linear vs double refs -===//
 #include "runtime/cpu/Kernels.h"
 #include "test/unit/cpu/CpuTestUtil.h"
 
@@ -31,11 +31,11 @@ TEST(CpuEmbedding, OutOfRangeIdIsAnErrorAndWritesNothing) {
   for (int32_t bad : {600, -1, 512}) {
     std::vector<int32_t> ids = {3, bad};
     std::vector<float> out(2 * hidden, 7.0f);
-    Status s = embedding(table.data(), vocab, hidden, ids.data(), 2,
-                         out.data());
+    Status s =
+        embedding(table.data(), vocab, hidden, ids.data(), 2, out.data());
     ASSERT_FALSE(s.isOk());
-    EXPECT_EQ(s.message(), "token id " + std::to_string(bad) +
-                               " out of range [0, 512)");
+    EXPECT_EQ(s.message(),
+              "token id " + std::to_string(bad) + " out of range [0, 512)");
     for (float v : out)
       EXPECT_EQ(v, 7.0f);
   }
@@ -112,8 +112,8 @@ TEST(CpuLinear, MatchesDoubleReference) {
   // multiples of the tile or block sizes.
   struct Shape {
     int64_t rows, k, n;
-  } shapes[] = {{1, 1, 1},   {1, 3072, 96}, {37, 203, 67},
-                {64, 128, 64}, {3, 9, 130}, {70, 512, 33}};
+  } shapes[] = {{1, 1, 1},     {1, 3072, 96}, {37, 203, 67},
+                {64, 128, 64}, {3, 9, 130},   {70, 512, 33}};
   for (const Shape &s : shapes) {
     std::vector<float> x = randomVec(s.rows * s.k, 100 + s.k);
     std::vector<float> w = randomVec(s.n * s.k, 200 + s.n, -0.1f, 0.1f);
@@ -137,8 +137,7 @@ TEST(CpuLinear, ResultsDoNotDependOnThreadsOrBatch) {
   // batch, whatever tile it landed in there.
   std::vector<float> single(n);
   linear(x.data() + 17 * k, 1, k, w.data(), n, single.data(), four);
-  EXPECT_EQ(single, std::vector<float>(a.begin() + 17 * n,
-                                       a.begin() + 18 * n));
+  EXPECT_EQ(single, std::vector<float>(a.begin() + 17 * n, a.begin() + 18 * n));
 }
 
 TEST(CpuElementwise, AddAndTakeLastRow) {

@@ -1,4 +1,4 @@
-//===- MoeTest.cpp - MoE router and experts vs double references -------------===//
+//===- MoeTest.cpp - MoE router and experts vs double references --------===//
 #include "runtime/cpu/Kernels.h"
 #include "test/unit/cpu/CpuTestUtil.h"
 
@@ -22,8 +22,8 @@ struct RouteRef {
 };
 
 RouteRef routeRef(const std::vector<float> &h, int64_t T, int64_t Hd,
-                  const std::vector<float> &gate, const float *bias,
-                  int64_t E, int64_t K, bool softmax, bool renormalize) {
+                  const std::vector<float> &gate, const float *bias, int64_t E,
+                  int64_t K, bool softmax, bool renormalize) {
   RouteRef r;
   for (int64_t t = 0; t < T; ++t) {
     std::vector<double> score(E), choice(E);
@@ -44,8 +44,9 @@ RouteRef routeRef(const std::vector<float> &h, int64_t T, int64_t Hd,
       choice[e] = score[e] + (bias ? bias[e] : 0.0);
     std::vector<int32_t> order(E);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int32_t a, int32_t b) { return choice[a] > choice[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+      return choice[a] > choice[b];
+    });
     double sum = 0;
     for (int64_t j = 0; j < K; ++j)
       sum += score[order[j]];
@@ -75,8 +76,8 @@ void checkRoute(const RouterData &d, const float *bias, bool softmax,
   ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), bias, d.E,
                        d.K, softmax, renormalize, ids.data(), w.data(), pool)
                   .isOk());
-  RouteRef ref = routeRef(d.hidden, d.T, d.Hd, d.gate, bias, d.E, d.K,
-                          softmax, renormalize);
+  RouteRef ref = routeRef(d.hidden, d.T, d.Hd, d.gate, bias, d.E, d.K, softmax,
+                          renormalize);
   // The data must not sit on a near tie, or float vs double may flip order.
   ASSERT_GT(ref.minGap, 1e-5);
   EXPECT_EQ(ids, ref.ids);
@@ -105,9 +106,8 @@ TEST(CpuMoeRoute, BiasOnlySelects) {
   ThreadPool pool(1);
   std::vector<int32_t> ids(d.T * d.K);
   std::vector<float> w(d.T * d.K);
-  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(),
-                       d.bias.data(), d.E, d.K, false, true, ids.data(),
-                       w.data(), pool)
+  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), d.bias.data(),
+                       d.E, d.K, false, true, ids.data(), w.data(), pool)
                   .isOk());
   RouteRef ref = routeRef(d.hidden, d.T, d.Hd, d.gate, d.bias.data(), d.E, d.K,
                           false, true);
@@ -140,8 +140,8 @@ TEST(CpuMoeRoute, TopKOutOfRangeIsAnError) {
   std::vector<int32_t> ids(d.T * (d.E + 1));
   std::vector<float> w(d.T * (d.E + 1));
   for (int64_t k : {int64_t(0), d.E + 1}) {
-    Status s = moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), nullptr,
-                        d.E, k, false, true, ids.data(), w.data(), pool);
+    Status s = moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), nullptr, d.E,
+                        k, false, true, ids.data(), w.data(), pool);
     ASSERT_FALSE(s.isOk());
     EXPECT_EQ(s.message(), "moe routing expects top_k (" + std::to_string(k) +
                                ") in [1, num_experts (16)]");
@@ -153,13 +153,11 @@ TEST(CpuMoeRoute, ThreadCountGivesIdenticalBits) {
   ThreadPool one(1), four(4);
   std::vector<int32_t> idsA(d.T * d.K), idsB(d.T * d.K);
   std::vector<float> wA(d.T * d.K), wB(d.T * d.K);
-  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(),
-                       d.bias.data(), d.E, d.K, false, true, idsA.data(),
-                       wA.data(), one)
+  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), d.bias.data(),
+                       d.E, d.K, false, true, idsA.data(), wA.data(), one)
                   .isOk());
-  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(),
-                       d.bias.data(), d.E, d.K, false, true, idsB.data(),
-                       wB.data(), four)
+  ASSERT_TRUE(moeRoute(d.hidden.data(), d.T, d.Hd, d.gate.data(), d.bias.data(),
+                       d.E, d.K, false, true, idsB.data(), wB.data(), four)
                   .isOk());
   EXPECT_EQ(idsA, idsB);
   EXPECT_EQ(wA, wB);
@@ -242,8 +240,8 @@ TEST(CpuMoeExperts, ResultsDoNotDependOnThreadsOrBatch) {
   EXPECT_EQ(a, b);
   // Token 3 alone (a decode step) gets the same bits as inside the batch.
   ASSERT_TRUE(d.run(single, four, 3, 1).isOk());
-  EXPECT_EQ(single, std::vector<float>(a.begin() + 3 * d.Hd,
-                                       a.begin() + 4 * d.Hd));
+  EXPECT_EQ(single,
+            std::vector<float>(a.begin() + 3 * d.Hd, a.begin() + 4 * d.Hd));
 }
 
 TEST(CpuMoeExperts, OutOfRangeExpertIdIsAnError) {

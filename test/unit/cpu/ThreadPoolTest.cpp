@@ -1,4 +1,4 @@
-//===- ThreadPoolTest.cpp - Coverage, nesting and concurrency of ThreadPool -===//
+//===- ThreadPoolTest.cpp - Coverage, nesting, concurrency ----------------===//
 #include "runtime/cpu/ThreadPool.h"
 
 #include <gtest/gtest.h>
