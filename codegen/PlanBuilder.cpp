@@ -37,9 +37,8 @@ FailureOr<plan::ElementType> elementTypeOf(Operation *op, Type type) {
 /// Lowers one entry point.
 class EntryLowering {
 public:
-  EntryLowering(plan::Plan &plan, const llvm::StringMap<int64_t> &weightIds,
-                func::FuncOp func)
-      : plan_(plan), weightIds_(weightIds), func_(func) {}
+  EntryLowering(const llvm::StringMap<int64_t> &weightIds, func::FuncOp func)
+      : weightIds_(weightIds), func_(func) {}
 
   FailureOr<plan::Entry> lower();
 
@@ -53,7 +52,6 @@ private:
                           Value namingWeight = {});
   LogicalResult lowerMatmul(linalg::MatmulOp matmul);
 
-  plan::Plan &plan_;
   const llvm::StringMap<int64_t> &weightIds_;
   func::FuncOp func_;
   plan::Entry entry_;
@@ -217,6 +215,12 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
                          {rms.getResult()}, {{"eps", rms.getEps().convertToDouble()}},
                          rms.getWeight());
       })
+      .Case([&](norm::AddRmsOp rms) -> LogicalResult {
+        return addKernel(rms, KernelKind::AddRmsNorm,
+                         {rms.getInput(), rms.getResidual(), rms.getWeight()},
+                         {rms.getSum(), rms.getResult()},
+                         {{"eps", rms.getEps().convertToDouble()}}, rms.getWeight());
+      })
       .Case([&](linalg::MatmulOp matmul) -> LogicalResult { return lowerMatmul(matmul); })
       .Case([&](attn::GqaOp gqa) -> LogicalResult {
         std::map<std::string, double> attrs = {
@@ -248,11 +252,12 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
                          {route.getExpertIds(), route.getExpertWeights()}, attrs);
       })
       .Case([&](moe::ExpertsOp experts) -> LogicalResult {
-        return addKernel(experts, KernelKind::MoeExperts,
-                         {experts.getHidden(), experts.getExpertIds(),
-                          experts.getExpertWeights(), experts.getGateProj(),
-                          experts.getUpProj(), experts.getDownProj()},
-                         {experts.getResult()});
+        SmallVector<Value> inputs = {experts.getHidden(),      experts.getExpertIds(),
+                                     experts.getExpertWeights(), experts.getGateProj(),
+                                     experts.getUpProj(),      experts.getDownProj()};
+        if (Value residual = experts.getResidual())
+          inputs.push_back(residual);
+        return addKernel(experts, KernelKind::MoeExperts, inputs, {experts.getResult()});
       })
       .Case([&](tensor::ExtractSliceOp slice) -> LogicalResult {
         auto type = slice.getResultType();
@@ -336,7 +341,7 @@ FailureOr<plan::Plan> buildPlan(ModuleOp module, const PlanOptions &options) {
         return failure();
       plan.kvCache.type = *element;
     }
-    EntryLowering lowering(plan, weightIds, func);
+    EntryLowering lowering(weightIds, func);
     FailureOr<plan::Entry> entry = lowering.lower();
     if (failed(entry))
       return failure();

@@ -218,7 +218,7 @@ Value ModelBuilder::buildLayer(int64_t layer, Value x) {
   Value experts = moe::ExpertsOp::create(
       builder_, loc_, h2.getType(), h2, route.getExpertIds(), route.getExpertWeights(),
       loadWeight(p + "block_sparse_moe.experts.w1"), loadWeight(p + "block_sparse_moe.experts.w3"),
-      loadWeight(p + "block_sparse_moe.experts.w2"));
+      loadWeight(p + "block_sparse_moe.experts.w2"), /*residual=*/Value());
   Value out = arith::AddFOp::create(builder_, loc_, afterAttention, experts);
   loc_ = savedLoc;
   return out;

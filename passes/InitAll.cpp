@@ -2,6 +2,7 @@
 
 #include "passes/InitAll.h"
 #include "passes/Passes.h"
+#include "passes/Pipeline.h"
 
 #include "dialects/attn/AttnDialect.h"
 #include "dialects/moe/MoeDialect.h"
@@ -25,4 +26,5 @@ void m2c::registerAllDialects(mlir::DialectRegistry &registry) {
 void m2c::registerAllPasses() {
   mlir::registerTransformsPasses();
   registerM2CPasses();
+  registerCompilePipeline();
 }

@@ -20,4 +20,35 @@ def PrintModelSummary : Pass<"m2c-print-model-summary", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseAddRmsNorm : Pass<"m2c-fuse-add-rmsnorm", "::mlir::func::FuncOp"> {
+  let summary = "Fuses a residual add with the RMSNorm of its sum";
+  let description = [{
+    Rewrites `%s = arith.addf %a, %b` feeding `norm.rms %s, %w` into
+    `%sum, %n = norm.add_rms %a, %b, %w`; other users of `%s` read `%sum`.
+    The fused kernel reads both inputs once and writes the sum and the
+    normalised value, instead of writing the sum and reading it back.
+    Post-condition: no `norm.rms` reads the result of an `arith.addf`.
+  }];
+  let dependentDialects = ["::m2c::norm::NormDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Residual adds fused into add_rms">
+  ];
+}
+
+def FuseMoeResidual : Pass<"m2c-fuse-moe-residual", "::mlir::func::FuncOp"> {
+  let summary = "Folds the residual add after moe.experts into the op";
+  let description = [{
+    Rewrites `arith.addf %x, (moe.experts ...)` (either operand order) into
+    `moe.experts ... residual(%x)`, so the expert combine writes the next
+    residual stream directly: down-projection, routing weight, combine and
+    residual in one kernel. Requires the experts result to have no other
+    user. Post-condition: no `arith.addf` reads a `moe.experts` result
+    that has a single use.
+  }];
+  let dependentDialects = ["::m2c::moe::MoeDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Residual adds folded into moe.experts">
+  ];
+}
+
 #endif // M2C_PASSES_PASSES_TD

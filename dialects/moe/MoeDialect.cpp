@@ -109,6 +109,9 @@ LogicalResult ExpertsOp::verify() {
   if (getResult().getType() != hidden)
     return emitOpError("expects the result type ")
            << getResult().getType() << " to equal the hidden type " << hidden;
+  if (Value residual = getResidual(); residual && residual.getType() != hidden)
+    return emitOpError("expects the residual type ")
+           << residual.getType() << " to equal the hidden type " << hidden;
   return success();
 }
 

@@ -49,10 +49,11 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure]> {
   let description = [{
     For each token `t` and each of its `k` selections `e = expert_ids[t, j]`:
     `y_j = down[e] @ (silu(gate[e] @ x_t) * (up[e] @ x_t))`, and the result
-    row is `sum_j expert_weights[t, j] * y_j`. `gate`/`up` are the
-    checkpoint's `w1`/`w3` (`[experts, intermediate, hidden]`), `down` is
-    `w2` (`[experts, hidden, intermediate]`). The residual add stays outside
-    the op, so fusion decides where it goes.
+    row is `sum_j expert_weights[t, j] * y_j`, plus `residual[t]` when the
+    optional residual is given. `gate`/`up` are the checkpoint's `w1`/`w3`
+    (`[experts, intermediate, hidden]`), `down` is `w2` (`[experts, hidden,
+    intermediate]`). The frontend leaves the residual add outside;
+    `m2c-fuse-moe-residual` folds it in.
 
     ```mlir
     %y = moe.experts %h, %ids, %weights, %w1, %w3, %w2
@@ -66,11 +67,13 @@ def Moe_ExpertsOp : Moe_Op<"experts", [Pure]> {
     RankedTensorOf<[F32]>:$expert_weights,
     RankedTensorOf<[AnyFloat]>:$gate_proj,
     RankedTensorOf<[AnyFloat]>:$up_proj,
-    RankedTensorOf<[AnyFloat]>:$down_proj
+    RankedTensorOf<[AnyFloat]>:$down_proj,
+    Optional<RankedTensorOf<[AnyFloat]>>:$residual
   );
   let results = (outs RankedTensorOf<[AnyFloat]>:$result);
   let assemblyFormat = [{
     $hidden `,` $expert_ids `,` $expert_weights `,` $gate_proj `,` $up_proj `,` $down_proj
+    (`residual` `(` $residual^ `:` type($residual) `)`)?
     attr-dict `:` type($hidden) `,` type($expert_ids) `,` type($expert_weights) `,`
     type($gate_proj) `,` type($up_proj) `,` type($down_proj) `->` type($result)
   }];

@@ -17,25 +17,43 @@ void NormDialect::initialize() {
       >();
 }
 
-LogicalResult RmsOp::verify() {
-  RankedTensorType inputType = getInput().getType();
-  RankedTensorType weightType = getWeight().getType();
+/// Shared by norm.rms and norm.add_rms: the normalised dimension is the
+/// last one and the weight spans it.
+static LogicalResult verifyRmsShapes(Operation *op, RankedTensorType inputType,
+                                     RankedTensorType weightType, RankedTensorType resultType,
+                                     double eps) {
   if (inputType.getRank() < 1)
-    return emitOpError("expects the input to have rank >= 1, got a rank-0 tensor");
+    return op->emitOpError("expects the input to have rank >= 1, got a rank-0 tensor");
   if (weightType.getRank() != 1)
-    return emitOpError("expects a rank-1 weight, got rank ") << weightType.getRank();
+    return op->emitOpError("expects a rank-1 weight, got rank ") << weightType.getRank();
   int64_t normalized = inputType.getDimSize(inputType.getRank() - 1);
   int64_t weightSize = weightType.getDimSize(0);
   if (!ShapedType::isDynamic(normalized) && !ShapedType::isDynamic(weightSize) &&
       normalized != weightSize)
-    return emitOpError("expects the weight size (")
+    return op->emitOpError("expects the weight size (")
            << weightSize << ") to equal the normalised dimension (" << normalized << ")";
-  if (getResult().getType() != inputType)
-    return emitOpError("expects the result type ")
-           << getResult().getType() << " to equal the input type " << inputType;
-  if (!(getEps().convertToDouble() > 0.0))
-    return emitOpError("expects a positive eps, got ") << getEps().convertToDouble();
+  if (resultType != inputType)
+    return op->emitOpError("expects the result type ")
+           << resultType << " to equal the input type " << inputType;
+  if (!(eps > 0.0))
+    return op->emitOpError("expects a positive eps, got ") << eps;
   return success();
+}
+
+LogicalResult RmsOp::verify() {
+  return verifyRmsShapes(*this, getInput().getType(), getWeight().getType(),
+                         getResult().getType(), getEps().convertToDouble());
+}
+
+LogicalResult AddRmsOp::verify() {
+  if (getResidual().getType() != getInput().getType())
+    return emitOpError("expects the residual type ")
+           << getResidual().getType() << " to equal the input type " << getInput().getType();
+  if (getSum().getType() != getInput().getType())
+    return emitOpError("expects the sum type ")
+           << getSum().getType() << " to equal the input type " << getInput().getType();
+  return verifyRmsShapes(*this, getInput().getType(), getWeight().getType(),
+                         getResult().getType(), getEps().convertToDouble());
 }
 
 #define GET_OP_CLASSES

@@ -75,6 +75,14 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   case KernelKind::RmsNorm:
     cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.attr("eps"), out, *pool_);
     return Status::ok();
+  case KernelKind::AddRmsNorm: {
+    // Same arithmetic as add then rms_norm, so fusing never changes results.
+    float *sum = bufferF32(entry, k.outputs[0]);
+    cpu::add(buf(0), buf(1), rows(0) * cols(0), sum);
+    cpu::rmsNorm(sum, w(2), rows(0), cols(0), k.attr("eps"), bufferF32(entry, k.outputs[1]),
+                 *pool_);
+    return Status::ok();
+  }
   case KernelKind::Linear:
     cpu::linear(buf(0), rows(0), cols(0), w(1), shape(1)[0], out, *pool_);
     return Status::ok();
@@ -114,8 +122,13 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   }
   case KernelKind::MoeExperts: {
     const std::vector<int64_t> &w1 = shape(3);
-    return cpu::moeExperts(buf(0), rows(0), cols(0), bufferI32(entry, k.inputs[1].index), buf(2),
-                           cols(1), w(3), w(4), w(5), w1[0], w1[1], out, *pool_);
+    M2C_RETURN_IF_ERROR(cpu::moeExperts(buf(0), rows(0), cols(0),
+                                        bufferI32(entry, k.inputs[1].index), buf(2), cols(1), w(3),
+                                        w(4), w(5), w1[0], w1[1], out, *pool_));
+    // The fused residual: x + experts(x), the unfused add's operand order.
+    if (k.inputs.size() == 7)
+      cpu::add(buf(6), out, rows(0) * cols(0), out);
+    return Status::ok();
   }
   }
   return Status::error("unknown kernel kind");

@@ -35,6 +35,7 @@ int64_t elementSize(ElementType type) {
 
 namespace {
 constexpr KernelKind kAllKinds[] = {KernelKind::Embedding,  KernelKind::RmsNorm,
+                                    KernelKind::AddRmsNorm,
                                     KernelKind::Linear,     KernelKind::Attention,
                                     KernelKind::Add,        KernelKind::MoeRoute,
                                     KernelKind::MoeExperts, KernelKind::TakeLastRow};
@@ -46,6 +47,8 @@ const char *kernelKindName(KernelKind kind) {
     return "embedding";
   case KernelKind::RmsNorm:
     return "rms_norm";
+  case KernelKind::AddRmsNorm:
+    return "add_rms_norm";
   case KernelKind::Linear:
     return "linear";
   case KernelKind::Attention:
@@ -197,6 +200,18 @@ Status KernelVerifier::verify() const {
                       output(0).staticRows == x->staticRows,
                   "weight, input and output widths must agree");
   }
+  case KernelKind::AddRmsNorm: {
+    M2C_RETURN_IF_ERROR(arity(3, 2));
+    M2C_ASSIGN_OR_RETURN(a, buffer(0));
+    M2C_ASSIGN_OR_RETURN(b, buffer(1));
+    M2C_ASSIGN_OR_RETURN(w, weight(2, 1));
+    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    return expect(a->cols == w->shape[0] && b->cols == a->cols &&
+                      a->staticRows == b->staticRows && output(0).cols == a->cols &&
+                      output(1).cols == a->cols && output(0).staticRows == a->staticRows &&
+                      output(1).staticRows == a->staticRows,
+                  "inputs, weight and outputs widths must agree");
+  }
   case KernelKind::Linear: {
     M2C_RETURN_IF_ERROR(arity(2, 1));
     M2C_ASSIGN_OR_RETURN(x, buffer(0));
@@ -257,7 +272,15 @@ Status KernelVerifier::verify() const {
                   "gate must be [num_experts, hidden], outputs i32/f32 [T, top_k]");
   }
   case KernelKind::MoeExperts: {
-    M2C_RETURN_IF_ERROR(arity(6, 1));
+    bool hasResidual = k.inputs.size() == 7;
+    M2C_RETURN_IF_ERROR(arity(hasResidual ? 7 : 6, 1));
+    if (hasResidual) {
+      M2C_ASSIGN_OR_RETURN(residual, buffer(6));
+      M2C_ASSIGN_OR_RETURN(hidden, buffer(0));
+      M2C_RETURN_IF_ERROR(expect(residual->cols == hidden->cols &&
+                                     residual->staticRows == hidden->staticRows,
+                                 "the residual must have the hidden shape"));
+    }
     M2C_ASSIGN_OR_RETURN(h, buffer(0));
     M2C_ASSIGN_OR_RETURN(ids, buffer(1));
     M2C_ASSIGN_OR_RETURN(weights, buffer(2));
@@ -369,8 +392,9 @@ void planMemory(Entry &entry, int64_t maxTokens) {
     return (entry.buffers[i].bytesFor(maxTokens) + kAlignment - 1) / kAlignment * kAlignment;
   };
   // Largest first, then by first use: the usual greedy-by-size heuristic.
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return size(a) > size(b); });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return size(a) != size(b) ? size(a) > size(b) : a < b;
+  });
   struct Placed {
     int64_t offset, bytes, first, last;
   };

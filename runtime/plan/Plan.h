@@ -30,11 +30,12 @@ int64_t elementSize(ElementType type);
 enum class KernelKind : uint8_t {
   Embedding,   // (token_ids, table) -> [T, hidden]
   RmsNorm,     // (x, weight) -> y; attrs: eps
+  AddRmsNorm,  // (a, b, weight) -> (a + b, rms(a + b) * weight); attrs: eps
   Linear,      // (x [T,K], weight [N,K]) -> [T,N]
   Attention,   // (q, k, v, positions, token_seqs, block_tables) -> o
   Add,         // (a, b) -> a + b
   MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
-  MoeExperts,  // (hidden, ids, weights, w1, w3, w2) -> y
+  MoeExperts,  // (hidden, ids, weights, w1, w3, w2 [, residual]) -> y [+ residual]
   TakeLastRow, // (x [T,C]) -> [1,C]
 };
 const char *kernelKindName(KernelKind kind);

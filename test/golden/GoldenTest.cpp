@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 #include <cstdlib>
 #include <sys/stat.h>
 
@@ -73,7 +74,8 @@ double relativeError(const float *a, const float *b, size_t n) {
 /// A model compiled in memory and bound to its checkpoint.
 class GoldenModel {
 public:
-  explicit GoldenModel(const std::string &dir) {
+  /// `disabledPasses` as in `m2c compile --disable-pass` ("all" = frontend IR).
+  explicit GoldenModel(const std::string &dir, std::set<std::string> disabledPasses = {}) {
     tools::CompileRequest request;
     request.model = dir;
     request.frontend.kvCacheDtype = "f32";
@@ -84,6 +86,12 @@ public:
     StatusOr<tools::ModelIR> ir = tools::buildModelIR(request, root);
     if (!ir) {
       error = ir.status().message();
+      return;
+    }
+    tools::PassOptions passes;
+    passes.pipeline.disabledPasses = std::move(disabledPasses);
+    if (Status status = tools::runPipeline(*ir, passes, root); !status) {
+      error = status.message();
       return;
     }
     StatusOr<plan::Plan> lowered = tools::lowerToPlan(*ir, request.plan, root);
@@ -192,6 +200,24 @@ TEST_P(GoldenTest, BatchEqualsEachSequenceAlone) {
                               alone[0].logits[step].size()),
                 1e-5)
           << "prompt " << p << " step " << step;
+  }
+}
+
+TEST_P(GoldenTest, FusedPlanEqualsUnfusedPlan) {
+  // The default pipeline fuses; the frontend's IR is the unfused reference.
+  GoldenModel unfused(dir_, {"all"});
+  ASSERT_TRUE(unfused.error.empty()) << unfused.error;
+  ASSERT_LT(model_->plan.entries[1].kernels.size(), unfused.plan.entries[1].kernels.size())
+      << "the pipeline fused nothing";
+  for (const GoldenPrompt &prompt : prompts_) {
+    std::vector<GenerationResult> fused = model_->generate({greedy(prompt)});
+    std::vector<GenerationResult> plain = unfused.generate({greedy(prompt)});
+    EXPECT_EQ(fused[0].generatedIds, plain[0].generatedIds);
+    for (size_t step = 0; step < plain[0].logits.size(); ++step)
+      EXPECT_LE(relativeError(fused[0].logits[step].data(), plain[0].logits[step].data(),
+                              plain[0].logits[step].size()),
+                1e-5)
+          << "step " << step;
   }
 }
 

@@ -3,6 +3,7 @@
 #include "Commands.h"
 #include "ModelCompiler.h"
 
+#include "codegen/PlanReport.h"
 #include "passes/Passes.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Checkpoint.h"
@@ -15,6 +16,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <optional>
 
 using namespace llvm;
@@ -76,6 +79,45 @@ cl::opt<std::string> kvCacheDtype(
     cl::desc("KV-cache element type: bf16, f16 or f32 (default: f32 for --target cpu, "
              "so the reference matches transformers' fp32 run)"),
     cl::init(""), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::list<std::string> disablePasses(
+    "disable-pass", cl::desc("Leave a pass out of the pipeline ('all' skips every pass)"),
+    cl::value_desc("PASS"), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::list<std::string> printIrAfter("print-ir-after",
+                                   cl::desc("Print the IR after this pass (stderr)"),
+                                   cl::value_desc("PASS"), cl::sub(compileCommand),
+                                   cl::cat(compileCategory));
+
+cl::opt<bool> printIrAfterAll("print-ir-after-all",
+                              cl::desc("Print the IR after every pass (stderr)"),
+                              cl::init(false), cl::sub(compileCommand),
+                              cl::cat(compileCategory));
+
+cl::opt<bool> fusionReport(
+    "fusion-report",
+    cl::desc("Print a table of the plan's kernels: fused ops, bytes, FLOPs, roofline time"),
+    cl::init(false), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<std::string> reportEntry("report-entry", cl::desc("Entry point the report and --dot show"),
+                                 cl::init("decode"), cl::sub(compileCommand),
+                                 cl::cat(compileCategory));
+
+cl::opt<std::string> reportDevice("report-device",
+                                  cl::desc("Roofline of the report: h100 or h200"),
+                                  cl::init("h100"), cl::sub(compileCommand),
+                                  cl::cat(compileCategory));
+
+cl::opt<int64_t> reportTokens("report-tokens", cl::desc("Tokens per step in the report"),
+                              cl::init(1), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<int64_t> reportContext("report-context",
+                               cl::desc("KV positions each token attends to in the report"),
+                               cl::init(1024), cl::sub(compileCommand), cl::cat(compileCategory));
+
+cl::opt<std::string> dotFile("dot", cl::desc("Write the plan as a Graphviz graph"),
+                             cl::value_desc("FILE"), cl::init(""), cl::sub(compileCommand),
+                             cl::cat(compileCategory));
 
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
@@ -163,9 +205,45 @@ int runCompile() {
   request.frontend.kvCacheDtype = kvDtype;
   request.plan.target = target;
   request.plan.maxTokens = maxTokens;
+  RooflineDevice device;
+  if (!lookupRooflineDevice(reportDevice, device))
+    return reportError("--report-device: expected h100 or h200, got '" + reportDevice + "'");
+  if (reportTokens <= 0 || reportContext <= 0)
+    return reportError("--report-tokens and --report-context must be positive");
   StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
   if (!ir)
     return reportError(ir.status().message());
+  PassOptions passOptions;
+  passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
+  passOptions.printAfter.assign(printIrAfter.begin(), printIrAfter.end());
+  passOptions.printAfterAll = printIrAfterAll;
+  if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
+    return reportError(status.message());
+
+  if (fusionReport || !dotFile.empty()) {
+    StatusOr<plan::Plan> reportPlan = lowerToPlan(*ir, request.plan, rootTimer);
+    if (!reportPlan)
+      return reportError(reportPlan.status().message());
+    const plan::Entry *entry = reportPlan->findEntry(reportEntry);
+    if (!entry)
+      return reportError("--report-entry: no entry point '" + reportEntry + "'");
+    if (fusionReport) {
+      StepShape shape;
+      shape.tokens = reportTokens;
+      shape.context = reportContext;
+      std::ostringstream report;
+      printFusionReport(report, *reportPlan, *entry, shape, device);
+      outs() << report.str();
+    }
+    if (!dotFile.empty()) {
+      std::ofstream dot(dotFile);
+      printPlanDot(dot, *reportPlan, *entry);
+      if (!dot)
+        return reportError(dotFile + ": cannot write");
+    }
+    if (emitKind.empty() && outputFile == "-")
+      return 0;
+  }
 
   if (emit == "summary" || emit == "mlir") {
     std::string errorMessage;

@@ -7,9 +7,11 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/Pass.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -68,6 +70,43 @@ StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope 
   for (const std::string &note : notes)
     llvm::errs() << "m2c: note: " << note << "\n";
   return ir;
+}
+
+Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &timer) {
+  for (const std::string &name : options.pipeline.disabledPasses)
+    if (name != "all" && std::find(compilePipelinePasses().begin(), compilePipelinePasses().end(),
+                                   name) == compilePipelinePasses().end())
+      return Status::error("--disable-pass: '" + name + "' is not a pass of the pipeline");
+  for (const std::string &name : options.printAfter)
+    if (std::find(compilePipelinePasses().begin(), compilePipelinePasses().end(), name) ==
+        compilePipelinePasses().end())
+      return Status::error("--print-ir-after: '" + name + "' is not a pass of the pipeline");
+  if (options.pipeline.disabledPasses.count("all"))
+    return Status::ok();
+  mlir::PassManager pm(ir.context.get());
+  pm.enableTiming(timer);
+  if (options.printAfterAll || !options.printAfter.empty()) {
+    std::vector<std::string> printAfter = options.printAfter;
+    bool all = options.printAfterAll;
+    pm.enableIRPrinting(
+        /*shouldPrintBeforePass=*/[](mlir::Pass *, mlir::Operation *) { return false; },
+        /*shouldPrintAfterPass=*/
+        [printAfter, all](mlir::Pass *pass, mlir::Operation *) {
+          return all || std::find(printAfter.begin(), printAfter.end(),
+                                  pass->getArgument().str()) != printAfter.end();
+        },
+        /*printModuleScope=*/false, /*printAfterOnlyOnChange=*/false);
+  }
+  buildCompilePipeline(pm, options.pipeline);
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(ir.context.get(), [&](mlir::Diagnostic &diag) {
+    os << diag.getLocation() << ": " << diag.str() << "\n";
+    return mlir::success();
+  });
+  if (mlir::failed(pm.run(*ir.module)))
+    return Status::error("the compile pipeline failed:\n" + diagnostics);
+  return Status::ok();
 }
 
 StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,

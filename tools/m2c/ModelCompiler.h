@@ -5,6 +5,7 @@
 
 #include "codegen/PlanBuilder.h"
 #include "frontend/ModelBuilder.h"
+#include "passes/Pipeline.h"
 #include "runtime/model/ModelConfig.h"
 #include "runtime/plan/Plan.h"
 
@@ -38,6 +39,16 @@ struct ModelIR {
 
 /// Builds the model IR; prints notes to stderr. Errors are user-facing.
 StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope &timer);
+
+struct PassOptions {
+  PipelineOptions pipeline;
+  /// "all" in pipeline.disabledPasses skips the whole pipeline.
+  std::vector<std::string> printAfter;
+  bool printAfterAll = false;
+};
+
+/// Runs the compile pipeline over the model IR in place.
+Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &timer);
 
 /// Lowers the IR to a plan and records the model's config and weight
 /// source (external when MODEL is a checkpoint directory).

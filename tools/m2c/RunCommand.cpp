@@ -65,6 +65,9 @@ cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
 cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key"),
                                    cl::value_desc("key=value"), cl::sub(runCommand),
                                    cl::cat(runCategory));
+cl::list<std::string> disablePasses(
+    "disable-pass", cl::desc("Leave a pass out of the pipeline ('all' skips every pass)"),
+    cl::value_desc("PASS"), cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
                            cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
 
@@ -147,6 +150,10 @@ int runRun() {
     StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
     if (!ir)
       return reportError(ir.status().message());
+    PassOptions passOptions;
+    passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
+    if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
+      return reportError(status.message());
     StatusOr<plan::Plan> lowered = lowerToPlan(*ir, request.plan, rootTimer);
     if (!lowered)
       return reportError(lowered.status().message());

@@ -127,3 +127,11 @@ func.func @result_type(%h: tensor<?x64xf32>, %ids: tensor<?x2xi32>, %w: tensor<?
   %0 = moe.experts %h, %ids, %w, %w1, %w3, %w2 : tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<8x32x64xbf16>, tensor<8x32x64xbf16>, tensor<8x64x32xbf16> -> tensor<?x64xbf16>
   return
 }
+
+// -----
+
+func.func @residual_type(%h: tensor<?x64xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %w1: tensor<8x32x64xbf16>, %w3: tensor<8x32x64xbf16>, %w2: tensor<8x64x32xbf16>, %r: tensor<?x32xf32>) {
+  // expected-error @+1 {{'moe.experts' op expects the residual type 'tensor<?x32xf32>' to equal the hidden type 'tensor<?x64xf32>'}}
+  %0 = moe.experts %h, %ids, %w, %w1, %w3, %w2 residual(%r : tensor<?x32xf32>) : tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<8x32x64xbf16>, tensor<8x32x64xbf16>, tensor<8x64x32xbf16> -> tensor<?x64xf32>
+  return
+}

@@ -37,3 +37,28 @@ func.func @eps(%x: tensor<2x8xf32>, %w: tensor<8xf32>) {
   %0 = norm.rms %x, %w eps = 0.0 : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return
 }
+
+// -----
+
+func.func @add_rms_residual(%x: tensor<2x8xf32>, %r: tensor<2x4xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'norm.add_rms' op expects the residual type 'tensor<2x4xf32>' to equal the input type 'tensor<2x8xf32>'}}
+  %s, %n = norm.add_rms %x, %r, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x4xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @add_rms_sum(%x: tensor<2x8xf32>, %r: tensor<2x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'norm.add_rms' op expects the sum type 'tensor<2x8xbf16>' to equal the input type 'tensor<2x8xf32>'}}
+  %s, %n = norm.add_rms %x, %r, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<8xf32>) -> (tensor<2x8xbf16>, tensor<2x8xf32>)
+  return
+}
+
+// -----
+
+// The shared norm checks run for add_rms too.
+func.func @add_rms_weight(%x: tensor<2x8xf32>, %r: tensor<2x8xf32>, %w: tensor<4xf32>) {
+  // expected-error @+1 {{'norm.add_rms' op expects the weight size (4) to equal the normalised dimension (8)}}
+  %s, %n = norm.add_rms %x, %r, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<4xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
+  return
+}

@@ -1,0 +1,29 @@
+//===- Pipeline.h - The one m2c compile pipeline ---------------*- C++ -*-===//
+
+#ifndef M2C_PASSES_PIPELINE_H
+#define M2C_PASSES_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+#include <set>
+#include <string>
+
+namespace m2c {
+
+struct PipelineOptions {
+  /// Pass arguments (e.g. "m2c-fuse-add-rmsnorm") left out of the pipeline.
+  std::set<std::string> disabledPasses;
+};
+
+/// Adds m2c's passes, in order, to `pm` (anchored on the module).
+void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &options);
+
+/// The pass arguments buildCompilePipeline may add, in pipeline order.
+const std::vector<std::string> &compilePipelinePasses();
+
+/// Registers the pipeline as `m2c-compile-pipeline` for m2c-opt.
+void registerCompilePipeline();
+
+} // namespace m2c
+
+#endif // M2C_PASSES_PIPELINE_H
