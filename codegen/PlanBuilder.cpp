@@ -324,6 +324,14 @@ FailureOr<plan::Plan> buildPlan(ModuleOp module, const PlanOptions &options) {
     // Dequantized FP8 values are not bf16-representable: keep them exact.
     bool dequantized = global->hasAttr("m2c.checkpoint_format");
     weight.storage.type = dequantized ? plan::ElementType::F32 : *element;
+    if (auto quantization = global->getAttrOfType<StringAttr>("m2c.quantization")) {
+      StatusOr<plan::Quantization> parsed = plan::parseQuantization(quantization.str());
+      if (!parsed)
+        return global.emitError(parsed.status().message());
+      if (type.getRank() < 2)
+        return global.emitError("only matrices can be quantized");
+      weight.quantization = *parsed;
+    }
     weightIds[weight.symbol] = static_cast<int64_t>(plan.weights.size());
     plan.weights.push_back(std::move(weight));
   }

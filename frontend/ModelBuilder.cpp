@@ -288,6 +288,13 @@ OwningOpRef<ModuleOp> ModelBuilder::build(std::vector<std::string> &notes) {
   const ModelConfig &c = config_;
   module->getOperation()->setAttr("m2c.model_type", builder_.getStringAttr(c.modelType));
   module->getOperation()->setAttr("m2c.vocab_size", builder_.getI64IntegerAttr(c.vocabSize));
+  if (c.quantization.isFp8()) {
+    // The checkpoint's exclusions bind every later quantization decision.
+    SmallVector<Attribute> keep;
+    for (const std::string &name : c.quantization.modulesToNotConvert)
+      keep.push_back(builder_.getStringAttr(name));
+    module->getOperation()->setAttr("m2c.modules_to_not_convert", builder_.getArrayAttr(keep));
+  }
   builder_.setInsertionPointToStart(module->getBody());
   declareWeights();
   buildEntry("prefill", /*lastTokenOnly=*/true);

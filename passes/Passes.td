@@ -51,4 +51,33 @@ def FuseMoeResidual : Pass<"m2c-fuse-moe-residual", "::mlir::func::FuncOp"> {
   ];
 }
 
+def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Chooses the quantized storage format of each weight class";
+  let description = [{
+    Marks weight globals with `m2c.quantization = "int8" | "int4_g128" |
+    "fp8_block128"` per module class: `attn` (q/k/v/o projections),
+    `experts` (w1/w2/w3) and `lm-head`. Weights named in the checkpoint's
+    `modules_to_not_convert` (module attribute `m2c.modules_to_not_convert`,
+    matched on whole dotted name components) are never quantized; norms,
+    embeddings, the router gate and its bias are not in any class. The
+    packing itself happens where the weights are: at compile time for
+    embedded weights, at load time otherwise (docs/quantization.md).
+    The logical tensor type is unchanged: MLIR's `quant.uniform` types need
+    their scales in the type, which a compile without weights cannot know.
+    Post-condition: every global of a quantized class carries its format.
+  }];
+  let options = [
+    Option<"attn", "attn", "std::string", /*default=*/"\"none\"",
+           "Attention projections: none, int8, int4 or fp8">,
+    Option<"experts", "experts", "std::string", /*default=*/"\"none\"",
+           "Expert matrices: none, int8, int4 or fp8">,
+    Option<"lmHead", "lm-head", "std::string", /*default=*/"\"none\"",
+           "The output projection: none, int8, int4 or fp8">
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Weights given a quantized format">,
+    Statistic<"numKept", "num-kept", "Weights kept by modules_to_not_convert">
+  ];
+}
+
 #endif // M2C_PASSES_PASSES_TD

@@ -9,8 +9,8 @@
 namespace m2c {
 
 const std::vector<std::string> &compilePipelinePasses() {
-  static const std::vector<std::string> passes = {"m2c-fuse-add-rmsnorm",
-                                                  "m2c-fuse-moe-residual"};
+  static const std::vector<std::string> passes = {
+      "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-quantize-weights"};
   return passes;
 }
 
@@ -28,9 +28,45 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
   if (enabled("m2c-fuse-moe-residual"))
     funcs.addPass(createFuseMoeResidual());
 
-  // Stage 2, quantization, and stage 3, tiling, are not written yet: the
-  // IR leaving the pipeline holds weights in their checkpoint types and no
-  // tile decisions.
+  // Stage 2, quantization (module level). Post-condition: every weight of
+  // a quantized class carries m2c.quantization, except those the
+  // checkpoint's modules_to_not_convert names; logical types are unchanged.
+  if (enabled("m2c-quantize-weights")) {
+    QuantizeWeightsOptions quant;
+    quant.attn = options.quantAttn;
+    quant.experts = options.quantExperts;
+    quant.lmHead = options.quantLmHead;
+    pm.addPass(createQuantizeWeights(quant));
+  }
+
+  // Stage 3, tiling, is not written yet: the IR leaving the pipeline holds
+  // no tile decisions.
+}
+
+mlir::LogicalResult parseQuantSpec(llvm::StringRef spec, PipelineOptions &options,
+                                   std::string &error) {
+  llvm::SmallVector<llvm::StringRef> items;
+  spec.split(items, ',', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef item : items) {
+    auto [key, value] = item.split('=');
+    key = key.trim();
+    value = value.trim();
+    if (value != "none" && value != "int8" && value != "int4" && value != "fp8") {
+      error = "--quant: '" + item.str() + "': the format must be none, int8, int4 or fp8";
+      return mlir::failure();
+    }
+    if (key == "attn")
+      options.quantAttn = value.str();
+    else if (key == "experts")
+      options.quantExperts = value.str();
+    else if (key == "lm_head" || key == "lm-head")
+      options.quantLmHead = value.str();
+    else {
+      error = "--quant: '" + item.str() + "': the class must be attn, experts or lm_head";
+      return mlir::failure();
+    }
+  }
+  return mlir::success();
 }
 
 void registerCompilePipeline() {

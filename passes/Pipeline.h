@@ -6,6 +6,7 @@
 #include "mlir/Pass/PassManager.h"
 
 #include <set>
+#include <vector>
 #include <string>
 
 namespace m2c {
@@ -13,7 +14,13 @@ namespace m2c {
 struct PipelineOptions {
   /// Pass arguments (e.g. "m2c-fuse-add-rmsnorm") left out of the pipeline.
   std::set<std::string> disabledPasses;
+  /// Per module class: none, int8, int4 or fp8 (m2c-quantize-weights).
+  std::string quantAttn = "none", quantExperts = "none", quantLmHead = "none";
 };
+
+/// Parses "experts=int4,attn=fp8,lm_head=none" into `options`.
+mlir::LogicalResult parseQuantSpec(llvm::StringRef spec, PipelineOptions &options,
+                                   std::string &error);
 
 /// Adds m2c's passes, in order, to `pm` (anchored on the module).
 void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &options);

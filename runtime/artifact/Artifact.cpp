@@ -136,9 +136,7 @@ StatusOr<Artifact> Artifact::parse(const uint8_t *data, size_t size, const std::
     return fail("plan target '" + plan->target + "' disagrees with the header ('" + target + "')");
   if (plan->weightsMode == "embed") {
     for (const plan::Weight &w : plan->weights) {
-      uint64_t expected = static_cast<uint64_t>(w.numElements()) *
-                          static_cast<uint64_t>(plan::elementSize(w.storage.type));
-      if (w.storage.bytes != expected || w.storage.offset > header.weightsBytes ||
+      if (w.storage.bytes != w.storageBytes() || w.storage.offset > header.weightsBytes ||
           w.storage.bytes > header.weightsBytes - w.storage.offset)
         return fail("weight '" + w.symbol + "' storage lies outside the weight section");
     }
@@ -186,8 +184,7 @@ uint64_t layoutEmbeddedWeights(plan::Plan &plan) {
   uint64_t offset = 0;
   for (plan::Weight &w : plan.weights) {
     w.storage.offset = offset;
-    w.storage.bytes = static_cast<uint64_t>(w.numElements()) *
-                      static_cast<uint64_t>(plan::elementSize(w.storage.type));
+    w.storage.bytes = w.storageBytes();
     offset = alignUp(offset + w.storage.bytes);
   }
   return offset;

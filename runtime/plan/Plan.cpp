@@ -93,6 +93,49 @@ int64_t Weight::numElements() const {
   return n;
 }
 
+const char *quantizationName(Quantization q) {
+  switch (q) {
+  case Quantization::None:
+    return "none";
+  case Quantization::Int8:
+    return "int8";
+  case Quantization::Int4G128:
+    return "int4_g128";
+  case Quantization::Fp8Block128:
+    return "fp8_block128";
+  }
+  return "?";
+}
+
+StatusOr<Quantization> parseQuantization(const std::string &name) {
+  for (Quantization q : {Quantization::None, Quantization::Int8, Quantization::Int4G128,
+                         Quantization::Fp8Block128})
+    if (name == quantizationName(q))
+      return q;
+  return Status::error("unknown quantization '" + name +
+                       "' (expected none, int8, int4_g128 or fp8_block128)");
+}
+
+uint64_t Weight::storageBytes() const {
+  if (quantization == Quantization::None || shape.size() < 2)
+    return static_cast<uint64_t>(numElements()) * static_cast<uint64_t>(elementSize(storage.type));
+  uint64_t k = static_cast<uint64_t>(shape.back());
+  uint64_t n = static_cast<uint64_t>(shape[shape.size() - 2]);
+  uint64_t matrices = static_cast<uint64_t>(numElements()) / (n * k);
+  auto blocks = [](uint64_t x) { return (x + 127) / 128; };
+  switch (quantization) {
+  case Quantization::Int8:
+    return matrices * (n * k + 4 * n);
+  case Quantization::Int4G128:
+    return matrices * (n * ((k + 1) / 2) + 4 * n * blocks(k));
+  case Quantization::Fp8Block128:
+    return matrices * (n * k + 4 * blocks(n) * blocks(k));
+  case Quantization::None:
+    break;
+  }
+  return 0;
+}
+
 const Entry *Plan::findEntry(const std::string &name) const {
   for (const Entry &entry : entries)
     if (entry.name == name)
@@ -320,6 +363,8 @@ Status verifyPlan(const Plan &plan) {
   for (const Weight &w : plan.weights) {
     if (w.shape.empty() || w.shape.size() > 3)
       return Status::error("plan: weight '" + w.symbol + "' must have rank 1 to 3");
+    if (w.quantization != Quantization::None && w.shape.size() < 2)
+      return Status::error("plan: weight '" + w.symbol + "' is a vector and cannot be quantized");
     double elements = 1;
     for (int64_t d : w.shape) {
       if (d <= 0 || d > kMaxDim)

@@ -101,14 +101,29 @@ struct WeightStorage {
   uint64_t bytes = 0;
 };
 
+/// Weight quantization formats (docs/quantization.md). Matrices are the
+/// last two dimensions [N, K]; a leading dimension stacks experts.
+enum class Quantization : uint8_t {
+  None,
+  Int8,         // symmetric int8 per output row: q [N, K] i8, scales [N] f32
+  Int4G128,     // symmetric int4, groups of 128 along K: q [N, ceil(K/2)] packed
+                // low nibble first, scales [N, ceil(K/128)] f32
+  Fp8Block128,  // e4m3fn, 128x128 blocks: q [N, K], scales [ceil(N/128), ceil(K/128)] f32
+};
+const char *quantizationName(Quantization q);
+StatusOr<Quantization> parseQuantization(const std::string &name);
+
 struct Weight {
   std::string symbol;  // the IR symbol
   std::string binding; // checkpoint tensor name; "{e}" stands for an expert
   std::vector<int64_t> shape;
   ElementType type = ElementType::BF16; // logical element type
+  Quantization quantization = Quantization::None;
   WeightStorage storage;                // valid when weights are embedded
 
   int64_t numElements() const;
+  /// Bytes of the packed form in the artifact (data then scales).
+  uint64_t storageBytes() const;
 };
 
 struct KvCacheSpec {

@@ -208,6 +208,7 @@ std::string planToJson(const Plan &plan) {
                        {"binding", w.binding},
                        {"shape", w.shape},
                        {"type", elementTypeName(w.type)},
+                       {"quantization", quantizationName(w.quantization)},
                        {"storage",
                         {{"type", elementTypeName(w.storage.type)},
                          {"offset", w.storage.offset},
@@ -289,6 +290,12 @@ StatusOr<Plan> planFromJson(const std::string &text) {
     M2C_RETURN_IF_ERROR(w.string("symbol", weight.symbol));
     M2C_RETURN_IF_ERROR(w.string("binding", weight.binding));
     M2C_RETURN_IF_ERROR(w.elementType("type", weight.type));
+    std::string quantization;
+    M2C_RETURN_IF_ERROR(w.string("quantization", quantization));
+    StatusOr<Quantization> parsedQuantization = parseQuantization(quantization);
+    if (!parsedQuantization)
+      return w.error("quantization", parsedQuantization.status().message());
+    weight.quantization = *parsedQuantization;
     M2C_RETURN_IF_ERROR(w.array("shape", 3));
     for (const json &d : w.at("shape")) {
       if (!d.is_number_integer())

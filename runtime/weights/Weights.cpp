@@ -1,6 +1,7 @@
 //===- Weights.cpp - Random, checkpoint and embedded weight sources -------===//
 
 #include "runtime/weights/Weights.h"
+#include "runtime/weights/Quantize.h"
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Checkpoint.h"
@@ -105,6 +106,10 @@ Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight 
 Status embeddedWeightF32(const Artifact &artifact, const plan::Weight &w, float *dst) {
   const uint8_t *src = artifact.weightData() + w.storage.offset;
   int64_t n = w.numElements();
+  if (w.quantization != plan::Quantization::None) {
+    unpackQuantized(w, src, dst);
+    return Status::ok();
+  }
   switch (w.storage.type) {
   case plan::ElementType::F32:
     std::memcpy(dst, src, n * sizeof(float));
@@ -226,14 +231,17 @@ StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact
     const plan::Weight &w = plan.weights[i];
     std::vector<float> &dst = set.tensors[i];
     dst.resize(static_cast<size_t>(w.numElements()));
-    if (options.random)
+    if (options.random) {
       randomWeightF32(w, options.seed, dst.data());
-    else if (binding)
+      fakeQuantize(w, dst.data());
+    } else if (binding) {
       M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, dst.data()));
-    else if (artifact && plan.weightsMode == "embed")
+      fakeQuantize(w, dst.data());
+    } else if (artifact && plan.weightsMode == "embed") {
       M2C_RETURN_IF_ERROR(embeddedWeightF32(*artifact, w, dst.data()));
-    else
+    } else {
       return Status::error("no source for weight '" + w.symbol + "'");
+    }
     bytesDone += dst.size() * plan::elementSize(w.type);
     if (options.progress)
       options.progress(i + 1, plan.weights.size(), bytesDone);

@@ -9,6 +9,7 @@
 #include "runtime/checkpoint/Checkpoint.h"
 #include "runtime/checkpoint/CheckpointBinding.h"
 #include "runtime/checkpoint/DType.h"
+#include "runtime/weights/Quantize.h"
 #include "runtime/weights/Weights.h"
 
 #include "mlir/Pass/PassManager.h"
@@ -119,6 +120,12 @@ cl::opt<std::string> dotFile("dot", cl::desc("Write the plan as a Graphviz graph
                              cl::value_desc("FILE"), cl::init(""), cl::sub(compileCommand),
                              cl::cat(compileCategory));
 
+cl::opt<std::string> quantSpec(
+    "quant", cl::desc("Weight formats per module class, e.g. experts=int4,attn=fp8,lm_head=none "
+                      "(formats: none, int8, int4, fp8)"),
+    cl::value_desc("class=format,..."), cl::init(""), cl::sub(compileCommand),
+    cl::cat(compileCategory));
+
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
@@ -151,7 +158,9 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
     else
       M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, values.data()));
     packed.resize(w.storage.bytes);
-    if (w.storage.type == plan::ElementType::BF16) {
+    if (w.quantization != plan::Quantization::None) {
+      packQuantized(w, values.data(), packed.data());
+    } else if (w.storage.type == plan::ElementType::BF16) {
       for (size_t j = 0; j < values.size(); ++j) {
         uint16_t bits = f32ToBf16(values[j]);
         std::memcpy(packed.data() + 2 * j, &bits, 2);
@@ -217,6 +226,9 @@ int runCompile() {
   passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
   passOptions.printAfter.assign(printIrAfter.begin(), printIrAfter.end());
   passOptions.printAfterAll = printIrAfterAll;
+  std::string quantError;
+  if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
+    return reportError(quantError);
   if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
     return reportError(status.message());
 
@@ -282,6 +294,8 @@ int runCompile() {
     plan->checkpointPath.clear();
     plan->checkpointFingerprint.clear();
   }
+  if (mode == "embed")
+    layoutEmbeddedWeights(*plan);
   if (emit == "plan") {
     std::string errorMessage;
     std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);
@@ -294,7 +308,6 @@ int runCompile() {
   mlir::TimingScope writeTimer = rootTimer.nest("write artifact");
   Status status;
   if (mode == "embed") {
-    layoutEmbeddedWeights(*plan);
     status = writeEmbedded(*plan, *ir, outputFile);
   } else {
     status = writeArtifact(outputFile, *plan,

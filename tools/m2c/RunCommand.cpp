@@ -68,6 +68,10 @@ cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key")
 cl::list<std::string> disablePasses(
     "disable-pass", cl::desc("Leave a pass out of the pipeline ('all' skips every pass)"),
     cl::value_desc("PASS"), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> quantSpec("quant",
+                               cl::desc("Weight formats per module class (as for compile)"),
+                               cl::value_desc("class=format,..."), cl::init(""),
+                               cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
                            cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
 
@@ -152,6 +156,9 @@ int runRun() {
       return reportError(ir.status().message());
     PassOptions passOptions;
     passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
+    std::string quantError;
+    if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
+      return reportError(quantError);
     if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
       return reportError(status.message());
     StatusOr<plan::Plan> lowered = lowerToPlan(*ir, request.plan, rootTimer);
