@@ -112,6 +112,11 @@ LogicalResult EntryLowering::addKernel(Operation *op, plan::KernelKind kind,
   kernel.kind = kind;
   kernel.name = kernelName(op, kind, namingWeight);
   kernel.attrs = std::move(attrs);
+  // Tile decisions of m2c-tile-kernels travel as "tile.<name>" attributes.
+  if (auto tile = op->getAttrOfType<DictionaryAttr>("m2c.tile"))
+    for (NamedAttribute param : tile)
+      if (auto value = dyn_cast<IntegerAttr>(param.getValue()))
+        kernel.attrs["tile." + param.getName().str()] = static_cast<double>(value.getInt());
   for (Value input : inputs) {
     FailureOr<plan::Operand> lowered = operand(op, input);
     if (failed(lowered))

@@ -80,4 +80,30 @@ def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
   ];
 }
 
+def TileKernels : Pass<"m2c-tile-kernels", "::mlir::ModuleOp"> {
+  let summary = "Chooses tile and launch parameters per kernel from a cost model";
+  let description = [{
+    Annotates every compute op of each entry point with `m2c.tile`, a
+    dictionary of integer tile and launch parameters chosen by the cost
+    model in docs/passes.md from the target's SM count, shared memory and
+    registers and the op's shapes (decode: GEMV-shaped, bandwidth-bound;
+    prefill: tensor-core tiles). A tuning file overrides any parameter; its
+    keys are `<entry>/<family>/<shape>` as the pass prints them with
+    `m2c.tile_key`. The plan copies the parameters into kernel attributes
+    (`tile.<name>`), where GPU codegen reads them.
+    Post-condition: every linalg.matmul, attn.gqa, moe.route, moe.experts,
+    norm.rms and norm.add_rms in an entry point has `m2c.tile`.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"sm_90a\"",
+           "GPU target: sm_80, sm_90 or sm_90a">,
+    Option<"tuning", "tuning", "std::string", /*default=*/"\"\"",
+           "A tuning JSON file whose entries override the cost model">
+  ];
+  let statistics = [
+    Statistic<"numTiled", "num-tiled", "Ops given tile parameters">,
+    Statistic<"numTuned", "num-tuned", "Parameters taken from the tuning file">
+  ];
+}
+
 #endif // M2C_PASSES_PASSES_TD

@@ -10,7 +10,8 @@ namespace m2c {
 
 const std::vector<std::string> &compilePipelinePasses() {
   static const std::vector<std::string> passes = {
-      "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-quantize-weights"};
+      "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-quantize-weights",
+      "m2c-tile-kernels"};
   return passes;
 }
 
@@ -39,8 +40,15 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
     pm.addPass(createQuantizeWeights(quant));
   }
 
-  // Stage 3, tiling, is not written yet: the IR leaving the pipeline holds
-  // no tile decisions.
+  // Stage 3, tiling (GPU targets only; the CPU backend has no tiles).
+  // Post-condition: every compute op of an entry point carries m2c.tile
+  // and m2c.tile_key, from the cost model or the tuning file.
+  if (!options.target.empty() && enabled("m2c-tile-kernels")) {
+    TileKernelsOptions tile;
+    tile.target = options.target;
+    tile.tuning = options.tuningFile;
+    pm.addPass(createTileKernels(tile));
+  }
 }
 
 mlir::LogicalResult parseQuantSpec(llvm::StringRef spec, PipelineOptions &options,

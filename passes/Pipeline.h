@@ -16,6 +16,10 @@ struct PipelineOptions {
   std::set<std::string> disabledPasses;
   /// Per module class: none, int8, int4 or fp8 (m2c-quantize-weights).
   std::string quantAttn = "none", quantExperts = "none", quantLmHead = "none";
+  /// GPU target for m2c-tile-kernels; empty (CPU) skips tiling.
+  std::string target;
+  /// Tuning JSON overriding the cost model.
+  std::string tuningFile;
 };
 
 /// Parses "experts=int4,attn=fp8,lm_head=none" into `options`.

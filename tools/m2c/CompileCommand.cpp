@@ -50,7 +50,10 @@ cl::list<std::string> setOverrides(
     "set", cl::desc("Override a config.json key (key=value; nested keys with '.')"),
     cl::value_desc("key=value"), cl::sub(compileCommand), cl::cat(compileCategory));
 
-cl::opt<std::string> target("target", cl::desc("Target: cpu"), cl::init("cpu"),
+cl::opt<std::string> target("target",
+                            cl::desc("Target: cpu, sm_80, sm_90 or sm_90a (GPU targets tile "
+                                     "the kernels; their artifacts need PTX codegen)"),
+                            cl::init("cpu"),
                             cl::sub(compileCommand), cl::cat(compileCategory));
 
 cl::opt<std::string> weightsMode(
@@ -126,6 +129,11 @@ cl::opt<std::string> quantSpec(
     cl::value_desc("class=format,..."), cl::init(""), cl::sub(compileCommand),
     cl::cat(compileCategory));
 
+cl::opt<std::string> tuningFile("tuning",
+                                cl::desc("Tuning JSON overriding the tiling cost model"),
+                                cl::value_desc("FILE.json"), cl::init(""),
+                                cl::sub(compileCommand), cl::cat(compileCategory));
+
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
@@ -185,10 +193,11 @@ int runCompile() {
     emit = outputFile == "-" ? "summary" : "artifact";
   if (emit != "summary" && emit != "mlir" && emit != "plan" && emit != "artifact")
     return reportError("--emit: expected summary, mlir, plan or artifact, got '" + emit + "'");
-  if (target != "cpu")
-    return reportError("--target: '" + target +
-                       "' is not supported yet (supported: cpu; GPU targets come with PTX "
-                       "codegen)");
+  bool gpuTarget = target == "sm_80" || target == "sm_90" || target == "sm_90a";
+  if (target != "cpu" && !gpuTarget)
+    return reportError("--target: expected cpu, sm_80, sm_90 or sm_90a, got '" + target + "'");
+  if (!tuningFile.empty() && !gpuTarget)
+    return reportError("--tuning: only GPU targets are tiled (got --target " + target + ")");
   if (kvBlockSize <= 0 || kvBlockSize > 4096)
     return reportError("--kv-block-size: expected 1..4096, got " + Twine(kvBlockSize));
   std::string kvDtype = kvCacheDtype.empty() ? (target == "cpu" ? "f32" : "bf16")
@@ -202,6 +211,10 @@ int runCompile() {
     return reportError("--weights: expected embed, external or none, got '" + weightsMode + "'");
   if (emit == "artifact" && outputFile == "-")
     return reportError("--emit=artifact needs -o FILE");
+  if (emit == "artifact" && gpuTarget)
+    return reportError("--target " + target +
+                       ": GPU artifacts need the PTX codegen, which is not wired yet; use "
+                       "--emit=mlir, --emit=plan or --fusion-report to inspect the tiling");
 
   mlir::DefaultTimingManager timingManager;
   timingManager.setEnabled(timing);
@@ -229,6 +242,10 @@ int runCompile() {
   std::string quantError;
   if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
     return reportError(quantError);
+  if (gpuTarget) {
+    passOptions.pipeline.target = target;
+    passOptions.pipeline.tuningFile = tuningFile;
+  }
   if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
     return reportError(status.message());
 

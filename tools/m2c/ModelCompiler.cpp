@@ -98,14 +98,17 @@ Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &t
         /*printModuleScope=*/false, /*printAfterOnlyOnChange=*/false);
   }
   buildCompilePipeline(pm, options.pipeline);
+  // Pass diagnostics are user-facing errors (a bad option, a bad tuning
+  // file): report their text, one per line.
   std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(ir.context.get(), [&](mlir::Diagnostic &diag) {
-    os << diag.getLocation() << ": " << diag.str() << "\n";
+    if (!diagnostics.empty())
+      diagnostics += "\n";
+    diagnostics += diag.str();
     return mlir::success();
   });
   if (mlir::failed(pm.run(*ir.module)))
-    return Status::error("the compile pipeline failed:\n" + diagnostics);
+    return Status::error(diagnostics.empty() ? "the compile pipeline failed" : diagnostics);
   return Status::ok();
 }
 
