@@ -236,10 +236,15 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
             {"rotary_dim", static_cast<double>(gqa.getRotaryDim())},
             {"rope_theta", gqa.getRopeTheta().convertToDouble()},
             {"causal", gqa.getCausal() ? 1.0 : 0.0}};
-        return addKernel(gqa, KernelKind::Attention,
-                         {gqa.getQueries(), gqa.getKeys(), gqa.getValues(), gqa.getPositions(),
-                          gqa.getTokenSeqs(), gqa.getBlockTables()},
-                         {gqa.getResult()}, attrs);
+        SmallVector<Value> inputs = {gqa.getQueries(),   gqa.getKeys(),
+                                     gqa.getValues(),    gqa.getPositions(),
+                                     gqa.getTokenSeqs(), gqa.getBlockTables()};
+        if (gqa.getQNorm()) {
+          inputs.push_back(gqa.getQNorm());
+          inputs.push_back(gqa.getKNorm());
+          attrs["qk_norm_eps"] = gqa.getQkNormEps()->convertToDouble();
+        }
+        return addKernel(gqa, KernelKind::Attention, inputs, {gqa.getResult()}, attrs);
       })
       .Case([&](arith::AddFOp add) -> LogicalResult {
         return addKernel(add, KernelKind::Add, {add.getLhs(), add.getRhs()}, {add.getResult()});

@@ -80,7 +80,8 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     cost.bytesRead += sequences * shape.context * 2 * kv.kvHeads * kv.headDim * kvBytes;
     cost.bytesWritten += t * 2 * kv.kvHeads * kv.headDim * kvBytes;
     cost.flops = 4.0 * t * heads * shape.context * headDim;
-    cost.sourceOps = "attn.gqa (rope + kv append + attention)";
+    cost.sourceOps = k.inputs.size() == 8 ? "norm.rms x2 + attn.gqa (qk-norm + rope + kv append + attention)"
+                                          : "attn.gqa (rope + kv append + attention)";
     break;
   }
   case KernelKind::Add:

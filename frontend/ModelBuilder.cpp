@@ -191,10 +191,10 @@ Value ModelBuilder::buildLayer(int64_t layer, Value x) {
   }
   Value attended = attn::GqaOp::create(
       builder_, loc_, q.getType(), q, k, v, positions_, tokenSeqs_, kvCache_, blockTables_,
-      builder_.getI64IntegerAttr(layer), builder_.getI64IntegerAttr(c.numAttentionHeads),
+      /*q_norm=*/Value(), /*k_norm=*/Value(), builder_.getI64IntegerAttr(layer), builder_.getI64IntegerAttr(c.numAttentionHeads),
       builder_.getI64IntegerAttr(c.numKeyValueHeads), builder_.getI64IntegerAttr(c.headDim),
       builder_.getI64IntegerAttr(c.rotaryDim), builder_.getF64FloatAttr(c.ropeTheta),
-      builder_.getBoolAttr(true));
+      builder_.getBoolAttr(true), /*qk_norm_eps=*/FloatAttr());
   Value projected = linear(attended, p + "self_attn.o_proj.weight");
   Value afterAttention = arith::AddFOp::create(builder_, loc_, x, projected);
 

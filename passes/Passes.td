@@ -51,6 +51,21 @@ def FuseMoeResidual : Pass<"m2c-fuse-moe-residual", "::mlir::func::FuncOp"> {
   ];
 }
 
+def FuseQkNorm : Pass<"m2c-fuse-qk-norm", "::mlir::func::FuncOp"> {
+  let summary = "Folds the per-layer QK-norm into attn.gqa";
+  let description = [{
+    Rewrites `attn.gqa (norm.rms %q, %wq), (norm.rms %k, %wk), ...` into
+    `attn.gqa %q, %k, ... qk_norm(%wq, %wk)` with `qk_norm_eps`, so the
+    norm, RoPE and the KV-cache write run in one kernel. Requires both norms,
+    each with a single use and one eps. Post-condition: no `attn.gqa`
+    reads a single-use `norm.rms` for both queries and keys.
+  }];
+  let dependentDialects = ["::m2c::attn::AttnDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "QK-norms folded into attention">
+  ];
+}
+
 def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
   let summary = "Chooses the quantized storage format of each weight class";
   let description = [{

@@ -10,7 +10,8 @@ namespace m2c {
 
 const std::vector<std::string> &compilePipelinePasses() {
   static const std::vector<std::string> passes = {
-      "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-quantize-weights",
+      "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-fuse-qk-norm",
+      "m2c-quantize-weights",
       "m2c-tile-kernels"};
   return passes;
 }
@@ -28,6 +29,10 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
     funcs.addPass(createFuseAddRmsNorm());
   if (enabled("m2c-fuse-moe-residual"))
     funcs.addPass(createFuseMoeResidual());
+  // ... and no attn.gqa reads single-use norm.rms queries and keys (the
+  // QK-norm runs inside the attention kernel, before RoPE).
+  if (enabled("m2c-fuse-qk-norm"))
+    funcs.addPass(createFuseQkNorm());
 
   // Stage 2, quantization (module level). Post-condition: every weight of
   // a quantized class carries m2c.quantization, except those the

@@ -114,6 +114,20 @@ LogicalResult GqaOp::verify() {
   if (getResult().getType() != qType)
     return emitOpError("expects the result type ")
            << getResult().getType() << " to equal the queries type " << qType;
+  if (static_cast<bool>(getQNorm()) != static_cast<bool>(getKNorm()) ||
+      static_cast<bool>(getQNorm()) != getQkNormEps().has_value())
+    return emitOpError("expects q_norm, k_norm and qk_norm_eps together or not at all");
+  if (Value qNorm = getQNorm()) {
+    auto qw = cast<RankedTensorType>(qNorm.getType());
+    auto kw = cast<RankedTensorType>(getKNorm().getType());
+    if (qw.getRank() != 1 || conflicts(dimOrDynamic(qw, 0), heads * headDim) ||
+        kw.getRank() != 1 || conflicts(dimOrDynamic(kw, 0), kvHeads * headDim))
+      return emitOpError("expects QK-norm weights of shapes [")
+             << heads * headDim << "] and [" << kvHeads * headDim << "], got " << qw << " and "
+             << kw;
+    if (!(getQkNormEps()->convertToDouble() > 0.0))
+      return emitOpError("expects a positive qk_norm_eps");
+  }
   return success();
 }
 

@@ -6,7 +6,7 @@
 include "dialects/attn/AttnDialect.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-def Attn_GqaOp : Attn_Op<"gqa"> {
+def Attn_GqaOp : Attn_Op<"gqa", [AttrSizedOperandSegments]> {
   let summary = "RoPE, KV-cache append and grouped-query attention";
   let description = [{
     For each token `t` (a row of the flattened batch) this op:
@@ -21,6 +21,12 @@ def Attn_GqaOp : Attn_Op<"gqa"> {
        positions `<= positions[t]` when `causal` (else all cached
        positions), query head `h` reading KV head `h / (num_heads /
        num_kv_heads)`.
+
+    With the optional `qk_norm(%wq, %wk)` operands (made by
+    `m2c-fuse-qk-norm`), step 1 is preceded by MiniMax-M2's per-layer
+    QK-norm: RMS over all heads of the token's query (and key) row, times
+    the weight, with `qk_norm_eps`, so normalisation, RoPE and the cache
+    write are one kernel.
 
     Prefill (a chunk of one sequence) and decode (one token for each of a
     batch of sequences) are the same op with different `token_seqs`, which
@@ -49,18 +55,22 @@ def Attn_GqaOp : Attn_Op<"gqa"> {
     RankedTensorOf<[I32]>:$token_seqs,
     Arg<Attn_KvCacheType, "the paged KV cache", [MemRead, MemWrite]>:$cache,
     RankedTensorOf<[I32]>:$block_tables,
+    Optional<RankedTensorOf<[AnyFloat]>>:$q_norm,
+    Optional<RankedTensorOf<[AnyFloat]>>:$k_norm,
     I64Attr:$layer,
     I64Attr:$num_heads,
     I64Attr:$num_kv_heads,
     I64Attr:$head_dim,
     I64Attr:$rotary_dim,
     F64Attr:$rope_theta,
-    BoolAttr:$causal
+    BoolAttr:$causal,
+    OptionalAttr<F64Attr>:$qk_norm_eps
   );
   let results = (outs RankedTensorOf<[AnyFloat]>:$result);
   let assemblyFormat = [{
     $queries `,` $keys `,` $values `positions` `(` $positions `)`
     `seqs` `(` $token_seqs `)` `cache` `(` $cache `[` $block_tables `]` `)`
+    (`qk_norm` `(` $q_norm^ `,` $k_norm `:` type($q_norm) `,` type($k_norm) `)`)?
     attr-dict `:` type($queries) `,` type($keys) `,` type($values) `,`
     type($positions) `,` type($token_seqs) `,` qualified(type($cache)) `,`
     type($block_tables) `->` type($result)

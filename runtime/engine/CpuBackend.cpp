@@ -109,9 +109,20 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     cache.blockSize = plan_.kvCache.blockSize;
     cache.kvHeads = plan_.kvCache.kvHeads;
     cache.headDim = plan_.kvCache.headDim;
-    return cpu::attention(buf(0), buf(1), buf(2), in.positions.data(), in.tokenSeqs.data(),
-                          tokens, in.blockTables.data(), in.numSeqs, in.maxBlocks, params,
-                          cache, out, *pool_);
+    const float *q = buf(0), *key = buf(1);
+    if (k.inputs.size() == 8) {
+      // The fused QK-norm: the same rms_norm the unfused plan runs.
+      int64_t qCols = cols(0), kCols = cols(1);
+      scratch_.resize(static_cast<size_t>(tokens * (qCols + kCols)));
+      cpu::rmsNorm(q, w(6), tokens, qCols, k.attr("qk_norm_eps"), scratch_.data(), *pool_);
+      cpu::rmsNorm(key, w(7), tokens, kCols, k.attr("qk_norm_eps"),
+                   scratch_.data() + tokens * qCols, *pool_);
+      q = scratch_.data();
+      key = scratch_.data() + tokens * qCols;
+    }
+    return cpu::attention(q, key, buf(2), in.positions.data(), in.tokenSeqs.data(), tokens,
+                          in.blockTables.data(), in.numSeqs, in.maxBlocks, params, cache, out,
+                          *pool_);
   }
   case KernelKind::MoeRoute: {
     const float *bias = k.inputs.size() == 3 ? w(2) : nullptr;

@@ -48,6 +48,8 @@ private:
   std::unique_ptr<cpu::ThreadPool> pool_;
   std::vector<uint8_t> arena_;
   std::vector<uint8_t> kvCache_;
+  /// Per-kernel temporaries (the fused QK-norm's normalised q and k).
+  std::vector<float> scratch_;
 };
 
 } // namespace m2c

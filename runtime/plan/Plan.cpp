@@ -264,7 +264,8 @@ Status KernelVerifier::verify() const {
                   "shapes must be x [T, K], weight [N, K], output [T, N]");
   }
   case KernelKind::Attention: {
-    M2C_RETURN_IF_ERROR(arity(6, 1));
+    bool qkNorm = k.inputs.size() == 8;
+    M2C_RETURN_IF_ERROR(arity(qkNorm ? 8 : 6, 1));
     M2C_ASSIGN_OR_RETURN(q, buffer(0));
     M2C_ASSIGN_OR_RETURN(kb, buffer(1));
     M2C_ASSIGN_OR_RETURN(v, buffer(2));
@@ -277,6 +278,14 @@ Status KernelVerifier::verify() const {
             headDim = k.attr("head_dim"), rotary = k.attr("rotary_dim", -1),
             layer = k.attr("layer", -1);
     const KvCacheSpec &cache = plan_.kvCache;
+    if (qkNorm) {
+      M2C_ASSIGN_OR_RETURN(qw, weight(6, 1));
+      M2C_ASSIGN_OR_RETURN(kw, weight(7, 1));
+      M2C_RETURN_IF_ERROR(expect(qw->shape[0] == heads * headDim && kw->shape[0] == kvHeads * headDim &&
+                                     k.attr("qk_norm_eps") > 0,
+                                 "QK-norm weights must be [heads * head_dim] and [kv_heads * "
+                                 "head_dim] with a positive qk_norm_eps"));
+    }
     M2C_RETURN_IF_ERROR(expect(heads % kvHeads == 0, "num_heads must be a multiple of num_kv_heads"));
     M2C_RETURN_IF_ERROR(expect(rotary >= 0 && rotary % 2 == 0 && rotary <= headDim,
                                "rotary_dim must be even and within head_dim"));

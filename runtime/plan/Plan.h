@@ -32,7 +32,7 @@ enum class KernelKind : uint8_t {
   RmsNorm,     // (x, weight) -> y; attrs: eps
   AddRmsNorm,  // (a, b, weight) -> (a + b, rms(a + b) * weight); attrs: eps
   Linear,      // (x [T,K], weight [N,K]) -> [T,N]
-  Attention,   // (q, k, v, positions, token_seqs, block_tables) -> o
+  Attention,   // (q, k, v, positions, token_seqs, block_tables [, q_norm, k_norm]) -> o
   Add,         // (a, b) -> a + b
   MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
   MoeExperts,  // (hidden, ids, weights, w1, w3, w2 [, residual]) -> y [+ residual]

@@ -145,3 +145,35 @@ func.func @cache_block_size(%kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_d
 
 // expected-error @+1 {{expects a float dtype, got 'i8'}}
 func.func @cache_dtype(%kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = i8>)
+
+// -----
+
+func.func @qk_norm_without_eps(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %pos: tensor<?xi32>, %seqs: tensor<?xi32>, %kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, %t: tensor<?x?xi32>, %wq: tensor<128xbf16>, %wk: tensor<64xbf16>) {
+  // expected-error @+1 {{'attn.gqa' op expects q_norm, k_norm and qk_norm_eps together or not at all}}
+  %0 = attn.gqa %q, %k, %v positions(%pos) seqs(%seqs) cache(%kv[%t]) qk_norm(%wq, %wk : tensor<128xbf16>, tensor<64xbf16>) {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64, rope_theta = 5.0e+06 : f64, causal = true} : tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?xi32>, tensor<?xi32>, !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, tensor<?x?xi32> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @eps_without_qk_norm(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %pos: tensor<?xi32>, %seqs: tensor<?xi32>, %kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, %t: tensor<?x?xi32>, %wq: tensor<128xbf16>, %wk: tensor<64xbf16>) {
+  // expected-error @+1 {{'attn.gqa' op expects q_norm, k_norm and qk_norm_eps together or not at all}}
+  %0 = attn.gqa %q, %k, %v positions(%pos) seqs(%seqs) cache(%kv[%t]) {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64, rope_theta = 5.0e+06 : f64, causal = true, qk_norm_eps = 1.0e-06 : f64} : tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?xi32>, tensor<?xi32>, !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, tensor<?x?xi32> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @qk_norm_shape(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %pos: tensor<?xi32>, %seqs: tensor<?xi32>, %kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, %t: tensor<?x?xi32>, %wq: tensor<64xbf16>, %wk: tensor<64xbf16>) {
+  // expected-error @+1 {{'attn.gqa' op expects QK-norm weights of shapes [128] and [64], got 'tensor<64xbf16>' and 'tensor<64xbf16>'}}
+  %0 = attn.gqa %q, %k, %v positions(%pos) seqs(%seqs) cache(%kv[%t]) qk_norm(%wq, %wk : tensor<64xbf16>, tensor<64xbf16>) {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64, rope_theta = 5.0e+06 : f64, causal = true, qk_norm_eps = 1.0e-06 : f64} : tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?xi32>, tensor<?xi32>, !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, tensor<?x?xi32> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @qk_norm_eps(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %pos: tensor<?xi32>, %seqs: tensor<?xi32>, %kv: !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, %t: tensor<?x?xi32>, %wq: tensor<128xbf16>, %wk: tensor<64xbf16>) {
+  // expected-error @+1 {{'attn.gqa' op expects a positive qk_norm_eps}}
+  %0 = attn.gqa %q, %k, %v positions(%pos) seqs(%seqs) cache(%kv[%t]) qk_norm(%wq, %wk : tensor<128xbf16>, tensor<64xbf16>) {layer = 0 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 32 : i64, rotary_dim = 16 : i64, rope_theta = 5.0e+06 : f64, causal = true, qk_norm_eps = 0.0 : f64} : tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?xi32>, tensor<?xi32>, !attn.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, block_size = 16, dtype = bf16>, tensor<?x?xi32> -> tensor<?x128xf32>
+  return
+}
