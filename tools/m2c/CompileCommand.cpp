@@ -31,7 +31,7 @@ namespace {
 
 cl::OptionCategory compileCategory("m2c compile options");
 
-cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL"), cl::Required,
+cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL"),
                               cl::sub(compileCommand), cl::cat(compileCategory));
 
 // Strings rather than cl::values enums: llvm::cl reports bad enum values
@@ -188,6 +188,10 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
 } // namespace
 
 int runCompile() {
+  // Checked here: llvm::cl reports a missing cl::Required outside the
+  // "m2c: error:" format.
+  if (modelArg.empty())
+    return reportError("compile: give a MODEL (see 'm2c compile --help')");
   std::string emit = emitKind;
   if (emit.empty())
     emit = outputFile == "-" ? "summary" : "artifact";

@@ -7,10 +7,13 @@
 #include "runtime/engine/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 #include "runtime/support/Npy.h"
+#include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/weights/Weights.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <fstream>
@@ -26,13 +29,20 @@ namespace {
 
 cl::OptionCategory runCategory("m2c run options");
 
-cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL_OR_ARTIFACT"), cl::Required,
+cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL_OR_ARTIFACT"),
                               cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<std::string> device("device", cl::desc("Where to run: cpu"), cl::init("cpu"),
                             cl::sub(runCommand), cl::cat(runCategory));
 cl::list<std::string> promptIds(
     "prompt-ids", cl::desc("Prompt token ids, comma-separated; repeat for a batch"),
     cl::value_desc("1,2,3"), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> promptText(
+    "prompt", cl::desc("Prompt text, encoded with the model's tokenizer.json; the "
+                       "continuation streams to stdout as it is generated"),
+    cl::value_desc("TEXT"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> tokenizerPath(
+    "tokenizer", cl::desc("tokenizer.json for --prompt (default: the model directory's)"),
+    cl::value_desc("FILE"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens to generate per prompt"),
                               cl::init(16), cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (0 = greedy)"),
@@ -111,19 +121,56 @@ std::string joinIds(const std::vector<int32_t> &ids) {
 } // namespace
 
 int runRun() {
+  // Checked here: llvm::cl reports a missing cl::Required outside the
+  // "m2c: error:" format.
+  if (modelArg.empty())
+    return reportError("run: give a MODEL (see 'm2c run --help')");
   if (device != "cpu")
     return reportError("--device: '" + device + "' is not supported yet (supported: cpu)");
-  if (promptIds.empty())
-    return reportError("--prompt-ids: give at least one prompt");
+  bool textMode = promptText.getNumOccurrences() > 0;
+  if (promptIds.empty() && !textMode)
+    return reportError("--prompt-ids: give at least one prompt (or --prompt TEXT)");
+  if (textMode && !promptIds.empty())
+    return reportError("--prompt: cannot be combined with --prompt-ids");
   if (maxNewTokens < 0)
     return reportError("--max-new-tokens: expected >= 0, got " + Twine(maxNewTokens));
-  std::vector<GenerationRequest> requests;
+  std::vector<std::vector<int32_t>> prompts;
   for (const std::string &text : promptIds) {
     StatusOr<std::vector<int32_t>> ids = parseIds(text);
     if (!ids)
       return reportError(ids.status().message());
+    prompts.push_back(ids.take());
+  }
+  // --prompt: text through the tokenizer, and text back out as it streams.
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int32_t> stopIds;
+  if (textMode) {
+    std::string path = tokenizerPath.empty() ? findTokenizer(modelArg, checkpointPath)
+                                             : std::string(tokenizerPath);
+    if (path.empty())
+      return reportError(modelArg +
+                         ": no tokenizer.json beside the model (pass --tokenizer FILE)");
+    StatusOr<std::unique_ptr<Tokenizer>> loaded = Tokenizer::fromFile(path);
+    if (!loaded)
+      return reportError(loaded.status().message());
+    tokenizer = loaded.take();
+    EncodeOptions encodeOptions;
+    encodeOptions.addSpecialTokens = true;
+    StatusOr<std::vector<int32_t>> ids = tokenizer->encode(promptText, encodeOptions);
+    if (!ids)
+      return reportError("--prompt: " + ids.status().message());
+    if (ids->empty())
+      return reportError("--prompt: the text encodes to no tokens");
+    prompts.push_back(ids.take());
+    // MiniMax-M2's end-of-message token ends a reply.
+    if (std::optional<int32_t> eos = tokenizer->tokenToId("[e~["))
+      stopIds.push_back(*eos);
+  }
+  std::vector<GenerationRequest> requests;
+  for (std::vector<int32_t> &ids : prompts) {
     GenerationRequest request;
-    request.promptIds = ids.take();
+    request.promptIds = std::move(ids);
+    request.stopIds = stopIds;
     request.maxNewTokens = maxNewTokens;
     request.sampling.temperature = temperature;
     request.sampling.topK = topK;
@@ -200,6 +247,14 @@ int runRun() {
   EngineOptions engineOptions;
   engineOptions.prefillChunk = prefillChunk;
   engineOptions.keepLogits = !logitsOut.empty();
+  std::optional<StreamDecoder> stream;
+  if (tokenizer && !jsonOutput) {
+    stream.emplace(*tokenizer, /*skipSpecialTokens=*/true);
+    engineOptions.onToken = [&](size_t, int32_t id) {
+      outs() << stream->push(id);
+      outs().flush();
+    };
+  }
   StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, **backend, engineOptions);
   if (!engine)
     return reportError(engine.status().message());
@@ -220,9 +275,15 @@ int runRun() {
       reportError(result.status.message());
       exitCode = 1;
     }
-    if (jsonOutput)
+    if (jsonOutput && tokenizer)
+      outs() << "{\"prompt_ids\":[" << joinIds(requests[i].promptIds) << "],\"generated_ids\":["
+             << joinIds(result.generatedIds) << "],\"text\":"
+             << nlohmann::json(tokenizer->decode(result.generatedIds, true)).dump() << "}\n";
+    else if (jsonOutput)
       outs() << "{\"prompt_ids\":[" << joinIds(requests[i].promptIds) << "],\"generated_ids\":["
              << joinIds(result.generatedIds) << "]}\n";
+    else if (stream)
+      outs() << stream->finish() << "\n";
     else
       outs() << joinIds(result.generatedIds) << "\n";
   }

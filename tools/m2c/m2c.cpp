@@ -27,7 +27,10 @@ int main(int argc, char **argv) {
           "  m2c compile MODEL [options]   MODEL is a preset (minimax-m2, minimax-m2-card,\n"
           "                                tiny), a directory with config.json, or a\n"
           "                                config.json path\n"
-          "  m2c run MODEL_OR_ARTIFACT --prompt-ids 1,2,3 [options]\n",
+          "  m2c run MODEL_OR_ARTIFACT --prompt-ids 1,2,3 [options]\n"
+          "  m2c run MODEL_OR_ARTIFACT --prompt TEXT [options]\n"
+          "  m2c chat MODEL_OR_ARTIFACT [options]\n"
+          "  m2c tokenize --tokenizer tokenizer.json [--decode] [TEXT]\n",
           &errorStream)) {
     // llvm::cl prefixes each message with the program name; print each in
     // the m2c error format instead.
@@ -46,5 +49,9 @@ int main(int argc, char **argv) {
     return runCompile();
   if (runCommand)
     return runRun();
+  if (tokenizeCommand)
+    return runTokenize();
+  if (chatCommand)
+    return runChat();
   return reportError("no command given (see 'm2c --help')");
 }
