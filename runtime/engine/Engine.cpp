@@ -144,12 +144,11 @@ StatusOr<std::vector<GenerationResult>>
 Engine::generate(const std::vector<GenerationRequest> &requests) {
   std::vector<GenerationResult> results(requests.size());
   std::vector<Sequence> sequences(requests.size());
-  static SeqId nextId = 1;
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerationRequest &request = requests[i];
     Sequence &seq = sequences[i];
     seq.index = i;
-    seq.id = nextId++;
+    seq.id = nextSeqId_++;
     seq.request = &request;
     seq.result = &results[i];
     seq.rng = Rng::forStream(request.sampling.seed, 0);

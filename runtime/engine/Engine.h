@@ -71,6 +71,8 @@ private:
   KvCacheManager kv_;
   const plan::Entry *prefillEntry_ = nullptr;
   const plan::Entry *decodeEntry_ = nullptr;
+  /// Sequence ids for the KV-cache manager; never reused within an engine.
+  SeqId nextSeqId_ = 1;
 };
 
 } // namespace m2c
