@@ -31,7 +31,9 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
     funcs.addPass(createFuseMoeResidual());
   // ... and no attn.gqa reads single-use norm.rms queries and keys (the
   // QK-norm runs inside the attention kernel, before RoPE).
-  if (enabled("m2c-fuse-qk-norm"))
+  // The PTX attention kernel does not take the norm weights yet, so GPU
+  // targets keep the QK-norms as separate kernels for now.
+  if (enabled("m2c-fuse-qk-norm") && options.target.empty())
     funcs.addPass(createFuseQkNorm());
 
   // Stage 2, quantization (module level). Post-condition: every weight of

@@ -1,0 +1,461 @@
+//===- Attention.cpp - RoPE, paged KV write and paged attention -----------===//
+//
+// One plan `attention` kernel becomes two or three launches:
+//
+//  1. m2c_rope_kv_write_*: one block per token. Partial NeoX RoPE on the
+//     token's K (pairs (i, i + rotary_dim/2) of each head, angles
+//     float(pos) * inv_freq in f32, inv_freq a constant table computed like
+//     the CPU reference), then K and V are written to the token's slot of the
+//     paged cache (converted to the cache's element type). It must complete
+//     before any block reads the cache, hence its own launch.
+//  2. m2c_attn_*: one block per (token, KV head, split) computes all
+//     H / KV query heads that share the KV head, so each cached K/V row is
+//     read once for them. Lanes split a head_dim row into 16-byte pieces;
+//     a warp covers 32 / (lanes per row) positions at a time and the 4 warps
+//     interleave over positions 0..pos (causal). The query gets its RoPE on
+//     load. Scores use an online softmax (running max, sum, rescaled
+//     accumulator) per query head, merged across lanes by shuffles and
+//     across warps through shared memory.
+//  3. m2c_attn_combine_* (decode only): decode launches `splits` blocks per
+//     (token, KV head), each over one slice of the positions, writing
+//     partial (acc, max, sum) states to the workspace; this launch merges
+//     them (flash-decoding), so a batch-1 step still fills the GPU.
+//
+// Not done: prefill attention on tensor cores (the prefill uses the same
+// per-token kernel without splits), non-causal attention, head_dim above
+// 32 x 16 bytes.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ptx/Families.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <numeric>
+#include <limits>
+
+using namespace mlir;
+
+namespace m2c::ptx {
+namespace {
+
+constexpr int64_t kWarps = 4;
+/// Splits of the positions per (token, KV head) in decode steps.
+constexpr int64_t kDecodeSplits = 8;
+/// A finite "minus infinity" for running maxima: exp(m - m') stays 0, never
+/// NaN, when a lane has seen no position yet.
+constexpr double kNoScore = -1e30;
+
+struct AttentionShape {
+  int64_t H, KV, D, rotaryDim, half, group, blockSize;
+  double theta;
+  plan::ElementType cacheType;
+};
+
+/// inv_freq[i] = float(1 / theta^(2i / rotary_dim)), computed in double as
+/// the CPU reference does.
+std::vector<float> inverseFrequencies(const AttentionShape &s) {
+  std::vector<float> freq(std::max<int64_t>(s.half, 1), 0.0f);
+  for (int64_t i = 0; i < s.half; ++i)
+    freq[i] = static_cast<float>(1.0 / std::pow(s.theta, double(2 * i) / double(s.rotaryDim)));
+  return freq;
+}
+
+/// RoPE of the n dims [d, d + n) of a head (n divides rotary_dim / 2):
+/// the rotation factors, shared by every head at the same dims.
+struct Rope {
+  Value lower;   ///< d < rotary_dim / 2: partner is d + half, sign -1
+  Value rotated; ///< d < rotary_dim: otherwise the value passes through
+  Value partnerOffset;
+  Value cos, sin;
+};
+
+/// cos and sin of float(pos) * inv_freq[i] in f32 (angles as the CPU
+/// reference computes them).
+Rope ropeFactors(KernelBuilder &kb, const AttentionShape &s, Value freqTable, Value posF,
+                 Value d, int64_t n) {
+  Rope rope;
+  if (s.half == 0)
+    return rope;
+  rope.lower = kb.ult(d, s.half);
+  rope.rotated = kb.ult(d, s.rotaryDim);
+  // Dims past rotary_dim read themselves (offset 0) and keep their value.
+  Value zero = kb.idx(0);
+  rope.partnerOffset = kb.select(rope.lower, kb.idx(s.half), zero);
+  Value freqIndex =
+      kb.select(rope.lower, d, kb.select(rope.rotated, kb.sub(d, kb.idx(s.half)), zero));
+  Value angle = kb.mulf(kb.splat(posF, n), kb.load(freqTable, {freqIndex}, n));
+  // Reduce the f32 angle to [-pi, pi] in f64 (exact enough for any position
+  // below 2^24), then take the fast sin/cos: libdevice's accurate sinf/cosf
+  // carry a Payne-Hanek path with a local-memory array for large angles.
+  VectorType f64 = kb.vec(n, kb.b.getF64Type());
+  auto constant = [&](double value) {
+    return arith::ConstantOp::create(kb.b, DenseElementsAttr::get(f64, kb.b.getF64FloatAttr(value)));
+  };
+  Value wide = arith::ExtFOp::create(kb.b, f64, angle);
+  Value turns = math::RoundEvenOp::create(kb.b, kb.mulf(wide, constant(0.15915494309189535)));
+  Value negTurns = arith::NegFOp::create(kb.b, turns);
+  Value reduced = kb.fma(negTurns, constant(6.283185307179586), wide);
+  reduced = kb.fma(negTurns, constant(2.4492935982947064e-16), reduced);
+  reduced = arith::TruncFOp::create(kb.b, kb.vec(n, kb.f32()), reduced);
+  auto cosOp = math::CosOp::create(kb.b, reduced);
+  auto sinOp = math::SinOp::create(kb.b, reduced);
+  cosOp.setFastmath(arith::FastMathFlags::afn);
+  sinOp.setFastmath(arith::FastMathFlags::afn);
+  Value sign = kb.select(rope.lower, kb.cf32(-1.0), kb.cf32(1.0));
+  rope.cos = cosOp;
+  rope.sin = kb.mulf(sinOp, kb.splat(sign, n));
+  return rope;
+}
+
+/// x1 * cos - x2 * sin (first half), x2 * cos + x1 * sin (second half) of
+/// the n values at e of a row; `loadAt(e)` reads n f32 of the row.
+Value applyRope(KernelBuilder &kb, const AttentionShape &s, const Rope &rope, Value e,
+                llvm::function_ref<Value(Value)> loadAt) {
+  Value x = loadAt(e);
+  if (s.half == 0)
+    return x;
+  // Second-half dims have their partner half a rotation back.
+  Value back = kb.select(rope.lower, kb.idx(0),
+                         kb.select(rope.rotated, kb.idx(s.half), kb.idx(0)));
+  Value partner = loadAt(kb.sub(kb.add(e, rope.partnerOffset), back));
+  Value rot = kb.addf(kb.mulf(x, rope.cos), kb.mulf(partner, rope.sin));
+  return kb.select(rope.rotated, rot, x);
+}
+
+/// The cache slot of (sequence, position): element offset of its K row.
+Value slotBase(KernelBuilder &kb, const AttentionShape &s, Value tables, Value maxBlocks,
+               Value seq, Value pos) {
+  Value entry = kb.add(kb.mul(seq, maxBlocks), kb.divu(pos, s.blockSize));
+  Value block = kb.toIndex(kb.loadScalar(tables, {entry}));
+  Value slot = kb.add(kb.mul(block, s.blockSize), kb.remu(pos, s.blockSize));
+  return kb.mul(slot, 2 * s.KV * s.D);
+}
+
+FuncParam kvLayerParam(KernelBuilder &kb, const AttentionShape &s) {
+  return {kb.memref({int64_t(1) << 40}, s.cacheType), {KernelParam::Kind::KvCacheLayer, 0}};
+}
+FuncParam maxBlocksParam(KernelBuilder &kb) {
+  return {kb.i32(), {KernelParam::Kind::MaxBlocks, 0}};
+}
+
+void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
+                  KernelBinary &out, const std::string &suffix) {
+  const int64_t width = vectorWidth(std::gcd(s.D, s.half ? s.half : s.D), 4);
+  const int64_t chunks = s.KV * s.D / width;
+  const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
+  std::string name = "m2c_rope_kv_write" + suffix;
+  SmallVector<FuncParam> params = {
+      inputParam(kb, spec.inputs[1], 1), inputParam(kb, spec.inputs[2], 2),
+      inputParam(kb, spec.inputs[3], 3), inputParam(kb, spec.inputs[4], 4),
+      inputParam(kb, spec.inputs[5], 5), kvLayerParam(kb, s), maxBlocksParam(kb)};
+  SmallVector<Value> args =
+      kb.beginKernel(name, params, {threads, 1, 1},
+                     {rowsExtent(spec.inputs[1]), LaunchExtent::fixed(1), LaunchExtent::fixed(1)},
+                     out);
+  Value ks = args[0], vs = args[1], positions = args[2], seqs = args[3], tables = args[4],
+        cache = args[5];
+  Value maxBlocks = kb.toIndex(args[6]);
+  Value freq = kb.constantTable(name + "_inv_freq", inverseFrequencies(s));
+
+  Value token = kb.blockId(gpu::Dimension::x);
+  Value posI32 = kb.loadScalar(positions, {token});
+  Value pos = kb.toIndex(posI32);
+  Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
+  Value seq = kb.toIndex(kb.loadScalar(seqs, {token}));
+  Value base = slotBase(kb, s, tables, maxBlocks, seq, pos);
+  Type cacheElement = KernelBuilder::elementType(kb.b.getContext(), s.cacheType);
+  Value tid = kb.threadId();
+  kb.loop(kb.idx(0), kb.idx(chunks), kb.idx(threads), [&](Value start) {
+    Value chunk = kb.add(start, tid);
+    auto body = [&] {
+      Value e = kb.mul(chunk, width);
+      Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
+      Value k = applyRope(kb, s, rope, e,
+                          [&](Value at) { return kb.load(ks, {token, at}, width); });
+      kb.store(kb.fromF32(k, cacheElement), cache, {kb.add(base, e)});
+      Value v = kb.load(vs, {token, e}, width);
+      kb.store(kb.fromF32(v, cacheElement), cache, {kb.add(kb.add(base, s.KV * s.D), e)});
+    };
+    if (chunks % threads)
+      kb.ifThen(kb.ult(chunk, chunks), body);
+    else
+      body();
+  });
+}
+
+/// One lane group's softmax state for one query head.
+struct HeadState {
+  Value max, sum, acc;
+};
+
+/// Merges two online-softmax states.
+HeadState merge(KernelBuilder &kb, HeadState a, HeadState c, int64_t width) {
+  Value m = kb.maxf(a.max, c.max);
+  Value fa = kb.exp(kb.subf(a.max, m)), fc = kb.exp(kb.subf(c.max, m));
+  Value sum = kb.addf(kb.mulf(a.sum, fa), kb.mulf(c.sum, fc));
+  Value acc = kb.addf(kb.mulf(a.acc, kb.splat(fa, width)), kb.mulf(c.acc, kb.splat(fc, width)));
+  return {m, sum, acc};
+}
+
+Value shuffleVector(KernelBuilder &kb, Value vec, int64_t offset, int64_t width) {
+  SmallVector<Value> parts;
+  for (int64_t i = 0; i < width; ++i)
+    parts.push_back(kb.shuffleXor(kb.extract(vec, i), offset));
+  return vector::FromElementsOp::create(kb.b, kb.vec(width, kb.f32()), parts);
+}
+
+LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
+                          KernelBinary &out, const std::string &suffix, int64_t splits,
+                          int64_t partialRow) {
+  const int64_t width = vectorWidth(s.D, byteSize(s.cacheType));
+  const int64_t lanesPerRow = s.D / width;
+  if (lanesPerRow > 32)
+    return unsupported(kb, "attention head_dim " + llvm::Twine(s.D) + " needs more than one "
+                           "16-byte piece per lane, which is not lowered yet");
+  if (s.half % width != 0)
+    return unsupported(kb, "attention rotary_dim " + llvm::Twine(s.rotaryDim) +
+                               " does not split into " + llvm::Twine(width) + "-element pieces");
+  const int64_t rowsPerWarp = 32 / lanesPerRow;
+  const int64_t step = kWarps * rowsPerWarp;
+  const float scale = static_cast<float>(std::pow(double(s.D), -0.5));
+  std::string name = (splits > 1 ? "m2c_attn_decode" : "m2c_attn") + suffix;
+
+  const TensorInfo &q = spec.inputs[0], &o = spec.outputs[0];
+  SmallVector<FuncParam> params = {inputParam(kb, q, 0), inputParam(kb, spec.inputs[3], 3),
+                                   inputParam(kb, spec.inputs[4], 4),
+                                   inputParam(kb, spec.inputs[5], 5), kvLayerParam(kb, s),
+                                   maxBlocksParam(kb)};
+  const int64_t partialRows = spec.maxTokens * s.KV * splits * s.group;
+  if (splits > 1)
+    params.push_back({kb.memref({partialRows, partialRow}, plan::ElementType::F32),
+                      {KernelParam::Kind::Workspace, 0}});
+  else
+    params.push_back(outputParam(kb, o, 0));
+  SmallVector<Value> args = kb.beginKernel(
+      name, params, {32 * kWarps, 1, 1},
+      {rowsExtent(q), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(splits)}, out);
+  Value qs = args[0], positions = args[1], seqs = args[2], tables = args[3], cache = args[4];
+  Value maxBlocks = kb.toIndex(args[5]);
+  Value result = args[6];
+  Value freq = kb.constantTable(name + "_inv_freq", inverseFrequencies(s));
+
+  Value token = kb.blockId(gpu::Dimension::x);
+  Value kvHead = kb.blockId(gpu::Dimension::y);
+  Value split = kb.blockId(gpu::Dimension::z);
+  Value tid = kb.threadId();
+  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+  Value sub = kb.divu(lane, lanesPerRow), pieceLane = kb.remu(lane, lanesPerRow);
+  Value d0 = kb.mul(pieceLane, width);
+  Value posI32 = kb.loadScalar(positions, {token});
+  Value pos = kb.toIndex(posI32);
+  Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
+  Value seq = kb.toIndex(kb.loadScalar(seqs, {token}));
+  Value ctx = kb.add(pos, 1);
+  VectorType vtype = kb.vec(width, kb.f32());
+
+  // This block's positions: [begin, end) of the split, in `step` strides.
+  Value begin = kb.idx(0), end = ctx;
+  if (splits > 1) {
+    Value perSplit = kb.mul(kb.divu(kb.add(ctx, (splits * step) - 1), splits * step), step);
+    begin = kb.minu(kb.mul(split, perSplit), ctx);
+    end = kb.minu(kb.add(begin, perSplit), ctx);
+  }
+
+  // Queries with RoPE, one piece per lane per head.
+  SmallVector<Value> queries;
+  Rope rope = ropeFactors(kb, s, freq, posF, d0, width);
+  for (int64_t g = 0; g < s.group; ++g) {
+    Value headBase = kb.mul(kb.add(kb.mul(kvHead, s.group), g), s.D);
+    queries.push_back(applyRope(kb, s, rope, kb.add(headBase, d0),
+                                [&](Value at) { return kb.load(qs, {token, at}, width); }));
+  }
+
+  SmallVector<Value> init;
+  for (int64_t g = 0; g < s.group; ++g) {
+    init.push_back(kb.cf32(kNoScore));
+    init.push_back(kb.cf32(0.0));
+    init.push_back(kb.zeros(vtype));
+  }
+  Value first = kb.add(begin, kb.mul(warp, rowsPerWarp));
+  SmallVector<Value> state = kb.loop(
+      first, end, kb.idx(step), init, [&](Value p0, ValueRange iter) -> SmallVector<Value> {
+        Value p = kb.add(p0, sub);
+        Value valid = kb.ult(p, end);
+        p = kb.minu(p, kb.sub(end, kb.idx(1)));
+        Value base = kb.add(slotBase(kb, s, tables, maxBlocks, seq, p),
+                            kb.add(kb.mul(kvHead, s.D), d0));
+        Value k = kb.loadF32(cache, {base}, width);
+        Value v = kb.loadF32(cache, {kb.add(base, s.KV * s.D)}, width);
+        SmallVector<Value> next;
+        for (int64_t g = 0; g < s.group; ++g) {
+          Value m = iter[3 * g], l = iter[3 * g + 1], acc = iter[3 * g + 2];
+          Value score = kb.mulf(kb.warpSum(kb.reduceAdd(kb.mulf(queries[g], k)), lanesPerRow),
+                                kb.cf32(scale));
+          score = kb.select(valid, score,
+                            kb.cf32(-std::numeric_limits<double>::infinity()));
+          Value mNew = kb.maxf(m, score);
+          Value correction = kb.exp(kb.subf(m, mNew));
+          Value weight = kb.exp(kb.subf(score, mNew));
+          next.push_back(mNew);
+          next.push_back(kb.addf(kb.mulf(l, correction), weight));
+          next.push_back(kb.fma(v, kb.splat(weight, width),
+                                kb.mulf(acc, kb.splat(correction, width))));
+        }
+        return next;
+      });
+
+  // Merge the lane groups of each warp (positions differ, dims agree).
+  SmallVector<HeadState> heads;
+  for (int64_t g = 0; g < s.group; ++g) {
+    HeadState h{state[3 * g], state[3 * g + 1], state[3 * g + 2]};
+    for (int64_t offset = lanesPerRow; offset < 32; offset *= 2)
+      h = merge(kb, h,
+                {kb.shuffleXor(h.max, offset), kb.shuffleXor(h.sum, offset),
+                 shuffleVector(kb, h.acc, offset, width)},
+                width);
+    heads.push_back(h);
+  }
+
+  // Then the warps, through shared memory: lanes of group 0 publish.
+  Value sharedAcc = kb.shared(name + "_acc", {kWarps, s.group, s.D}, kb.f32());
+  Value sharedMax = kb.shared(name + "_max", {kWarps, s.group}, kb.f32());
+  Value sharedSum = kb.shared(name + "_sum", {kWarps, s.group}, kb.f32());
+  kb.ifThen(kb.ult(lane, lanesPerRow), [&] {
+    for (int64_t g = 0; g < s.group; ++g) {
+      kb.store(heads[g].acc, sharedAcc, {warp, kb.idx(g), d0});
+      kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+        kb.storeScalar(heads[g].max, sharedMax, {warp, kb.idx(g)});
+        kb.storeScalar(heads[g].sum, sharedSum, {warp, kb.idx(g)});
+      });
+    }
+  });
+  kb.barrier();
+  // Thread i finishes head i / lanesPerRow, piece i % lanesPerRow.
+  const int64_t pieces = s.group * lanesPerRow;
+  kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(32 * kWarps), [&](Value start) {
+    Value item = kb.add(start, tid);
+    kb.ifThen(kb.ult(item, pieces), [&] {
+      Value g = kb.divu(item, lanesPerRow);
+      Value d = kb.mul(kb.remu(item, lanesPerRow), width);
+      HeadState total{kb.loadScalar(sharedMax, {kb.idx(0), g}),
+                      kb.loadScalar(sharedSum, {kb.idx(0), g}),
+                      kb.load(sharedAcc, {kb.idx(0), g, d}, width)};
+      for (int64_t w = 1; w < kWarps; ++w)
+        total = merge(kb, total,
+                      {kb.loadScalar(sharedMax, {kb.idx(w), g}),
+                       kb.loadScalar(sharedSum, {kb.idx(w), g}),
+                       kb.load(sharedAcc, {kb.idx(w), g, d}, width)},
+                      width);
+      Value head = kb.add(kb.mul(kvHead, s.group), g);
+      if (splits == 1) {
+        Value outV = kb.divf(total.acc, kb.splat(total.sum, width));
+        kb.store(outV, result, {token, kb.add(kb.mul(head, s.D), d)});
+        return;
+      }
+      // Partial row ((token * KV + kvHead) * splits + split) * group + g:
+      // [acc (D), max, sum, pad].
+      Value row = kb.add(
+          kb.mul(kb.add(kb.mul(kb.add(kb.mul(token, s.KV), kvHead), splits), split), s.group),
+          g);
+      kb.store(total.acc, result, {row, d});
+      kb.ifThen(kb.eq(d, kb.idx(0)), [&] {
+        kb.storeScalar(total.max, result, {row, kb.idx(s.D)});
+        kb.storeScalar(total.sum, result, {row, kb.idx(s.D + 1)});
+      });
+    });
+  });
+  return success();
+}
+
+void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
+                  KernelBinary &out, const std::string &suffix, int64_t splits,
+                  int64_t partialRow) {
+  const int64_t width = vectorWidth(s.D, 4);
+  const int64_t pieces = s.group * (s.D / width);
+  const int64_t threads = std::min<int64_t>(256, ceilDiv(pieces, 32) * 32);
+  const TensorInfo &o = spec.outputs[0];
+  const int64_t partialRows = spec.maxTokens * s.KV * splits * s.group;
+  SmallVector<FuncParam> params = {
+      {kb.memref({partialRows, partialRow}, plan::ElementType::F32),
+       {KernelParam::Kind::Workspace, 0}},
+      outputParam(kb, o, 0)};
+  SmallVector<Value> args = kb.beginKernel(
+      "m2c_attn_combine" + suffix, params, {threads, 1, 1},
+      {rowsExtent(o), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(1)}, out);
+  Value partial = args[0], result = args[1];
+  Value token = kb.blockId(gpu::Dimension::x), kvHead = kb.blockId(gpu::Dimension::y);
+  Value tid = kb.threadId();
+  kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(threads), [&](Value start) {
+    Value item = kb.add(start, tid);
+    kb.ifThen(kb.ult(item, pieces), [&] {
+      Value g = kb.divu(item, s.D / width);
+      Value d = kb.mul(kb.remu(item, s.D / width), width);
+      Value firstRow = kb.add(kb.mul(kb.add(kb.mul(token, s.KV), kvHead), splits * s.group), g);
+      auto stateAt = [&](int64_t sp) -> HeadState {
+        Value row = kb.add(firstRow, sp * s.group);
+        return {kb.loadScalar(partial, {row, kb.idx(s.D)}),
+                kb.loadScalar(partial, {row, kb.idx(s.D + 1)}),
+                kb.load(partial, {row, d}, width)};
+      };
+      HeadState total = stateAt(0);
+      for (int64_t sp = 1; sp < splits; ++sp)
+        total = merge(kb, total, stateAt(sp), width);
+      Value head = kb.add(kb.mul(kvHead, s.group), g);
+      kb.store(kb.divf(total.acc, kb.splat(total.sum, width)), result,
+               {token, kb.add(kb.mul(head, s.D), d)});
+    });
+  });
+}
+
+} // namespace
+
+LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  AttentionShape s;
+  s.H = spec.intAttr("num_heads");
+  s.KV = spec.intAttr("num_kv_heads");
+  s.D = spec.intAttr("head_dim");
+  s.rotaryDim = spec.intAttr("rotary_dim");
+  s.half = s.rotaryDim / 2;
+  s.theta = spec.attr("rope_theta", 10000.0);
+  s.blockSize = spec.kvCache.blockSize;
+  s.cacheType = spec.kvCache.type;
+  if (s.H <= 0 || s.KV <= 0 || s.D <= 0 || s.H % s.KV != 0)
+    return unsupported(kb, "attention expects num_heads (" + llvm::Twine(s.H) +
+                               ") a positive multiple of num_kv_heads (" + llvm::Twine(s.KV) +
+                               ")");
+  s.group = s.H / s.KV;
+  if (spec.attr("causal", 1.0) == 0.0)
+    return unsupported(kb, "non-causal attention is not lowered to PTX yet");
+  if (spec.kvCache.kvHeads != s.KV || spec.kvCache.headDim != s.D || s.blockSize <= 0)
+    return unsupported(kb, "the KV cache spec does not match the attention kernel");
+  if (s.rotaryDim % 2 || s.rotaryDim > s.D)
+    return unsupported(kb, "attention rotary_dim " + llvm::Twine(s.rotaryDim) +
+                               " must be even and at most head_dim");
+  if (s.cacheType != plan::ElementType::F32 && s.cacheType != plan::ElementType::BF16 &&
+      s.cacheType != plan::ElementType::F16)
+    return unsupported(kb, "attention supports f32, bf16 and f16 KV caches");
+
+  // Decode steps split the positions (flash-decoding); a prefill chunk has
+  // enough (token, head) blocks already.
+  const bool decode = spec.decode;
+  const int64_t splits = decode ? kDecodeSplits : 1;
+  const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
+  std::string suffix = "_h" + std::to_string(s.H) + "_kvh" + std::to_string(s.KV) + "_d" +
+                       std::to_string(s.D) + "_" + shortTypeName(s.cacheType) + "_bs" +
+                       std::to_string(s.blockSize);
+  out.name = std::string(decode ? "m2c_attention_decode" : "m2c_attention") + suffix;
+
+  buildKvWrite(kb, spec, s, out, suffix);
+  if (failed(buildAttend(kb, spec, s, out, suffix, splits, partialRow)))
+    return failure();
+  if (splits > 1) {
+    buildCombine(kb, spec, s, out, suffix, splits, partialRow);
+    out.workspaceBytes = spec.maxTokens * s.KV * splits * s.group * partialRow * 4;
+  }
+  return success();
+}
+
+} // namespace m2c::ptx

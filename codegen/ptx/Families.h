@@ -1,0 +1,101 @@
+//===- Families.h - The kernel families of the PTX path -------*- C++ -*-===//
+//
+// One builder per plan kernel kind (or variant). Each appends its
+// gpu.func(s) to the KernelBuilder's gpu.module, names the binary, and
+// records every launch's geometry and parameter ABI. A builder that cannot
+// lower a signature emits a diagnostic at the builder's location and fails.
+// Internal to codegen/ptx; docs/ptx-codegen.md describes each design.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_CODEGEN_PTX_FAMILIES_H
+#define M2C_CODEGEN_PTX_FAMILIES_H
+
+#include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/KernelSpec.h"
+
+#include <functional>
+
+namespace m2c::ptx {
+
+// Elementwise.cpp
+mlir::LogicalResult buildEmbedding(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+mlir::LogicalResult buildAdd(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+mlir::LogicalResult buildTakeLastRow(KernelBuilder &kb, const KernelSpec &spec,
+                                     KernelBinary &out);
+/// RMSNorm, optionally fused with the residual add that feeds it:
+/// inputs (x, weight) -> (y), or (x, residual, weight) -> (x + residual, y).
+mlir::LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
+                                 bool withResidual);
+
+// Gemv.cpp
+mlir::LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+
+// Gemm.cpp
+mlir::LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+/// Whether the mma.sync GEMM handles this linear's shapes.
+bool mmaGemmSupports(const KernelSpec &spec);
+
+// Attention.cpp
+mlir::LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+
+// Moe.cpp
+mlir::LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+mlir::LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+
+// MoeGrouped.cpp
+mlir::LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
+                                           KernelBinary &out);
+/// Whether the grouped tensor-core experts handle these shapes.
+bool moeGroupedSupports(const KernelSpec &spec);
+
+//===----------------------------------------------------------------------===//
+// Shared by the families
+//===----------------------------------------------------------------------===//
+
+/// Grid extent covering a buffer's rows.
+inline LaunchExtent rowsExtent(const TensorInfo &tensor) {
+  return tensor.tokenRows ? LaunchExtent::tokens() : LaunchExtent::fixed(tensor.shape[0]);
+}
+
+/// The widest vector (in elements, at most maxBytes) whose byte size is a
+/// power of two and whose element count divides n.
+int64_t vectorWidth(int64_t n, int64_t elementBytes, int64_t maxBytes = 16);
+
+/// The row count of `tensor` as an index: the NumTokens argument when its
+/// rows scale with the step.
+mlir::Value rowCount(KernelBuilder &kb, const TensorInfo &tensor, mlir::Value numTokens);
+
+/// Parameter helpers.
+inline FuncParam inputParam(KernelBuilder &kb, const TensorInfo &tensor, int64_t index) {
+  return {kb.memref(tensor), {KernelParam::Kind::Input, index}};
+}
+inline FuncParam outputParam(KernelBuilder &kb, const TensorInfo &tensor, int64_t index) {
+  return {kb.memref(tensor), {KernelParam::Kind::Output, index}};
+}
+inline FuncParam tokensParam(KernelBuilder &kb) {
+  return {kb.i32(), {KernelParam::Kind::NumTokens, 0}};
+}
+
+/// Fails with `message` at the builder's location.
+mlir::LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message);
+
+/// The GEMV inner loop (Gemv.cpp): one warp's partial dot products of a few
+/// matrix rows with one K-vector, split across lanes in 16-byte chunks (lane
+/// l owns chunks l, l + 32, ...), `unroll` chunks per row in flight.
+/// `loadX(k, n)` and each `loadRows[r](k, n)` yield n f32 at k; rows must be
+/// valid (clamp them before). Returns one f32 vector accumulator per row:
+/// sum its lanes, then across the warp.
+struct WarpDot {
+  int64_t K = 0;
+  int64_t width = 0;  ///< elements per chunk
+  int64_t unroll = 1; ///< chunk iterations per loop step
+};
+WarpDot planWarpDot(int64_t K, plan::ElementType weightType);
+llvm::SmallVector<mlir::Value>
+emitWarpDot(KernelBuilder &kb, const WarpDot &plan, mlir::Value lane,
+            llvm::function_ref<mlir::Value(mlir::Value k, int64_t n)> loadX,
+            llvm::ArrayRef<std::function<mlir::Value(mlir::Value k, int64_t n)>> loadRows);
+
+} // namespace m2c::ptx
+
+#endif // M2C_CODEGEN_PTX_FAMILIES_H

@@ -1,0 +1,150 @@
+//===- Gemv.cpp - Decode linear layers: bandwidth-bound GEMV --------------===//
+//
+// y[t, n] = sum_k x[t, k] * W[n, k] for few tokens. The weight streams once
+// from HBM per token block, so the kernel is built for memory-level
+// parallelism: each warp owns a few output rows, each lane loads 16 bytes of
+// every row per step (ld.global.v4), several steps are in flight, the
+// product accumulates in fp32 vectors, and a shuffle butterfly reduces the
+// warp at the end. Blocks are ordered tokens-fastest so the blocks that share
+// a weight slice run together and batched decode reads it from L2.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ptx/Families.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+
+namespace m2c::ptx {
+
+WarpDot planWarpDot(int64_t K, plan::ElementType weightType) {
+  WarpDot plan;
+  plan.K = K;
+  plan.width = vectorWidth(K, byteSize(weightType));
+  int64_t iters = ceilDiv(K / plan.width, 32);
+  for (int64_t unroll : {4, 3, 2})
+    if (iters % unroll == 0) {
+      plan.unroll = unroll;
+      break;
+    }
+  return plan;
+}
+
+SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lane,
+                               llvm::function_ref<Value(Value, int64_t)> loadX,
+                               ArrayRef<std::function<Value(Value, int64_t)>> loadRows) {
+  const int64_t n = plan.width, chunks = plan.K / n, iters = ceilDiv(chunks, 32);
+  const bool tail = chunks % 32 != 0;
+  VectorType accType = kb.vec(n, kb.f32());
+  SmallVector<Value> init(loadRows.size(), kb.zeros(accType));
+  return kb.loop(
+      kb.idx(0), kb.idx(iters), kb.idx(plan.unroll), init,
+      [&](Value iv, ValueRange iter) -> SmallVector<Value> {
+        SmallVector<Value> accs(iter.begin(), iter.end());
+        SmallVector<Value> xs;
+        SmallVector<SmallVector<Value>> ws;
+        // All loads of the step first: they are independent and overlap.
+        for (int64_t u = 0; u < plan.unroll; ++u) {
+          Value chunk = kb.add(kb.mul(kb.add(iv, u), 32), lane);
+          Value valid;
+          if (tail) {
+            valid = kb.ult(chunk, chunks);
+            chunk = kb.minu(chunk, chunks - 1);
+          }
+          Value k = kb.mul(chunk, n);
+          Value x = loadX(k, n);
+          // Lanes past the end re-read the last chunk and contribute zero.
+          if (tail)
+            x = kb.select(valid, x, kb.zeros(accType));
+          xs.push_back(x);
+          ws.emplace_back();
+          for (const auto &loadRow : loadRows)
+            ws.back().push_back(loadRow(k, n));
+        }
+        for (int64_t u = 0; u < plan.unroll; ++u)
+          for (size_t r = 0; r < loadRows.size(); ++r)
+            accs[r] = kb.fma(ws[u][r], xs[u], accs[r]);
+        return accs;
+      });
+}
+
+LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
+  const int64_t N = w.shape[0], K = w.shape[1];
+  if (x.shape[1] != K || y.shape[1] != N)
+    return unsupported(kb, "linear shapes do not match: x [" + llvm::Twine(x.shape[1]) +
+                               "], w [" + llvm::Twine(N) + ", " + llvm::Twine(K) + "]");
+
+  constexpr int64_t kWarps = 4;
+  // Rows per warp: more rows reuse each x load, but small N needs the
+  // blocks to cover the GPU (~2 waves of 132 SMs).
+  int64_t rowsPerWarp = 1;
+  for (int64_t r : {4, 2})
+    if (ceilDiv(N, r * kWarps) >= 264) {
+      rowsPerWarp = r;
+      break;
+    }
+  const int64_t rowsPerBlock = rowsPerWarp * kWarps;
+  const int64_t rowBlocks = ceilDiv(N, rowsPerBlock);
+  const bool ragged = N % rowsPerBlock != 0;
+  // grid.y is limited to 65535: put the tokens there if the rows do not fit.
+  const bool tokensInX = rowBlocks <= 65535;
+
+  out.name = "m2c_gemv_" + std::string(shortTypeName(w.type)) + "_n" + std::to_string(N) +
+             "_k" + std::to_string(K);
+  if (x.type != plan::ElementType::F32)
+    out.name += std::string("_x") + shortTypeName(x.type);
+
+  SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, w, 1),
+                                   outputParam(kb, y, 0)};
+  std::array<LaunchExtent, 3> grid;
+  grid[0] = tokensInX ? rowsExtent(x) : LaunchExtent::fixed(rowBlocks);
+  grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : rowsExtent(x);
+  grid[2] = LaunchExtent::fixed(1);
+  SmallVector<Value> args =
+      kb.beginKernel(out.name, params, {32 * kWarps, 1, 1}, grid, out);
+  Value xs = args[0], ws = args[1], ys = args[2];
+
+  Value token = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
+  Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
+  Value tid = kb.threadId();
+  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+  Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), rowsPerWarp);
+
+  SmallVector<Value> rows, safeRows;
+  std::vector<std::function<Value(Value, int64_t)>> loadRows;
+  for (int64_t r = 0; r < rowsPerWarp; ++r) {
+    Value row = kb.add(firstRow, r);
+    rows.push_back(row);
+    safeRows.push_back(ragged ? kb.minu(row, N - 1) : row);
+  }
+  for (int64_t r = 0; r < rowsPerWarp; ++r)
+    loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(ws, {safeRows[r], k}, n); });
+
+  WarpDot plan = planWarpDot(K, w.type);
+  SmallVector<Value> accs = emitWarpDot(
+      kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
+      loadRows);
+
+  Type yType = KernelBuilder::elementType(kb.b.getContext(), y.type);
+  SmallVector<Value> sums;
+  for (Value acc : accs)
+    sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+  kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+    for (int64_t r = 0; r < rowsPerWarp; ++r) {
+      auto write = [&] {
+        Value value = sums[r];
+        if (!yType.isF32())
+          value = arith::TruncFOp::create(kb.b, yType, value);
+        kb.storeScalar(value, ys, {token, rows[r]});
+      };
+      if (ragged)
+        kb.ifThen(kb.ult(rows[r], N), write);
+      else
+        write();
+    }
+  });
+  return success();
+}
+
+} // namespace m2c::ptx

@@ -1,0 +1,73 @@
+//===- KernelSpec.h - A plan kernel's signature, resolved ------*- C++ -*-===//
+//
+// What a kernel family needs to know about one plan kernel, with the plan's
+// indirections resolved: operand element types and static shapes, the
+// attributes that change the code, and the variant chosen for it. Two plan
+// kernels with equal KernelSpec keys share one compiled binary. Internal to
+// codegen/ptx.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_CODEGEN_PTX_KERNELSPEC_H
+#define M2C_CODEGEN_PTX_KERNELSPEC_H
+
+#include "runtime/plan/Plan.h"
+
+#include "mlir/Support/LLVM.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace m2c::ptx {
+
+/// One operand. Buffers are [rows, cols] with rows = plan.maxTokens when
+/// they scale with the step (tokenRows); weights have their own shape; the
+/// token-indexed entry inputs are [maxTokens] i32; block tables are a flat
+/// i32 array whose row length is the MaxBlocks kernel parameter.
+struct TensorInfo {
+  plan::Operand::Kind kind = plan::Operand::Kind::Buffer;
+  plan::ElementType type = plan::ElementType::F32;
+  std::vector<int64_t> shape;
+  bool tokenRows = false;
+  plan::EntryInput input = plan::EntryInput::TokenIds; // kind == Input
+
+  std::string str() const;
+};
+
+/// How a linear layer is lowered.
+enum class LinearVariant : uint8_t {
+  Gemv, ///< decode: one warp per few output rows, 16-byte loads across K
+  Mma,  ///< prefill: mma.sync m16n8k16 bf16 tiles
+};
+
+struct KernelSpec {
+  plan::KernelKind kind = plan::KernelKind::Add;
+  std::vector<TensorInfo> inputs, outputs;
+  /// The kernel's attributes minus "layer" (which only moves a pointer).
+  std::map<std::string, double> attrs;
+  int64_t maxTokens = 0;
+  /// Attention only.
+  plan::KvCacheSpec kvCache;
+  /// Linear only.
+  LinearVariant linear = LinearVariant::Gemv;
+  /// The kernel runs in decode steps (few tokens, one per sequence).
+  bool decode = false;
+  /// moe_experts only: sorted pairs and grouped tensor-core GEMMs (prefill)
+  /// rather than per-pair GEMVs (decode).
+  bool moeGrouped = false;
+
+  double attr(const std::string &key, double fallback = 0) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? fallback : it->second;
+  }
+  int64_t intAttr(const std::string &key) const { return static_cast<int64_t>(attr(key)); }
+  std::string key() const;
+};
+
+/// Element type names used in kernel names: "f32", "bf16", ...
+const char *shortTypeName(plan::ElementType type);
+int64_t byteSize(plan::ElementType type);
+
+} // namespace m2c::ptx
+
+#endif // M2C_CODEGEN_PTX_KERNELSPEC_H

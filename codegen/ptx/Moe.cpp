@@ -1,0 +1,318 @@
+//===- Moe.cpp - Router top-k and the selected experts in two launches ----===//
+//
+// moe_route (m2c_moe_route_*): one block per token. Its 8 warps compute the
+// gate logits with the GEMV inner loop (4 experts per warp step), through
+// shared memory; warp 0 then scores them (sigmoid, or softmax with warp
+// reductions), adds the selection bias, and picks the top-k by k rounds of
+// a warp arg-max (ties to the lower expert id, as the CPU reference), and
+// writes ids and (renormalised) weights.
+//
+// moe_experts: all selected experts of the step in two launches, whatever
+// the expert ids are:
+//  1. m2c_moe_up_*: one block per (token, slot) pair and slice of the
+//     intermediate rows; each warp streams 4 rows of W1[e] and W3[e] with
+//     16-byte loads and writes act = silu(W1 x) * (W3 x) to the workspace.
+//  2. m2c_moe_down_*: one block per token and slice of hidden rows; each
+//     warp loops over the token's k slots, streaming 4 rows of W2[e_j]
+//     against act, weighting by the router weight in the lane accumulators,
+//     and adds the fused residual if the plan has one.
+// This is the decode design (few tokens: every expert's rows are read once
+// per token that selected it). Prefill chunks need the sorted, grouped
+// tensor-core version (see docs/ptx-codegen.md).
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ptx/Families.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace m2c::ptx {
+namespace {
+
+constexpr int64_t kWarps = 4;
+constexpr int64_t kRowsPerWarp = 4;
+
+Value negInf(KernelBuilder &kb) { return kb.cf32(-std::numeric_limits<double>::infinity()); }
+
+} // namespace
+
+LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0], &gate = spec.inputs[1];
+  const bool hasBias = spec.inputs.size() == 3;
+  const int64_t E = gate.shape[0], Hd = gate.shape[1];
+  const int64_t topK = spec.intAttr("top_k");
+  const bool softmax = spec.attr("softmax") != 0.0, renormalize = spec.attr("renormalize") != 0.0;
+  if (topK < 1 || topK > E || spec.outputs[0].shape[1] != topK)
+    return unsupported(kb, "moe_route expects top_k (" + llvm::Twine(topK) +
+                               ") in [1, num_experts (" + llvm::Twine(E) + ")]");
+  if (x.shape[1] != Hd)
+    return unsupported(kb, "moe_route hidden size does not match the gate");
+  constexpr int64_t kRouteWarps = 8;
+  const int64_t perLane = ceilDiv(E, 32);
+  const int64_t groups = ceilDiv(E, kRowsPerWarp);
+  out.name = "m2c_moe_route_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
+             std::to_string(Hd) + (softmax ? "_softmax" : "_sigmoid");
+
+  SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, gate, 1)};
+  if (hasBias)
+    params.push_back(inputParam(kb, spec.inputs[2], 2));
+  params.push_back(outputParam(kb, spec.outputs[0], 0));
+  params.push_back(outputParam(kb, spec.outputs[1], 1));
+  SmallVector<Value> args =
+      kb.beginKernel(out.name, params, {32 * kRouteWarps, 1, 1},
+                     {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+  Value xs = args[0], gates = args[1];
+  Value bias = hasBias ? args[2] : Value();
+  Value ids = args[hasBias ? 3 : 2], weights = args[hasBias ? 4 : 3];
+
+  Value logits = kb.shared(out.name + "_logits", {perLane * 32}, kb.f32());
+  Value token = kb.blockId(gpu::Dimension::x);
+  Value tid = kb.threadId();
+  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+
+  // Logits: warp w takes expert groups w, w + 8, ... of 4 experts.
+  WarpDot plan = planWarpDot(Hd, gate.type);
+  kb.loop(warp, kb.idx(groups), kb.idx(kRouteWarps), [&](Value group) {
+    SmallVector<Value> experts, safe;
+    std::vector<std::function<Value(Value, int64_t)>> loadRows;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
+      safe.push_back(kb.minu(experts.back(), E - 1));
+    }
+    for (int64_t r = 0; r < kRowsPerWarp; ++r)
+      loadRows.push_back(
+          [&, r](Value k, int64_t n) { return kb.loadF32(gates, {safe[r], k}, n); });
+    SmallVector<Value> accs = emitWarpDot(
+        kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
+        loadRows);
+    SmallVector<Value> sums;
+    for (Value acc : accs)
+      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t r = 0; r < kRowsPerWarp; ++r)
+        kb.ifThen(kb.ult(experts[r], E),
+                  [&] { kb.storeScalar(sums[r], logits, {experts[r]}); });
+    });
+  });
+  kb.barrier();
+
+  kb.ifThen(kb.eq(warp, kb.idx(0)), [&] {
+    // Lane l holds experts l, l + 32, ...: ascending ids per lane.
+    SmallVector<Value> expert, valid, score, choice;
+    for (int64_t j = 0; j < perLane; ++j) {
+      expert.push_back(kb.add(lane, j * 32));
+      valid.push_back(kb.ult(expert.back(), E));
+      Value logit = kb.loadScalar(logits, {kb.minu(expert.back(), E - 1)});
+      score.push_back(kb.select(valid.back(), logit, negInf(kb)));
+    }
+    if (softmax) {
+      Value m = score[0];
+      for (int64_t j = 1; j < perLane; ++j)
+        m = kb.maxf(m, score[j]);
+      m = kb.warpMax(m);
+      Value sum = kb.cf32(0.0);
+      for (int64_t j = 0; j < perLane; ++j) {
+        score[j] = kb.exp(kb.subf(score[j], m));
+        sum = kb.addf(sum, score[j]);
+      }
+      // The reference multiplies by the reciprocal of the sum.
+      Value inv = kb.divf(kb.cf32(1.0), kb.warpSum(sum));
+      for (int64_t j = 0; j < perLane; ++j)
+        score[j] = kb.mulf(score[j], inv);
+    } else {
+      for (int64_t j = 0; j < perLane; ++j)
+        score[j] = kb.divf(kb.cf32(1.0),
+                           kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, score[j]))));
+    }
+    for (int64_t j = 0; j < perLane; ++j) {
+      Value c = score[j];
+      if (hasBias)
+        c = kb.addf(c, kb.loadScalar(bias, {kb.minu(expert[j], E - 1)}));
+      choice.push_back(kb.select(valid[j], c, negInf(kb)));
+    }
+
+    SmallVector<Value> selectedId, selectedScore;
+    for (int64_t round = 0; round < topK; ++round) {
+      // The lane's best: strict > keeps the lower id on ties.
+      Value best = negInf(kb), bestId = kb.ci32(E), bestScore = kb.cf32(0.0);
+      for (int64_t j = 0; j < perLane; ++j) {
+        Value better = arith::CmpFOp::create(kb.b, arith::CmpFPredicate::OGT, choice[j], best);
+        best = kb.select(better, choice[j], best);
+        bestId = kb.select(better, kb.toI32(expert[j]), bestId);
+        bestScore = kb.select(better, score[j], bestScore);
+      }
+      // The warp's best: larger choice, or equal choice and lower id.
+      for (int64_t offset = 16; offset >= 1; offset /= 2) {
+        Value otherBest = kb.shuffleXor(best, offset);
+        Value otherId = kb.shuffleXor(bestId, offset);
+        Value otherScore = kb.shuffleXor(bestScore, offset);
+        Value greater =
+            arith::CmpFOp::create(kb.b, arith::CmpFPredicate::OGT, otherBest, best);
+        Value tie = kb.andi(
+            arith::CmpFOp::create(kb.b, arith::CmpFPredicate::OEQ, otherBest, best),
+            arith::CmpIOp::create(kb.b, arith::CmpIPredicate::slt, otherId, bestId));
+        Value take = arith::OrIOp::create(kb.b, greater, tie);
+        best = kb.select(take, otherBest, best);
+        bestId = kb.select(take, otherId, bestId);
+        bestScore = kb.select(take, otherScore, bestScore);
+      }
+      selectedId.push_back(bestId);
+      selectedScore.push_back(bestScore);
+      for (int64_t j = 0; j < perLane; ++j)
+        choice[j] = kb.select(arith::CmpIOp::create(kb.b, arith::CmpIPredicate::eq,
+                                                    kb.toI32(expert[j]), bestId),
+                              negInf(kb), choice[j]);
+    }
+    Value total = selectedScore[0];
+    for (int64_t j = 1; j < topK; ++j)
+      total = kb.addf(total, selectedScore[j]);
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t j = 0; j < topK; ++j) {
+        Value w = renormalize ? kb.divf(selectedScore[j], total) : selectedScore[j];
+        kb.storeScalar(selectedId[j], ids, {token, kb.idx(j)});
+        kb.storeScalar(w, weights, {token, kb.idx(j)});
+      }
+    });
+  });
+  return success();
+}
+
+LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0], &idsT = spec.inputs[1], &weightsT = spec.inputs[2];
+  const TensorInfo &w1 = spec.inputs[3], &w3 = spec.inputs[4], &w2 = spec.inputs[5];
+  const bool hasResidual = spec.inputs.size() == 7;
+  const TensorInfo &y = spec.outputs[0];
+  if (w1.shape.size() != 3 || w3.shape != w1.shape || w2.shape.size() != 3)
+    return unsupported(kb, "moe_experts expects stacked [E, I, H] and [E, H, I] weights");
+  const int64_t E = w1.shape[0], I = w1.shape[1], Hd = w1.shape[2];
+  const int64_t topK = idsT.shape[1];
+  if (w2.shape[0] != E || w2.shape[1] != Hd || w2.shape[2] != I || x.shape[1] != Hd ||
+      y.shape[1] != Hd || weightsT.shape[1] != topK)
+    return unsupported(kb, "moe_experts weight shapes do not match");
+  if (w1.type != w3.type)
+    return unsupported(kb, "moe_experts expects w1 and w3 of one element type");
+  if (!x.tokenRows)
+    return unsupported(kb, "moe_experts expects token-scaled activations");
+  const int64_t pairs = spec.maxTokens * topK;
+  const std::string shape = "_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
+                            std::to_string(Hd) + "_i" + std::to_string(I) + "_" +
+                            shortTypeName(w1.type);
+  out.name = "m2c_moe_experts" + shape + (hasResidual ? "_residual" : "");
+  out.workspaceBytes = pairs * I * 4;
+  MemRefType actType = kb.memref({pairs, I}, plan::ElementType::F32);
+  const int64_t rowsPerBlock = kRowsPerWarp * kWarps;
+
+  // Launch 1: act[t * k + j, :] = silu(W1[e] x_t) * (W3[e] x_t).
+  {
+    const int64_t rowBlocks = ceilDiv(I, rowsPerBlock);
+    SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, idsT, 1),
+                                     inputParam(kb, w1, 3), inputParam(kb, w3, 4),
+                                     {actType, {KernelParam::Kind::Workspace, 0}}};
+    SmallVector<Value> args = kb.beginKernel(
+        "m2c_moe_up" + shape, params, {32 * kWarps, 1, 1},
+        {LaunchExtent::tokens(topK), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)},
+        out);
+    Value xs = args[0], ids = args[1], w1s = args[2], w3s = args[3], act = args[4];
+    Value pair = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
+    Value token = kb.divu(pair, topK), slot = kb.remu(pair, topK);
+    Value tid = kb.threadId();
+    Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+    // Ids outside [0, E) (the runtime validates them) read expert 0.
+    Value e = kb.toIndex(kb.loadScalar(ids, {token, slot}));
+    e = kb.select(kb.ult(e, E), e, kb.idx(0));
+    Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), kRowsPerWarp);
+    SmallVector<Value> rows, safe;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      rows.push_back(kb.add(firstRow, r));
+      safe.push_back(kb.minu(rows.back(), I - 1));
+    }
+    std::vector<std::function<Value(Value, int64_t)>> loadRows;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r)
+      loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(w1s, {e, safe[r], k}, n); });
+    for (int64_t r = 0; r < kRowsPerWarp; ++r)
+      loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(w3s, {e, safe[r], k}, n); });
+    SmallVector<Value> accs = emitWarpDot(
+        kb, planWarpDot(Hd, w1.type), lane,
+        [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); }, loadRows);
+    SmallVector<Value> acts;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      Value g = kb.warpSum(kb.reduceAdd(accs[r]));
+      Value u = kb.warpSum(kb.reduceAdd(accs[kRowsPerWarp + r]));
+      // torch's silu: g / (1 + exp(-g)).
+      Value silu =
+          kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
+      acts.push_back(kb.mulf(silu, u));
+    }
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t r = 0; r < kRowsPerWarp; ++r)
+        kb.ifThen(kb.ult(rows[r], I), [&] { kb.storeScalar(acts[r], act, {pair, rows[r]}); });
+    });
+  }
+
+  // Launch 2: y[t, :] = sum_j w[t, j] W2[e_j] act[t * k + j] (+ residual).
+  {
+    const int64_t rowBlocks = ceilDiv(Hd, rowsPerBlock);
+    SmallVector<FuncParam> params = {{actType, {KernelParam::Kind::Workspace, 0}},
+                                     inputParam(kb, idsT, 1), inputParam(kb, weightsT, 2),
+                                     inputParam(kb, w2, 5)};
+    if (hasResidual)
+      params.push_back(inputParam(kb, spec.inputs[6], 6));
+    params.push_back(outputParam(kb, y, 0));
+    SmallVector<Value> args = kb.beginKernel(
+        "m2c_moe_down" + shape + (hasResidual ? "_residual" : ""), params,
+        {32 * kWarps, 1, 1},
+        {rowsExtent(x), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)}, out);
+    Value act = args[0], ids = args[1], routeWeights = args[2], w2s = args[3];
+    Value residual = hasResidual ? args[4] : Value();
+    Value ys = args.back();
+    Value token = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
+    Value tid = kb.threadId();
+    Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+    Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), kRowsPerWarp);
+    SmallVector<Value> rows, safe;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      rows.push_back(kb.add(firstRow, r));
+      safe.push_back(kb.minu(rows.back(), Hd - 1));
+    }
+    WarpDot plan = planWarpDot(I, w2.type);
+    VectorType accType = kb.vec(plan.width, kb.f32());
+    SmallVector<Value> init(kRowsPerWarp, kb.zeros(accType));
+    SmallVector<Value> accs = kb.loop(
+        kb.idx(0), kb.idx(topK), kb.idx(1), init,
+        [&](Value j, ValueRange iter) -> SmallVector<Value> {
+          Value e = kb.toIndex(kb.loadScalar(ids, {token, j}));
+          e = kb.select(kb.ult(e, E), e, kb.idx(0));
+          Value weight = kb.splat(kb.loadScalar(routeWeights, {token, j}), plan.width);
+          Value pair = kb.add(kb.mul(token, topK), j);
+          std::vector<std::function<Value(Value, int64_t)>> loadRows;
+          for (int64_t r = 0; r < kRowsPerWarp; ++r)
+            loadRows.push_back(
+                [&, r](Value k, int64_t n) { return kb.loadF32(w2s, {e, safe[r], k}, n); });
+          SmallVector<Value> partial = emitWarpDot(
+              kb, plan, lane, [&](Value k, int64_t n) { return kb.load(act, {pair, k}, n); },
+              loadRows);
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < kRowsPerWarp; ++r)
+            next.push_back(kb.fma(partial[r], weight, iter[r]));
+          return next;
+        });
+    SmallVector<Value> sums;
+    for (Value acc : accs)
+      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t r = 0; r < kRowsPerWarp; ++r)
+        kb.ifThen(kb.ult(rows[r], Hd), [&] {
+          Value v = sums[r];
+          if (hasResidual)
+            v = kb.addf(kb.loadScalar(residual, {token, rows[r]}), v);
+          kb.storeScalar(v, ys, {token, rows[r]});
+        });
+    });
+  }
+  return success();
+}
+
+} // namespace m2c::ptx

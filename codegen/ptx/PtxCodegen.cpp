@@ -1,0 +1,373 @@
+//===- PtxCodegen.cpp - Plan kernels -> gpu.module -> PTX -----------------===//
+//
+// Resolves each plan kernel to a KernelSpec (its signature), picks the
+// kernel family and variant, builds the gpu.module, and lowers it with the
+// pipeline of Pipeline.cpp. emitPlanPtx compiles each distinct signature
+// once; all gpu.modules of a plan go through one pass-manager run so the
+// nested conversions run in parallel.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/ptx/PtxCodegen.h"
+
+#include "codegen/ptx/Families.h"
+#include "codegen/ptx/KernelSpec.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+
+namespace m2c::ptx {
+
+int64_t LaunchExtent::evaluate(int64_t numTokens) const {
+  if (tokenScale == 0)
+    return constant;
+  return constant * ((numTokens * tokenScale + tokenDivisor - 1) / tokenDivisor) + offset;
+}
+
+std::string LaunchExtent::str() const {
+  if (tokenScale == 0)
+    return std::to_string(constant);
+  std::string t = tokenScale == 1 ? "T" : "T*" + std::to_string(tokenScale);
+  if (tokenDivisor != 1)
+    t = "ceil(" + t + "/" + std::to_string(tokenDivisor) + ")";
+  if (constant != 1)
+    t = std::to_string(constant) + "*" + t;
+  if (offset)
+    t += "+" + std::to_string(offset);
+  return t;
+}
+
+const char *KernelParam::kindName(Kind kind) {
+  switch (kind) {
+  case Kind::Input:
+    return "input";
+  case Kind::Output:
+    return "output";
+  case Kind::KvCacheLayer:
+    return "kv_cache_layer";
+  case Kind::Workspace:
+    return "workspace";
+  case Kind::NumTokens:
+    return "num_tokens";
+  case Kind::MaxBlocks:
+    return "max_blocks";
+  }
+  return "?";
+}
+
+namespace {
+
+void loadDialects(MLIRContext &context) {
+  DialectRegistry registry;
+  registerPtxCodegenDialects(registry);
+  context.appendDialectRegistry(registry);
+  for (StringRef name : registry.getDialectNames())
+    context.getOrLoadDialect(name);
+}
+
+Location kernelLoc(MLIRContext &context, const plan::Kernel &kernel) {
+  return NameLoc::get(StringAttr::get(&context, kernel.name));
+}
+
+FailureOr<TensorInfo> resolveOperand(Location loc, const plan::Plan &plan,
+                                     const plan::Entry &entry, const plan::Operand &op) {
+  TensorInfo t;
+  t.kind = op.kind;
+  switch (op.kind) {
+  case plan::Operand::Kind::Buffer: {
+    if (op.index < 0 || op.index >= static_cast<int64_t>(entry.buffers.size()))
+      return emitError(loc) << "buffer " << op.index << " out of range [0, "
+                            << entry.buffers.size() << ")";
+    const plan::Buffer &buffer = entry.buffers[op.index];
+    t.type = buffer.type;
+    t.tokenRows = buffer.staticRows == 0;
+    t.shape = {t.tokenRows ? plan.maxTokens : buffer.staticRows, buffer.cols};
+    return t;
+  }
+  case plan::Operand::Kind::Weight: {
+    if (op.index < 0 || op.index >= static_cast<int64_t>(plan.weights.size()))
+      return emitError(loc) << "weight " << op.index << " out of range [0, "
+                            << plan.weights.size() << ")";
+    const plan::Weight &weight = plan.weights[op.index];
+    if (weight.quantization != plan::Quantization::None)
+      return emitError(loc) << "weight '" << weight.symbol << "' is quantized ("
+                            << plan::quantizationName(weight.quantization)
+                            << "): the PTX path reads only unquantized weights so far";
+    // Kernels read weights as the runtime stores them.
+    t.type = weight.storage.type;
+    t.shape = weight.shape;
+    return t;
+  }
+  case plan::Operand::Kind::Input: {
+    if (op.index < 0 || op.index >= plan::kNumEntryInputs)
+      return emitError(loc) << "entry input " << op.index << " out of range";
+    t.type = plan::ElementType::I32;
+    t.input = static_cast<plan::EntryInput>(op.index);
+    t.tokenRows = t.input != plan::EntryInput::BlockTables;
+    // Block tables are [sequences, max_blocks], both known only at run time.
+    t.shape = {t.tokenRows ? plan.maxTokens : int64_t(1) << 40};
+    return t;
+  }
+  }
+  return emitError(loc) << "unknown operand kind";
+}
+
+FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
+                                  const plan::Entry &entry, const plan::Kernel &kernel) {
+  Location loc = kernelLoc(context, kernel);
+  if (plan.maxTokens <= 0)
+    return emitError(loc) << "plan has max_tokens " << plan.maxTokens;
+  KernelSpec spec;
+  spec.kind = kernel.kind;
+  spec.maxTokens = plan.maxTokens;
+  for (const plan::Operand &op : kernel.inputs) {
+    FailureOr<TensorInfo> t = resolveOperand(loc, plan, entry, op);
+    if (failed(t))
+      return failure();
+    spec.inputs.push_back(*t);
+  }
+  for (int64_t id : kernel.outputs) {
+    FailureOr<TensorInfo> t = resolveOperand(loc, plan, entry, plan::Operand::buffer(id));
+    if (failed(t))
+      return failure();
+    spec.outputs.push_back(*t);
+  }
+  for (const auto &[key, value] : kernel.attrs)
+    if (key != "layer")
+      spec.attrs[key] = value;
+
+  auto expect = [&](size_t inputs, size_t outputs) -> LogicalResult {
+    if (spec.inputs.size() != inputs || spec.outputs.size() != outputs)
+      return emitError(loc) << "'" << plan::kernelKindName(kernel.kind) << "' kernel expects "
+                            << inputs << " inputs and " << outputs << " outputs, got "
+                            << spec.inputs.size() << " and " << spec.outputs.size();
+    return success();
+  };
+  LogicalResult arity = success();
+  switch (kernel.kind) {
+  case plan::KernelKind::Embedding:
+  case plan::KernelKind::RmsNorm:
+  case plan::KernelKind::Linear:
+  case plan::KernelKind::Add:
+    arity = expect(2, 1);
+    break;
+  case plan::KernelKind::AddRmsNorm:
+    arity = expect(3, 2);
+    break;
+  case plan::KernelKind::TakeLastRow:
+    arity = expect(1, 1);
+    break;
+  case plan::KernelKind::Attention:
+    arity = expect(6, 1);
+    spec.kvCache = plan.kvCache;
+    break;
+  case plan::KernelKind::MoeRoute:
+    if (spec.inputs.size() == 2)
+      arity = expect(2, 2);
+    else
+      arity = expect(3, 2);
+    break;
+  case plan::KernelKind::MoeExperts:
+    // A seventh input is the residual the experts' sum is added to.
+    if (spec.inputs.size() == 7)
+      arity = expect(7, 1);
+    else
+      arity = expect(6, 1);
+    break;
+  }
+  if (failed(arity))
+    return failure();
+
+  spec.decode = entry.name == "decode";
+  if (kernel.kind == plan::KernelKind::MoeExperts)
+    spec.moeGrouped = !spec.decode && moeGroupedSupports(spec);
+  if (kernel.kind == plan::KernelKind::Linear) {
+    // Decode steps are bandwidth-bound (GEMV); prefill chunks are
+    // compute-bound (tensor cores). A one-row prefill linear (the lm_head
+    // after take_last_row) is a GEMV too.
+    bool decode = entry.name == "decode" || !spec.inputs[0].tokenRows;
+    spec.linear = decode ? LinearVariant::Gemv : LinearVariant::Mma;
+    if (spec.linear == LinearVariant::Mma && !mmaGemmSupports(spec))
+      spec.linear = LinearVariant::Gemv;
+  }
+  return spec;
+}
+
+LogicalResult buildFamily(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &binary) {
+  switch (spec.kind) {
+  case plan::KernelKind::Embedding:
+    return buildEmbedding(kb, spec, binary);
+  case plan::KernelKind::RmsNorm:
+    return buildRmsNorm(kb, spec, binary, /*withResidual=*/false);
+  case plan::KernelKind::AddRmsNorm:
+    return buildRmsNorm(kb, spec, binary, /*withResidual=*/true);
+  case plan::KernelKind::Linear:
+    if (spec.linear == LinearVariant::Mma)
+      return buildMmaGemm(kb, spec, binary);
+    return buildGemv(kb, spec, binary);
+  case plan::KernelKind::Attention:
+    return buildAttention(kb, spec, binary);
+  case plan::KernelKind::Add:
+    return buildAdd(kb, spec, binary);
+  case plan::KernelKind::MoeRoute:
+    return buildMoeRoute(kb, spec, binary);
+  case plan::KernelKind::MoeExperts:
+    if (spec.moeGrouped)
+      return buildMoeExpertsGrouped(kb, spec, binary);
+    return buildMoeExperts(kb, spec, binary);
+  case plan::KernelKind::TakeLastRow:
+    return buildTakeLastRow(kb, spec, binary);
+  }
+  return unsupported(kb, "unknown kernel kind");
+}
+
+/// Appends `suffix` to the binary's name and to every entry of its module.
+void renameKernel(gpu::GPUModuleOp gpuModule, KernelBinary &binary, const std::string &suffix) {
+  for (KernelLaunch &launch : binary.launches) {
+    auto func = gpuModule.lookupSymbol<gpu::GPUFuncOp>(launch.entry);
+    launch.entry += suffix;
+    SymbolTable::setSymbolName(func, launch.entry);
+  }
+  binary.name += suffix;
+  gpuModule.setSymName(binary.name);
+}
+
+/// Appends the gpu.module of `spec` to `module`.
+LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec &spec,
+                                 const PtxOptions &options, KernelBinary &binary) {
+  ImplicitLocOpBuilder b(loc, module.getContext());
+  b.setInsertionPointToEnd(module.getBody());
+  auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");
+  KernelBuilder kb(b, gpuModule);
+  binary.key = spec.key();
+  binary.target = options.target;
+  if (failed(buildFamily(kb, spec, binary))) {
+    gpuModule.erase();
+    return failure();
+  }
+  gpuModule.setSymName(binary.name);
+  // A kernel over a fixed number of rows (the prefill's last row) says so.
+  const TensorInfo &first = spec.inputs.front();
+  if (first.kind == plan::Operand::Kind::Buffer && !first.tokenRows)
+    renameKernel(gpuModule, binary, "_m" + std::to_string(first.shape[0]));
+  return success();
+}
+
+OwningOpRef<ModuleOp> newContainerModule(MLIRContext &context) {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+  (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(&context));
+  return module;
+}
+
+} // namespace
+
+FailureOr<std::string> kernelSignature(MLIRContext &context, const plan::Plan &plan,
+                                       const plan::Entry &entry, const plan::Kernel &kernel) {
+  FailureOr<KernelSpec> spec = resolveSpec(context, plan, entry, kernel);
+  if (failed(spec))
+    return failure();
+  return spec->key();
+}
+
+FailureOr<OwningOpRef<ModuleOp>> buildKernelModule(MLIRContext &context, const plan::Plan &plan,
+                                                   const plan::Entry &entry,
+                                                   const plan::Kernel &kernel,
+                                                   const PtxOptions &options,
+                                                   KernelBinary &binary) {
+  loadDialects(context);
+  FailureOr<KernelSpec> spec = resolveSpec(context, plan, entry, kernel);
+  if (failed(spec))
+    return failure();
+  OwningOpRef<ModuleOp> module = newContainerModule(context);
+  if (failed(appendKernelModule(*module, kernelLoc(context, kernel), *spec, options, binary)))
+    return failure();
+  return module;
+}
+
+FailureOr<KernelBinary> emitKernelPtx(MLIRContext &context, const plan::Plan &plan,
+                                      const plan::Entry &entry, const plan::Kernel &kernel,
+                                      const PtxOptions &options) {
+  KernelBinary binary;
+  FailureOr<OwningOpRef<ModuleOp>> module =
+      buildKernelModule(context, plan, entry, kernel, options, binary);
+  if (failed(module))
+    return failure();
+  auto ptx = lowerToPtx(**module, options);
+  if (failed(ptx))
+    return failure();
+  binary.ptx = std::move(ptx->front().second);
+  return binary;
+}
+
+FailureOr<PlanPtx> emitPlanPtx(MLIRContext &context, const plan::Plan &plan,
+                               const PtxOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  loadDialects(context);
+  PlanPtx result;
+  result.target = options.target;
+  OwningOpRef<ModuleOp> module = newContainerModule(context);
+  llvm::StringMap<int64_t> byKey;
+  llvm::StringMap<int64_t> nameUses;
+  bool ok = true;
+  for (const plan::Entry &entry : plan.entries) {
+    result.kernelOf.emplace_back();
+    for (const plan::Kernel &kernel : entry.kernels) {
+      FailureOr<KernelSpec> spec = resolveSpec(context, plan, entry, kernel);
+      if (failed(spec)) {
+        ok = false;
+        result.kernelOf.back().push_back(-1);
+        continue;
+      }
+      std::string key = spec->key();
+      auto it = byKey.find(key);
+      if (it != byKey.end()) {
+        result.kernelOf.back().push_back(it->second);
+        continue;
+      }
+      KernelBinary binary;
+      if (failed(appendKernelModule(*module, kernelLoc(context, kernel), *spec, options,
+                                    binary))) {
+        // Reported once per signature.
+        ok = false;
+        byKey[key] = -1;
+        result.kernelOf.back().push_back(-1);
+        continue;
+      }
+      // Names stay readable; a second signature with the same readable
+      // name (e.g. another eps) gets a numeric suffix, entries included.
+      int64_t uses = ++nameUses[binary.name];
+      if (uses > 1) {
+        renameKernel(cast<gpu::GPUModuleOp>(module->getBody()->back()), binary,
+                     "_" + std::to_string(uses));
+      }
+      int64_t id = static_cast<int64_t>(result.kernels.size());
+      byKey[key] = id;
+      result.kernels.push_back(std::move(binary));
+      result.kernelOf.back().push_back(id);
+    }
+  }
+  if (!ok)
+    return failure();
+  auto ptx = lowerToPtx(*module, options);
+  if (failed(ptx))
+    return failure();
+  llvm::StringMap<std::string *> byName;
+  for (KernelBinary &binary : result.kernels)
+    byName[binary.name] = &binary.ptx;
+  for (auto &[name, text] : *ptx)
+    *byName[name] = std::move(text);
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+} // namespace m2c::ptx

@@ -1,0 +1,169 @@
+//===- PtxCodegen.h - Plan kernels -> PTX, in process ----------*- C++ -*-===//
+//
+// Lowers the kernels of a plan to PTX for one NVIDIA target. Each kernel is
+// built as a `gpu.module` of `gpu.func`s (gpu, vector, memref, arith, math,
+// scf, nvgpu, nvvm), then lowered in process through NVVM to PTX text; no
+// CUDA is needed at compile time except libdevice (toolkitPath).
+//
+// A KernelBinary is everything a runtime needs to launch one plan kernel:
+// the PTX module, and per launch its entry name, launch geometry (as a
+// function of the step's token count) and parameter ABI. Plan kernels with
+// the same signature (kind, operand types and shapes, attributes except the
+// layer, entry-point flavour) share one KernelBinary: emitPlanPtx compiles
+// each signature once.
+//
+// See docs/ptx-codegen.md for every kernel's design and the ABI.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_CODEGEN_PTX_PTXCODEGEN_H
+#define M2C_CODEGEN_PTX_PTXCODEGEN_H
+
+#include "runtime/plan/Plan.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/JSON.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace m2c::ptx {
+
+/// The NVIDIA targets m2c emits PTX for. sm_90a enables Hopper-only
+/// instructions (wgmma, TMA, setmaxnreg); PTX for it runs only on sm_90.
+enum class PtxTarget : uint8_t { SM80, SM90, SM90a };
+/// "sm_80", "sm_90", "sm_90a".
+const char *ptxTargetName(PtxTarget target);
+std::optional<PtxTarget> parsePtxTarget(llvm::StringRef name);
+
+struct PtxOptions {
+  PtxTarget target = PtxTarget::SM90;
+  /// CUDA toolkit root: libdevice (nvvm/libdevice/libdevice.10.bc) is
+  /// linked from it for math functions.
+  std::string toolkitPath = "/usr/local/cuda";
+  /// LLVM optimisation level of the NVPTX back end.
+  int optLevel = 3;
+};
+
+/// A launch extent that may scale with the step's token count T:
+///   tokenScale == 0: constant
+///   otherwise:       constant * ceil(T * tokenScale / tokenDivisor) + offset
+struct LaunchExtent {
+  int64_t constant = 1;
+  int64_t tokenScale = 0;
+  int64_t tokenDivisor = 1;
+  int64_t offset = 0;
+
+  static LaunchExtent fixed(int64_t value) { return {value, 0, 1, 0}; }
+  static LaunchExtent tokens(int64_t scale = 1, int64_t divisor = 1, int64_t times = 1,
+                             int64_t offset = 0) {
+    return {times, scale, divisor, offset};
+  }
+  int64_t evaluate(int64_t numTokens) const;
+  /// "3", "T", "ceil(T*8/64)", "48*T", "ceil(T*8/64)+256".
+  std::string str() const;
+};
+
+/// One kernel parameter, in PTX parameter order. Pointers are 64-bit
+/// generic addresses of device memory and must be 16-byte aligned; scalars
+/// are 32-bit signed integers.
+struct KernelParam {
+  enum class Kind : uint8_t {
+    Input,        ///< pointer to the plan kernel's inputs[index] (a buffer in
+                  ///< the arena, a weight, or an entry input)
+    Output,       ///< pointer to the plan kernel's outputs[index]
+    KvCacheLayer, ///< pointer to layer attrs["layer"] of the KV cache, laid
+                  ///< out [layers][blocks][block_size][2][kv_heads][head_dim]
+    Workspace,    ///< pointer to the step's workspace + `index` bytes
+    NumTokens,    ///< i32: tokens in the step
+    MaxBlocks,    ///< i32: entries per block-table row
+  };
+  Kind kind = Kind::Input;
+  int64_t index = 0;
+
+  static const char *kindName(Kind kind);
+};
+
+/// One kernel launch of a KernelBinary; launches run in order on one stream.
+struct KernelLaunch {
+  std::string entry; ///< the PTX .entry name, readable in profiles
+  std::array<LaunchExtent, 3> grid;
+  std::array<int64_t, 3> block = {1, 1, 1};
+  int64_t sharedBytes = 0; ///< dynamic shared memory (static is in the PTX)
+  std::vector<KernelParam> params;
+};
+
+/// The compiled form of one plan-kernel signature.
+struct KernelBinary {
+  /// Readable and unique within a plan: "m2c_gemv_bf16_n6144_k3072".
+  std::string name;
+  /// The full signature every plan kernel using this binary shares.
+  std::string key;
+  PtxTarget target = PtxTarget::SM90;
+  std::string ptx;
+  std::vector<KernelLaunch> launches;
+  /// Scratch device memory the launches need, sized for plan.maxTokens.
+  int64_t workspaceBytes = 0;
+};
+
+/// The PTX of a whole plan: each unique signature compiled once.
+struct PlanPtx {
+  PtxTarget target = PtxTarget::SM90;
+  std::vector<KernelBinary> kernels;
+  /// kernelOf[e][k]: index into `kernels` of plan.entries[e].kernels[k].
+  std::vector<std::vector<int64_t>> kernelOf;
+  /// Seconds spent building IR and lowering it to PTX.
+  double seconds = 0;
+};
+
+/// Registers the dialects, LLVM-lowering interfaces, NVVM target model and
+/// LLVM IR translations the PTX pipeline needs.
+void registerPtxCodegenDialects(mlir::DialectRegistry &registry);
+
+/// The signature of `kernel` (of `entry`): equal keys mean one binary
+/// serves both kernels. Fails (with a diagnostic) on kernels the PTX path
+/// does not lower.
+mlir::FailureOr<std::string> kernelSignature(mlir::MLIRContext &context, const plan::Plan &plan,
+                                             const plan::Entry &entry,
+                                             const plan::Kernel &kernel);
+
+/// Builds the GPU-dialect module of one plan kernel (before lowering): what
+/// `m2c-ptx --emit=mlir` prints. `launches` receives the launch geometry.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+buildKernelModule(mlir::MLIRContext &context, const plan::Plan &plan, const plan::Entry &entry,
+                  const plan::Kernel &kernel, const PtxOptions &options,
+                  KernelBinary &binary);
+
+/// Compiles one plan kernel of `entry` to PTX.
+mlir::FailureOr<KernelBinary> emitKernelPtx(mlir::MLIRContext &context, const plan::Plan &plan,
+                                            const plan::Entry &entry,
+                                            const plan::Kernel &kernel,
+                                            const PtxOptions &options);
+
+/// Compiles every unique kernel signature of `plan` once. Kernel names are
+/// made unique within the result (a "_2", "_3" suffix on collisions).
+mlir::FailureOr<PlanPtx> emitPlanPtx(mlir::MLIRContext &context, const plan::Plan &plan,
+                                     const PtxOptions &options);
+
+/// The launch ABI of every kernel of `result` (names, signatures, PTX file
+/// names "<name>.ptx", workspace, launches: grid extents, block, params) and
+/// which binary each plan kernel of each entry uses, as written by
+/// `m2c-ptx --emit=manifest`. Everything but the PTX text an artifact needs.
+llvm::json::Value planPtxManifest(const plan::Plan &plan, const PlanPtx &result);
+
+/// Canonicalizes and CSEs every gpu.module of `module` (the first stage of
+/// the lowering pipeline): the readable form `m2c-ptx --emit=mlir` prints.
+mlir::LogicalResult simplifyKernelModule(mlir::ModuleOp module);
+
+/// Runs the lowering pipeline on a module of `gpu.module`s and returns each
+/// module's PTX by symbol name, in module order.
+mlir::FailureOr<std::vector<std::pair<std::string, std::string>>>
+lowerToPtx(mlir::ModuleOp module, const PtxOptions &options);
+
+} // namespace m2c::ptx
+
+#endif // M2C_CODEGEN_PTX_PTXCODEGEN_H

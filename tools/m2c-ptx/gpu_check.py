@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""Runs the PTX kernels m2c-ptx emitted on a GPU and checks them against PyTorch.
+
+For the GPU machine (CUDA driver + PyTorch, no MLIR). Usage:
+  m2c-ptx PLAN.json --target sm_90 --output-dir DIR      (on the build machine)
+  python3 gpu_check.py PLAN.json DIR [--bench] [--only SUBSTR]
+
+Each unique kernel of DIR/manifest.json is launched through the CUDA driver
+API (ctypes) with random inputs shaped as its first plan use says, following
+the launch ABI of the manifest (grid/block per token count, parameter order),
+and its outputs are compared with a float64 PyTorch reference of the CPU
+backend's semantics. --bench also times the bandwidth-bound decode kernels
+against the copy ceiling and cuBLAS measured in the same run.
+"""
+import argparse
+import ctypes
+import json
+import math
+import os
+import sys
+
+import torch
+
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "i32": torch.int32}
+
+# ----------------------------------------------------------------------------
+# CUDA driver
+# ----------------------------------------------------------------------------
+_cuda = ctypes.CDLL("libcuda.so.1")
+
+
+def _check(result, what):
+    if result != 0:
+        name = ctypes.c_char_p()
+        _cuda.cuGetErrorName(result, ctypes.byref(name))
+        raise RuntimeError(f"{what} failed: {name.value.decode() if name.value else result}")
+
+
+class Module:
+    def __init__(self, ptx_path):
+        torch.cuda.init()
+        torch.zeros(1, device="cuda")  # makes the primary context current
+        with open(ptx_path, "rb") as f:
+            image = f.read() + b"\0"
+        self.handle = ctypes.c_void_p()
+        log = ctypes.create_string_buffer(8192)
+        # CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6
+        opts = (ctypes.c_int * 2)(5, 6)
+        vals = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p), ctypes.c_void_p(8192))
+        r = _cuda.cuModuleLoadDataEx(ctypes.byref(self.handle), image, 2, opts, vals)
+        if r != 0:
+            raise RuntimeError(f"cuModuleLoadDataEx({ptx_path}) failed ({r}): {log.value.decode()}")
+        self.functions = {}
+
+    def function(self, name):
+        if name not in self.functions:
+            f = ctypes.c_void_p()
+            _check(_cuda.cuModuleGetFunction(ctypes.byref(f), self.handle, name.encode()),
+                   f"cuModuleGetFunction({name})")
+            self.functions[name] = f
+        return self.functions[name]
+
+
+class Pointer(int):
+    """A raw device address argument (a plain int is an i32 scalar)."""
+
+
+def launch(function, grid, block, args):
+    holders = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            holders.append(ctypes.c_void_p(a.data_ptr()))
+        elif isinstance(a, Pointer):
+            holders.append(ctypes.c_void_p(int(a)))
+        elif isinstance(a, int):
+            holders.append(ctypes.c_int32(a))
+        else:
+            raise TypeError(f"bad kernel argument {a!r}")
+    params = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
+    stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    _check(_cuda.cuLaunchKernel(function, *grid, *block, 0, stream, params, None),
+           "cuLaunchKernel")
+
+
+def extent(e, tokens):
+    if e["token_scale"] == 0:
+        return e["constant"]
+    return (e["constant"] * ((tokens * e["token_scale"] + e["token_divisor"] - 1) // e["token_divisor"])
+            + e.get("offset", 0))
+
+
+# ----------------------------------------------------------------------------
+# Operands
+# ----------------------------------------------------------------------------
+class Step:
+    """Entry inputs and the KV cache of one step."""
+
+    def __init__(self, plan, tokens, decode, seed):
+        g = torch.Generator().manual_seed(seed)
+        kv = plan["kv_cache"]
+        self.bs = kv["block_size"]
+        self.tokens = tokens
+        if decode:
+            # One token per sequence, contexts of different lengths.
+            self.num_seqs = tokens
+            ctx = [int(x) for x in torch.randint(1, 300, (tokens,), generator=g)]
+            positions = [c - 1 for c in ctx]
+            seqs = list(range(tokens))
+        else:
+            # Two sequences: a continued one (cached prefix) and a fresh one.
+            self.num_seqs = 2
+            first = tokens // 2
+            start = 37
+            positions = [start + i for i in range(first)] + list(range(tokens - first))
+            seqs = [0] * first + [1] * (tokens - first)
+        self.max_blocks = max(positions) // self.bs + 2
+        blocks = torch.randperm(self.num_seqs * self.max_blocks, generator=g) + 1  # 0 is null
+        self.num_blocks = self.num_seqs * self.max_blocks + 1
+        self.positions = torch.tensor(positions, dtype=torch.int32, device="cuda")
+        self.seqs = torch.tensor(seqs, dtype=torch.int32, device="cuda")
+        self.block_tables = blocks.view(self.num_seqs, self.max_blocks).to(torch.int32).cuda()
+        self.kv_heads, self.head_dim = kv["kv_heads"], kv["head_dim"]
+        self.kv_type = DTYPES[kv["type"]]
+        # One layer of [blocks][block_size][2][kv_heads][head_dim], random so
+        # that cached prefixes have content.
+        self.cache = (torch.randn(self.num_blocks, self.bs, 2, self.kv_heads, self.head_dim,
+                                  generator=g) * 0.5).to(self.kv_type).cuda()
+        self.token_ids = None
+
+    def input(self, name, vocab=None):
+        if name == "token_ids":
+            return self.token_ids
+        return {"positions": self.positions, "token_seqs": self.seqs,
+                "block_tables": self.block_tables}[name]
+
+
+def make_tensor(shape, dtype, g, scale=1.0):
+    t = torch.empty(*shape, dtype=dtype, device="cuda")
+    # Chunked so that multi-GB f32 weights need no f32 temporary of their size.
+    flat = t.view(-1)
+    for i in range(0, flat.numel(), 1 << 28):
+        part = flat[i:i + (1 << 28)]
+        part.copy_(torch.randn(part.numel(), generator=g, device="cuda") * scale)
+    return t
+
+
+# ----------------------------------------------------------------------------
+# References (float64, the CPU backend's semantics)
+# ----------------------------------------------------------------------------
+def rms_ref(x, w, eps):
+    x = x.double()
+    s = (1.0 / torch.sqrt((x * x).mean(-1, keepdim=True) + eps)).float().double()
+    return x * s * w.double()
+
+
+def rope_ref(x, positions, heads, d, rd, theta):
+    x = x.double().view(x.shape[0], heads, d).clone()
+    half = rd // 2
+    if half == 0:
+        return x.view(x.shape[0], -1)
+    inv = torch.tensor([1.0 / theta ** (2 * i / rd) for i in range(half)], dtype=torch.float32,
+                       device=x.device)
+    ang = positions.float()[:, None] * inv[None, :]
+    c, s = torch.cos(ang).double()[:, None, :], torch.sin(ang).double()[:, None, :]
+    x1, x2 = x[..., :half].clone(), x[..., half:rd].clone()
+    x[..., :half] = x1 * c - x2 * s
+    x[..., half:rd] = x2 * c + x1 * s
+    return x.view(x.shape[0], -1)
+
+
+def attention_ref(step, q, k, v, attrs, cache_before):
+    H, KV, D = int(attrs["num_heads"]), int(attrs["num_kv_heads"]), int(attrs["head_dim"])
+    rd, theta = int(attrs["rotary_dim"]), attrs["rope_theta"]
+    T = q.shape[0]
+    pos = step.positions.long()
+    qr = rope_ref(q, step.positions, H, D, rd, theta).view(T, H, D)
+    kr = rope_ref(k, step.positions, KV, D, rd, theta).view(T, KV, D)
+    cache = cache_before.clone().double()
+    bt = step.block_tables.long()
+    for t in range(T):
+        b = bt[step.seqs[t].long(), pos[t] // step.bs]
+        cache[b, pos[t] % step.bs, 0] = kr[t].to(step.kv_type).double()
+        cache[b, pos[t] % step.bs, 1] = v.view(T, KV, D)[t].to(step.kv_type).double()
+    out = torch.zeros(T, H, D, dtype=torch.float64, device=q.device)
+    scale = float(D ** -0.5)
+    for t in range(T):
+        ctx = int(pos[t]) + 1
+        idx = torch.arange(ctx, device=q.device)
+        blocks = bt[step.seqs[t].long(), idx // step.bs]
+        keys = cache[blocks, idx % step.bs, 0]  # [ctx, KV, D]
+        vals = cache[blocks, idx % step.bs, 1]
+        for h in range(H):
+            kh = h // (H // KV)
+            sc = (keys[:, kh, :] @ qr[t, h]) * scale
+            p = torch.softmax(sc, 0)
+            out[t, h] = p @ vals[:, kh, :]
+    return out.view(T, H * D), cache
+
+
+# ----------------------------------------------------------------------------
+# Checking one kernel
+# ----------------------------------------------------------------------------
+def rel_err(out, ref):
+    out, ref = out.double(), ref.double()
+    denom = ref.abs().max().item() or 1.0
+    return (out - ref).abs().max().item() / denom
+
+
+class Checker:
+    def __init__(self, plan, manifest, ptx_dir, args):
+        self.plan, self.manifest, self.dir, self.args = plan, manifest, ptx_dir, args
+        self.results = []
+
+    def first_use(self, kernel_id):
+        for e, entry in enumerate(self.manifest["entries"]):
+            for k, kid in enumerate(entry["kernels"]):
+                if kid == kernel_id:
+                    return self.plan["entries"][e], self.plan["entries"][e]["kernels"][k]
+        return None, None
+
+    def operand(self, entry, op, tokens, g, vocab):
+        if "buffer" in op:
+            b = entry["buffers"][op["buffer"]]
+            rows = b["static_rows"] or tokens
+            return make_tensor((rows, b["cols"]), DTYPES[b["type"]], g), "buffer"
+        if "weight" in op:
+            w = self.plan["weights"][op["weight"]]
+            stype = DTYPES[w["storage"]["type"]]
+            fan_in = w["shape"][-1]
+            return make_tensor(w["shape"], stype, g, 1.0 / math.sqrt(fan_in)), "weight"
+        return None, op["input"]
+
+    def run(self, kernel_id):
+        binary = self.manifest["kernels"][kernel_id]
+        entry, pk = self.first_use(kernel_id)
+        kind = pk["kind"]
+        decode = entry["name"] == "decode"
+        static_rows = [entry["buffers"][o["buffer"]]["static_rows"] for o in pk["inputs"] if "buffer" in o]
+        tokens = self.args.decode_tokens if decode else self.args.prefill_tokens
+        if static_rows and static_rows[0]:
+            tokens = max(tokens, static_rows[0])  # take_last_row reads T rows
+        g = torch.Generator(device="cuda").manual_seed(1234 + kernel_id)
+        step = Step(self.plan, tokens, decode, 99 + kernel_id)
+        ins = []
+        for op in pk["inputs"]:
+            t, what = self.operand(entry, op, tokens, g, None)
+            if what in ("token_ids", "positions", "token_seqs", "block_tables"):
+                if what == "token_ids":
+                    vocab = self.plan["weights"][pk["inputs"][1]["weight"]]["shape"][0]
+                    step.token_ids = torch.randint(0, vocab, (tokens,), generator=g,
+                                                   dtype=torch.int32, device="cuda")
+                t = step.input(what)
+            ins.append(t)
+        # Router outputs feed the experts: make ids valid and weights sane.
+        if kind == "moe_experts":
+            E = ins[3].shape[0]
+            k = ins[1].shape[1]
+            ids = torch.stack([torch.randperm(E, generator=g, device="cuda")[:k]
+                               for _ in range(ins[1].shape[0])])
+            ins[1] = ids.to(torch.int32)
+            ins[2] = torch.rand(ins[2].shape, generator=g, device="cuda")
+        outs = []
+        for o in pk["outputs"]:
+            b = entry["buffers"][o]
+            rows = b["static_rows"] or tokens
+            outs.append(torch.full((rows, b["cols"]), float("nan"), dtype=DTYPES[b["type"]], device="cuda")
+                        if b["type"] != "i32" else torch.full((rows, b["cols"]), -1, dtype=torch.int32, device="cuda"))
+        workspace = torch.empty(max(binary["workspace_bytes"], 16), dtype=torch.uint8, device="cuda")
+        module = Module(os.path.join(self.dir, binary["ptx_file"]))
+        cache_before = step.cache.clone()
+
+        def args_for(launch_desc):
+            args = []
+            for p in launch_desc["params"]:
+                kindp, idx = p["kind"], p["index"]
+                if kindp == "input":
+                    args.append(ins[idx])
+                elif kindp == "output":
+                    args.append(outs[idx])
+                elif kindp == "kv_cache_layer":
+                    args.append(step.cache)
+                elif kindp == "workspace":
+                    args.append(Pointer(workspace.data_ptr() + idx))
+                elif kindp == "num_tokens":
+                    args.append(launch_tokens[0])
+                elif kindp == "max_blocks":
+                    args.append(step.max_blocks)
+                else:
+                    raise RuntimeError(f"unknown param kind {kindp}")
+            return args
+
+        launch_tokens = [tokens]
+
+        def run_all():
+            for l in binary["launches"]:
+                grid = [extent(e, launch_tokens[0]) for e in l["grid"]]
+                launch(module.function(l["entry"]), grid, l["block"], args_for(l))
+
+        run_all()
+        torch.cuda.synchronize()
+        err, note = self.compare(kind, pk, ins, outs, step, cache_before, binary)
+        tol = 2e-2 if ("mma" in binary["signature"] or "grouped" in binary["signature"]) else 2e-3
+        ok = err is not None and err <= tol and all(not torch.isnan(o.float()).any() for o in outs)
+        line = f"{'OK  ' if ok else 'FAIL'} {binary['name']:<60} T={tokens:<4} rel_err={err:.2e} {note}"
+        print(line, flush=True)
+        self.results.append(ok)
+        if self.args.bench:
+            # Decode kernels at batch 1 (the bandwidth-bound case), the rest
+            # at the tokens they were checked with.
+            if decode and not (static_rows and static_rows[0]):
+                launch_tokens[0] = 1
+            self.bench(binary, kind, ins, outs, launch_tokens[0], run_all)
+
+    def compare(self, kind, pk, ins, outs, step, cache_before, binary):
+        attrs = pk.get("attrs", {})
+        if kind == "embedding":
+            ref = ins[1].double()[step.token_ids.long()]
+            return rel_err(outs[0], ref), ""
+        if kind == "rms_norm":
+            return rel_err(outs[0], rms_ref(ins[0], ins[1], attrs["eps"])), ""
+        if kind == "add_rms_norm":
+            s = ins[0].double() + ins[1].double()
+            e1 = rel_err(outs[0], s)
+            e2 = rel_err(outs[1], rms_ref(s.float(), ins[2], attrs["eps"]))
+            return max(e1, e2), ""
+        if kind == "add":
+            return rel_err(outs[0], ins[0].double() + ins[1].double()), ""
+        if kind == "take_last_row":
+            return rel_err(outs[0], ins[0][-1:].double()), ""
+        if kind == "linear":
+            x, w = ins[0], ins[1]
+            ref = x.double() @ w.double().t()
+            if "mma" in binary["signature"]:
+                # The tensor-core path rounds x and W to bf16; check it against
+                # that exactly-rounded product and report the fp32 gap.
+                ref16 = x.to(torch.bfloat16).double() @ w.to(torch.bfloat16).double().t()
+                return rel_err(outs[0], ref16), f"(vs fp32 ref {rel_err(outs[0], ref):.1e})"
+            return rel_err(outs[0], ref), ""
+        if kind == "attention":
+            ref, cache = attention_ref(step, ins[0], ins[1], ins[2], attrs, cache_before)
+            e_out = rel_err(outs[0], ref)
+            e_cache = rel_err(step.cache, cache)
+            return max(e_out, e_cache), f"(cache {e_cache:.1e})"
+        if kind == "moe_route":
+            x, gate = ins[0].double(), ins[1].double()
+            logits = x @ gate.t()
+            if attrs.get("softmax", 0):
+                scores = torch.softmax(logits, -1)
+            else:
+                scores = torch.sigmoid(logits)
+            choice = scores + (ins[2].double() if len(ins) == 3 else 0)
+            k = int(attrs["top_k"])
+            top = torch.topk(choice, k, dim=-1).indices
+            w = torch.gather(scores, 1, top)
+            if attrs.get("renormalize", 0):
+                w = w / w.sum(-1, keepdim=True)
+            ids_ok = torch.equal(outs[0].long(), top)
+            return rel_err(outs[1], w) if ids_ok else 1.0, "" if ids_ok else "(ids differ)"
+        if kind == "moe_experts":
+            x, ids, wts = ins[0].double(), ins[1].long(), ins[2].double()
+            w1, w3, w2 = ins[3], ins[4], ins[5]
+            ref = torch.zeros_like(x)
+            for e in ids.unique().tolist():
+                t_idx, j_idx = (ids == e).nonzero(as_tuple=True)
+                xe = x[t_idx]
+                gt = xe @ w1[e].double().t()
+                up = xe @ w3[e].double().t()
+                act = gt / (1 + torch.exp(-gt)) * up
+                ye = act @ w2[e].double().t()
+                ref.index_add_(0, t_idx, ye * wts[t_idx, j_idx][:, None])
+            if len(ins) == 7:
+                ref = ref + ins[6].double()
+            return rel_err(outs[0], ref), ""
+        return None, f"no reference for {kind}"
+
+    def bench(self, binary, kind, ins, outs, tokens, run_all):
+        def rows(t):
+            return t[:tokens] if t.dim() == 2 and t.shape[0] >= tokens and t.shape[0] == ins[0].shape[0] else t
+        moved = 0
+        if kind == "embedding":
+            moved = tokens * ins[1].shape[1] * (ins[1].element_size() + 4)
+        elif kind == "moe_experts":
+            moved = sum(rows(t).numel() * t.element_size() for t in ins[:3])
+            distinct = ins[1][:tokens].unique().numel()
+            moved += distinct * sum(t[0].numel() * t.element_size() for t in ins[3:6])
+        elif kind == "attention":
+            moved = 0  # reported as time only
+        else:
+            moved = sum(rows(t).numel() * t.element_size() for t in ins if isinstance(t, torch.Tensor))
+            moved += sum(rows(t).numel() * t.element_size() for t in outs)
+        reps = 20
+        for _ in range(2):
+            run_all()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(reps):
+                run_all()
+        graph.replay()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        times = []
+        for _ in range(5):
+            start.record()
+            graph.replay()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) * 1e3 / reps)
+        times.sort()
+        us = times[len(times) // 2]
+        line = f"     bench T={tokens}: {us:8.2f} us/launch-set (CUDA graph)"
+        if moved:
+            line += f"  {moved / us / 1e3:7.0f} GB/s"
+        if kind == "linear" and "mma" in binary["signature"]:
+            n, kdim = ins[1].shape
+            line += f"  {2 * tokens * n * kdim / us / 1e6:7.1f} TFLOP/s"
+        print(line, flush=True)
+
+
+def ceilings():
+    x = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for _ in range(10):
+        y.copy_(x)
+    e.record()
+    torch.cuda.synchronize()
+    copy = 2 * x.numel() * 10 / (s.elapsed_time(e) * 1e-3) / 1e9
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ a
+    torch.cuda.synchronize()
+    s.record()
+    for _ in range(10):
+        a @ a
+    e.record()
+    torch.cuda.synchronize()
+    tflops = 2 * 8192 ** 3 * 10 / (s.elapsed_time(e) * 1e-3) / 1e12
+    w = torch.randn(200064, 4096, device="cuda", dtype=torch.bfloat16)
+    v = torch.randn(4096, 1, device="cuda", dtype=torch.bfloat16)
+    for _ in range(3):
+        w @ v
+    torch.cuda.synchronize()
+    s.record()
+    for _ in range(10):
+        w @ v
+    e.record()
+    torch.cuda.synchronize()
+    gemv = w.numel() * 2 * 10 / (s.elapsed_time(e) * 1e-3) / 1e9
+    print(f"ceilings: copy {copy:.0f} GB/s, cuBLAS bf16 8192^3 {tflops:.0f} TFLOP/s, "
+          f"cuBLAS GEMV 200064x4096 bf16 {gemv:.0f} GB/s ({torch.cuda.get_device_name()})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("plan")
+    ap.add_argument("dir")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--skip", default="")
+    ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--decode-tokens", type=int, default=3)
+    ap.add_argument("--prefill-tokens", type=int, default=77)
+    args = ap.parse_args()
+    plan = json.load(open(args.plan))
+    manifest = json.load(open(os.path.join(args.dir, "manifest.json")))
+    if args.bench:
+        ceilings()
+    checker = Checker(plan, manifest, args.dir, args)
+    for i, k in enumerate(manifest["kernels"]):
+        if args.only and args.only not in k["name"]:
+            continue
+        if args.skip and any(s and s in k["name"] for s in args.skip.split(",")):
+            continue
+        try:
+            checker.run(i)
+        except Exception as ex:  # keep going: report every kernel
+            print(f"FAIL {k['name']}: {ex}", flush=True)
+            checker.results.append(False)
+        torch.cuda.empty_cache()
+    failed = checker.results.count(False)
+    print(f"{len(checker.results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
