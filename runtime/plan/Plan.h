@@ -9,6 +9,7 @@
 #ifndef M2C_RUNTIME_PLAN_PLAN_H
 #define M2C_RUNTIME_PLAN_PLAN_H
 
+#include "runtime/plan/GpuProgram.h"
 #include "runtime/support/Status.h"
 
 #include <cstdint>
@@ -147,6 +148,8 @@ struct Plan {
   std::string checkpointFingerprint;
   /// The model's config.json, kept so the runtime can bind a checkpoint.
   std::string configJson;
+  /// GPU targets: the compiled kernels and which one runs each plan kernel.
+  GpuProgram gpu;
 
   const Entry *findEntry(const std::string &name) const;
   int64_t arenaBytes() const;

@@ -245,6 +245,8 @@ std::string planToJson(const Plan &plan) {
                        {"kernels", std::move(kernels)}});
   }
   root["entries"] = std::move(entries);
+  if (plan.target != "cpu")
+    root["gpu"] = ordered_json::parse(gpuProgramToJson(plan.gpu));
   return root.dump(1);
 }
 
@@ -318,6 +320,17 @@ StatusOr<Plan> planFromJson(const std::string &text) {
     plan.entries.push_back(std::move(entry));
   }
   M2C_RETURN_IF_ERROR(verifyPlan(plan));
+  if (plan.target != "cpu") {
+    if (!root.contains("gpu"))
+      return Status::error("plan: target " + plan.target + " needs a \"gpu\" program");
+    StatusOr<GpuProgram> gpu = gpuProgramFromJson(root["gpu"].dump(), plan);
+    if (!gpu)
+      return gpu.status();
+    if (gpu->target != plan.target)
+      return Status::error("plan: gpu program for " + gpu->target + " in a plan for " +
+                           plan.target);
+    plan.gpu = gpu.take();
+  }
   return plan;
 }
 

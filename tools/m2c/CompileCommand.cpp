@@ -4,6 +4,7 @@
 #include "ModelCompiler.h"
 
 #include "codegen/PlanReport.h"
+#include "codegen/ptx/PtxCodegen.h"
 #include "passes/Passes.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/checkpoint/Checkpoint.h"
@@ -37,9 +38,9 @@ cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL"),
 // Strings rather than cl::values enums: llvm::cl reports bad enum values
 // itself, outside the "m2c: error:" format.
 cl::opt<std::string> emitKind("emit",
-                              cl::desc("What to write: summary, mlir, plan (JSON) or artifact "
-                                       "(default: artifact with -o, else summary)"),
-                              cl::value_desc("summary|mlir|plan|artifact"), cl::init(""),
+                              cl::desc("What to write: summary, mlir, plan (JSON), ptx (GPU targets) "
+                                       "or artifact (default: artifact with -o, else summary)"),
+                              cl::value_desc("summary|mlir|plan|ptx|artifact"), cl::init(""),
                               cl::sub(compileCommand), cl::cat(compileCategory));
 
 cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
@@ -185,6 +186,49 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
   });
 }
 
+/// Compiles every unique kernel of `plan` to PTX and records the result,
+/// with launch geometry and parameter ABI, as the plan's GPU program.
+Status attachGpuProgram(plan::Plan &plan, const std::string &target,
+                        mlir::MLIRContext &context) {
+  ptx::PtxOptions options;
+  options.target = *ptx::parsePtxTarget(target);
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
+    if (!diagnostics.empty())
+      diagnostics += "\n";
+    diagnostics += diag.str();
+    return mlir::success();
+  });
+  mlir::FailureOr<ptx::PlanPtx> compiled = ptx::emitPlanPtx(context, plan, options);
+  if (mlir::failed(compiled))
+    return Status::error("PTX codegen failed: " + diagnostics);
+  plan::GpuProgram &program = plan.gpu;
+  program = plan::GpuProgram();
+  program.target = target;
+  program.kernelOf = compiled->kernelOf;
+  for (const ptx::KernelBinary &binary : compiled->kernels) {
+    plan::GpuKernel kernel;
+    kernel.name = binary.name;
+    kernel.ptx = binary.ptx;
+    kernel.workspaceBytes = binary.workspaceBytes;
+    for (const ptx::KernelLaunch &launch : binary.launches) {
+      plan::GpuLaunch out;
+      out.entry = launch.entry;
+      for (int d = 0; d < 3; ++d) {
+        out.grid[d] = {launch.grid[d].constant, launch.grid[d].tokenScale,
+                       launch.grid[d].tokenDivisor, launch.grid[d].offset};
+        out.block[d] = launch.block[d];
+      }
+      out.sharedBytes = launch.sharedBytes;
+      for (const ptx::KernelParam &param : launch.params)
+        out.params.push_back({static_cast<plan::GpuParam::Kind>(param.kind), param.index});
+      kernel.launches.push_back(std::move(out));
+    }
+    program.kernels.push_back(std::move(kernel));
+  }
+  return Status::ok();
+}
+
 } // namespace
 
 int runCompile() {
@@ -195,8 +239,10 @@ int runCompile() {
   std::string emit = emitKind;
   if (emit.empty())
     emit = outputFile == "-" ? "summary" : "artifact";
-  if (emit != "summary" && emit != "mlir" && emit != "plan" && emit != "artifact")
-    return reportError("--emit: expected summary, mlir, plan or artifact, got '" + emit + "'");
+  if (emit != "summary" && emit != "mlir" && emit != "plan" && emit != "ptx" &&
+      emit != "artifact")
+    return reportError("--emit: expected summary, mlir, plan, ptx or artifact, got '" + emit +
+                       "'");
   bool gpuTarget = target == "sm_80" || target == "sm_90" || target == "sm_90a";
   if (target != "cpu" && !gpuTarget)
     return reportError("--target: expected cpu, sm_80, sm_90 or sm_90a, got '" + target + "'");
@@ -215,10 +261,8 @@ int runCompile() {
     return reportError("--weights: expected embed, external or none, got '" + weightsMode + "'");
   if (emit == "artifact" && outputFile == "-")
     return reportError("--emit=artifact needs -o FILE");
-  if (emit == "artifact" && gpuTarget)
-    return reportError("--target " + target +
-                       ": GPU artifacts need the PTX codegen, which is not wired yet; use "
-                       "--emit=mlir, --emit=plan or --fusion-report to inspect the tiling");
+  if (emit == "ptx" && !gpuTarget)
+    return reportError("--emit=ptx needs a GPU --target (sm_80, sm_90 or sm_90a)");
 
   mlir::DefaultTimingManager timingManager;
   timingManager.setEnabled(timing);
@@ -317,6 +361,25 @@ int runCompile() {
   }
   if (mode == "embed")
     layoutEmbeddedWeights(*plan);
+  if (gpuTarget) {
+    mlir::TimingScope ptxTimer = rootTimer.nest("ptx");
+    Status status = attachGpuProgram(*plan, target, *ir->context);
+    if (!status)
+      return reportError(status.message());
+  }
+  if (emit == "ptx") {
+    std::string errorMessage;
+    std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);
+    if (!output)
+      return reportError(outputFile + ": " + errorMessage);
+    // One module per unique kernel, each a complete PTX file between
+    // the marker lines.
+    for (const plan::GpuKernel &kernel : plan->gpu.kernels)
+      output->os() << "// ===== m2c kernel " << kernel.name << " (" << target << ") =====\n"
+                   << kernel.ptx << "\n";
+    output->keep();
+    return 0;
+  }
   if (emit == "plan") {
     std::string errorMessage;
     std::unique_ptr<ToolOutputFile> output = mlir::openOutputFile(outputFile, &errorMessage);

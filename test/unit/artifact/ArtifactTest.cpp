@@ -150,6 +150,53 @@ TEST(ArtifactTest, WeightStorageOutsideTheSection) {
   EXPECT_EQ(loadError(bytes), "a.m2a: weight 'lm_head' storage lies outside the weight section");
 }
 
+Plan gpuPlan() {
+  Plan plan = tinyPlan();
+  plan.target = "sm_90a";
+  plan.gpu.target = "sm_90a";
+  GpuKernel kernel;
+  kernel.name = "m2c_test";
+  kernel.ptx = ".version 8.0\n.target sm_90a\n";
+  GpuLaunch launch;
+  launch.entry = "m2c_test";
+  launch.grid[0] = {1, 1, 1, 0}; // one block per token
+  launch.block = {128, 1, 1};
+  launch.params = {{GpuParam::Kind::Input, 1}, {GpuParam::Kind::Output, 0},
+                   {GpuParam::Kind::NumTokens, 0}};
+  kernel.launches.push_back(launch);
+  plan.gpu.kernels.push_back(kernel);
+  plan.gpu.kernelOf = {{0, 0}};
+  return plan;
+}
+
+TEST(ArtifactTest, GpuProgramRoundTrip) {
+  std::string path = writeTiny("gpu", gpuPlan());
+  StatusOr<Artifact> artifact = Artifact::load(path, "sm_90a");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  const GpuProgram &gpu = artifact->plan().gpu;
+  ASSERT_EQ(gpu.kernels.size(), 1u);
+  EXPECT_EQ(gpu.kernels[0].ptx, ".version 8.0\n.target sm_90a\n");
+  EXPECT_EQ(gpu.kernels[0].launches[0].grid[0].evaluate(7), 7);
+  EXPECT_EQ(gpu.kernels[0].launches[0].params[2].kind, GpuParam::Kind::NumTokens);
+  EXPECT_EQ(gpu.kernelOf, (std::vector<std::vector<int64_t>>{{0, 0}}));
+}
+
+TEST(ArtifactTest, GpuProgramThatReadsAMissingOperand) {
+  Plan plan = gpuPlan();
+  plan.gpu.kernels[0].launches[0].params[0].index = 5; // the kernels have 2 inputs
+  std::vector<uint8_t> bytes = readAll(writeTiny("gpu-operand", plan));
+  EXPECT_EQ(loadError(bytes), "a.m2a: gpu program: kernel_of: kernel 'm2c_test' reads an operand "
+                              "plan kernel 'embed' does not have");
+}
+
+TEST(ArtifactTest, GpuProgramWithBadGeometry) {
+  Plan plan = gpuPlan();
+  plan.gpu.kernels[0].launches[0].block = {2048, 1, 1};
+  std::vector<uint8_t> bytes = readAll(writeTiny("gpu-block", plan));
+  EXPECT_EQ(loadError(bytes), "a.m2a: gpu program: kernels[0].launches[0].block: block sizes "
+                              "must be in [1, 1024]");
+}
+
 TEST(ArtifactTest, MissingFile) {
   StatusOr<Artifact> artifact = Artifact::load("/nonexistent/x.m2a");
   ASSERT_FALSE(artifact);

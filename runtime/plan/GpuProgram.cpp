@@ -1,0 +1,166 @@
+//===- GpuProgram.cpp - GPU kernels of a plan as JSON, read defensively ---===//
+
+#include "runtime/plan/GpuProgram.h"
+#include "runtime/plan/Plan.h"
+
+#include <nlohmann/json.hpp>
+
+namespace m2c::plan {
+namespace {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+constexpr const char *kParamKinds[] = {"input",     "output",     "kv_cache_layer",
+                                       "workspace", "num_tokens", "max_blocks"};
+
+ordered_json extentToJson(const GpuExtent &e) {
+  return {{"constant", e.constant},
+          {"token_scale", e.tokenScale},
+          {"token_divisor", e.tokenDivisor},
+          {"offset", e.offset}};
+}
+
+Status fail(const std::string &path, const std::string &why) {
+  return Status::error("gpu program: " + path + ": " + why);
+}
+
+bool readInt(const json &node, const char *key, int64_t &out, int64_t min, int64_t max) {
+  if (!node.is_object() || !node.contains(key) || !node[key].is_number_integer())
+    return false;
+  out = node[key].get<int64_t>();
+  return out >= min && out <= max;
+}
+
+} // namespace
+
+std::string gpuProgramToJson(const GpuProgram &program) {
+  ordered_json root;
+  root["target"] = program.target;
+  ordered_json kernels = ordered_json::array();
+  for (const GpuKernel &k : program.kernels) {
+    ordered_json launches = ordered_json::array();
+    for (const GpuLaunch &l : k.launches) {
+      ordered_json params = ordered_json::array();
+      for (const GpuParam &p : l.params)
+        params.push_back({{"kind", kParamKinds[static_cast<int>(p.kind)]}, {"index", p.index}});
+      launches.push_back({{"entry", l.entry},
+                          {"grid", {extentToJson(l.grid[0]), extentToJson(l.grid[1]),
+                                    extentToJson(l.grid[2])}},
+                          {"block", l.block},
+                          {"shared_bytes", l.sharedBytes},
+                          {"params", std::move(params)}});
+    }
+    kernels.push_back({{"name", k.name},
+                       {"workspace_bytes", k.workspaceBytes},
+                       {"launches", std::move(launches)},
+                       {"ptx", k.ptx}});
+  }
+  root["kernels"] = std::move(kernels);
+  root["kernel_of"] = program.kernelOf;
+  return root.dump(1);
+}
+
+StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &plan) {
+  json root = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object())
+    return Status::error("gpu program: not a JSON object");
+  GpuProgram program;
+  if (!root.contains("target") || !root["target"].is_string())
+    return fail("target", "expected a string");
+  program.target = root["target"].get<std::string>();
+  if (!root.contains("kernels") || !root["kernels"].is_array())
+    return fail("kernels", "expected an array");
+  constexpr int64_t kMax = int64_t(1) << 31;
+  for (size_t i = 0; i < root["kernels"].size(); ++i) {
+    const json &node = root["kernels"][i];
+    std::string path = "kernels[" + std::to_string(i) + "]";
+    GpuKernel kernel;
+    if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
+        !node.contains("ptx") || !node["ptx"].is_string())
+      return fail(path, "expected an object with a name and ptx");
+    kernel.name = node["name"].get<std::string>();
+    kernel.ptx = node["ptx"].get<std::string>();
+    if (!readInt(node, "workspace_bytes", kernel.workspaceBytes, 0, int64_t(1) << 40))
+      return fail(path + ".workspace_bytes", "expected a non-negative integer");
+    if (!node.contains("launches") || !node["launches"].is_array() || node["launches"].empty())
+      return fail(path + ".launches", "expected a non-empty array");
+    for (size_t j = 0; j < node["launches"].size(); ++j) {
+      const json &l = node["launches"][j];
+      std::string lpath = path + ".launches[" + std::to_string(j) + "]";
+      GpuLaunch launch;
+      if (!l.is_object() || !l.contains("entry") || !l["entry"].is_string())
+        return fail(lpath, "expected an object with an entry name");
+      launch.entry = l["entry"].get<std::string>();
+      if (!l.contains("grid") || !l["grid"].is_array() || l["grid"].size() != 3 ||
+          !l.contains("block") || !l["block"].is_array() || l["block"].size() != 3)
+        return fail(lpath, "expected a 3-D grid and block");
+      for (int d = 0; d < 3; ++d) {
+        GpuExtent &e = launch.grid[d];
+        if (!readInt(l["grid"][d], "constant", e.constant, 1, kMax) ||
+            !readInt(l["grid"][d], "token_scale", e.tokenScale, 0, kMax) ||
+            !readInt(l["grid"][d], "token_divisor", e.tokenDivisor, 1, kMax) ||
+            !readInt(l["grid"][d], "offset", e.offset, 0, kMax))
+          return fail(lpath + ".grid", "extents must be positive integers");
+        if (!l["block"][d].is_number_integer() || l["block"][d].get<int64_t>() < 1 ||
+            l["block"][d].get<int64_t>() > 1024)
+          return fail(lpath + ".block", "block sizes must be in [1, 1024]");
+        launch.block[d] = l["block"][d].get<int64_t>();
+      }
+      if (launch.block[0] * launch.block[1] * launch.block[2] > 1024)
+        return fail(lpath + ".block", "more than 1024 threads per block");
+      if (!readInt(l, "shared_bytes", launch.sharedBytes, 0, 256 * 1024))
+        return fail(lpath + ".shared_bytes", "expected 0 to 256 KiB");
+      if (!l.contains("params") || !l["params"].is_array())
+        return fail(lpath + ".params", "expected an array");
+      for (const json &p : l["params"]) {
+        GpuParam param;
+        if (!p.is_object() || !p.contains("kind") || !p["kind"].is_string())
+          return fail(lpath + ".params", "expected {kind, index} objects");
+        std::string kind = p["kind"].get<std::string>();
+        int k = 0;
+        while (k < 6 && kind != kParamKinds[k])
+          ++k;
+        if (k == 6)
+          return fail(lpath + ".params", "unknown parameter kind '" + kind + "'");
+        param.kind = static_cast<GpuParam::Kind>(k);
+        if (!readInt(p, "index", param.index, 0, kMax))
+          return fail(lpath + ".params", "expected a non-negative index");
+        launch.params.push_back(param);
+      }
+      kernel.launches.push_back(std::move(launch));
+    }
+    program.kernels.push_back(std::move(kernel));
+  }
+  if (!root.contains("kernel_of") || !root["kernel_of"].is_array() ||
+      root["kernel_of"].size() != plan.entries.size())
+    return fail("kernel_of", "expected one list per entry point");
+  for (size_t e = 0; e < plan.entries.size(); ++e) {
+    const json &list = root["kernel_of"][e];
+    if (!list.is_array() || list.size() != plan.entries[e].kernels.size())
+      return fail("kernel_of[" + std::to_string(e) + "]", "expected one index per plan kernel");
+    std::vector<int64_t> row;
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (!list[k].is_number_integer() || list[k].get<int64_t>() < 0 ||
+          list[k].get<int64_t>() >= static_cast<int64_t>(program.kernels.size()))
+        return fail("kernel_of", "index out of range");
+      int64_t index = list[k].get<int64_t>();
+      // Every pointer parameter must name an operand the plan kernel has.
+      const Kernel &planKernel = plan.entries[e].kernels[k];
+      for (const GpuLaunch &launch : program.kernels[index].launches)
+        for (const GpuParam &p : launch.params)
+          if ((p.kind == GpuParam::Kind::Input &&
+               p.index >= static_cast<int64_t>(planKernel.inputs.size())) ||
+              (p.kind == GpuParam::Kind::Output &&
+               p.index >= static_cast<int64_t>(planKernel.outputs.size())))
+            return fail("kernel_of", "kernel '" + program.kernels[index].name +
+                                         "' reads an operand plan kernel '" + planKernel.name +
+                                         "' does not have");
+      row.push_back(index);
+    }
+    program.kernelOf.push_back(std::move(row));
+  }
+  return program;
+}
+
+} // namespace m2c::plan

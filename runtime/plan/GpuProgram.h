@@ -1,0 +1,77 @@
+//===- GpuProgram.h - Compiled GPU kernels of a plan, for the runtime -----===//
+//
+// What a GPU artifact carries besides the plan: each unique kernel's PTX,
+// and per launch its entry name, launch geometry (a function of the step's
+// token count), dynamic shared memory and parameter ABI; and which compiled
+// kernel runs each plan kernel. The CUDA backend needs nothing else to
+// launch a plan. No MLIR here; codegen/ptx produces it.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_PLAN_GPUPROGRAM_H
+#define M2C_RUNTIME_PLAN_GPUPROGRAM_H
+
+#include "runtime/support/Status.h"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace m2c::plan {
+
+struct Plan;
+
+/// constant, or constant * ceil(T * tokenScale / tokenDivisor) + offset
+/// when tokenScale > 0, for a step of T tokens.
+struct GpuExtent {
+  int64_t constant = 1;
+  int64_t tokenScale = 0;
+  int64_t tokenDivisor = 1;
+  int64_t offset = 0;
+
+  int64_t evaluate(int64_t tokens) const {
+    if (tokenScale == 0)
+      return constant;
+    return constant * ((tokens * tokenScale + tokenDivisor - 1) / tokenDivisor) + offset;
+  }
+};
+
+/// Kernel parameters in PTX order: pointers (16-byte aligned, 64-bit) to
+/// the plan kernel's inputs/outputs, to its layer of the KV cache or into
+/// the workspace; or i32 scalars.
+struct GpuParam {
+  enum class Kind : uint8_t { Input, Output, KvCacheLayer, Workspace, NumTokens, MaxBlocks };
+  Kind kind = Kind::Input;
+  int64_t index = 0;
+};
+
+struct GpuLaunch {
+  std::string entry;
+  std::array<GpuExtent, 3> grid;
+  std::array<int64_t, 3> block = {1, 1, 1};
+  int64_t sharedBytes = 0;
+  std::vector<GpuParam> params;
+};
+
+struct GpuKernel {
+  std::string name; // readable in profiles: "m2c_gemv_bf16_n6144_k3072"
+  std::string ptx;
+  std::vector<GpuLaunch> launches;
+  int64_t workspaceBytes = 0;
+};
+
+struct GpuProgram {
+  std::string target; // "sm_80", "sm_90" or "sm_90a"
+  std::vector<GpuKernel> kernels;
+  /// kernelOf[e][k]: the GpuKernel that runs plan.entries[e].kernels[k].
+  std::vector<std::vector<int64_t>> kernelOf;
+};
+
+std::string gpuProgramToJson(const GpuProgram &program);
+/// Reads and checks a program against its plan: every index in range,
+/// every launch geometry positive, every parameter index valid.
+StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &plan);
+
+} // namespace m2c::plan
+
+#endif // M2C_RUNTIME_PLAN_GPUPROGRAM_H
