@@ -2,7 +2,9 @@
 # The one script for the GPU machine: builds the runtime without MLIR, runs
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
-#   bash scripts/gpu/run.sh [golden|runtime|all]
+#   bash scripts/gpu/run.sh [golden|runtime|kernels|all]
+# (run scripts/gpu/prepare.sh here first: it compiles the PTX the kernel
+# checks launch, since the GPU machine has no MLIR)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/out}"
@@ -27,6 +29,22 @@ if [[ "$what" == all || "$what" == runtime ]]; then
     note "runtime build without MLIR: FAILED (see runtime-build.log)"
     tail -30 "$OUT/runtime-build.log"
   fi
+fi
+
+if [[ "$what" == all || "$what" == kernels ]]; then
+  # Every unique PTX kernel against a float64 PyTorch model of the CPU
+  # backend, with bandwidth next to the ceilings measured in the same run.
+  for dir in .deps/ptx/*/; do
+    [[ -f "$dir/plan.json" ]] || continue
+    name=$(basename "$dir")
+    if PYTHONUNBUFFERED=1 python3 tools/m2c-ptx/gpu_check.py "$dir/plan.json" "$dir" --bench \
+         > "$OUT/kernels-$name.log" 2>&1; then
+      note "kernels $name: ok ($(grep -c -i 'pass\|ok' "$OUT/kernels-$name.log") lines ok)"
+    else
+      note "kernels $name: FAILED (see kernels-$name.log)"
+      tail -20 "$OUT/kernels-$name.log"
+    fi
+  done
 fi
 
 if [[ "$what" == all || "$what" == golden ]]; then

@@ -300,9 +300,9 @@ TEST(TokenizerTest, LossyUtf8UsesMaximalSubparts) {
 }
 
 TEST(TokenizerTest, MalformedFilesGiveClearErrors) {
-  EXPECT_EQ(loadError(""), "not valid JSON: parse error at line 1, column 1: syntax error while "
-                           "parsing value - unexpected end of input; expected '[', '{', or a "
-                           "literal");
+  // The JSON library's own wording varies between versions (the GPU
+  // machines carry another): check the part m2c writes.
+  EXPECT_EQ(loadError("").rfind("not valid JSON: parse error at line 1", 0), 0u) << loadError("");
   EXPECT_EQ(loadError("[1, 2]"), "expected a JSON object at the top level");
   EXPECT_EQ(loadError("{}"), "model is missing");
   EXPECT_EQ(loadJsonError(json{{"model", {{"type", "WordPiece"}, {"vocab", json::object()}}}}),
