@@ -23,7 +23,9 @@ if [[ "$what" == all || "$what" == runtime ]]; then
        -DM2C_DEPS_DIR="$PWD/.deps" > "$OUT/runtime-build.log" 2>&1 &&
      ninja -C build-gpu -j 16 >> "$OUT/runtime-build.log" 2>&1; then
     note "runtime build without MLIR: ok ($((SECONDS - start)) s)"
-    ctest --test-dir build-gpu -j 8 > "$OUT/runtime-ctest.log" 2>&1
+    # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver.
+    M2C_PTX_DIR="$PWD/.deps/ptx" ctest --test-dir build-gpu -j 8 --output-on-failure \
+      > "$OUT/runtime-ctest.log" 2>&1
     note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
   else
     note "runtime build without MLIR: FAILED (see runtime-build.log)"
