@@ -50,9 +50,11 @@ float roundTo(plan::ElementType type, float value) {
 } // namespace
 
 void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
-  uint64_t state = hashString(w.symbol, seed);
+  // Keyed by the checkpoint binding, so a tied lm_head draws exactly the
+  // embedding's values, as a tied checkpoint would hold.
+  const std::string &s = w.binding.find("{e}") == std::string::npos ? w.binding : w.symbol;
+  uint64_t state = hashString(s, seed);
   int64_t n = w.numElements();
-  const std::string &s = w.symbol;
   bool isNorm = endsWith(s, "layernorm.weight") || endsWith(s, "norm.weight");
   bool isBias = endsWith(s, "e_score_correction_bias");
   bool isEmbedding = s == "model.embed_tokens.weight";

@@ -2,6 +2,7 @@
 
 #include "runtime/checkpoint/DType.h"
 #include "runtime/weights/Quantize.h"
+#include "runtime/weights/Weights.h"
 
 #include <gtest/gtest.h>
 
@@ -126,6 +127,26 @@ TEST(QuantizeTest, Int8IsPerOutputRow) {
   std::memcpy(scales, packed.data() + 8, 8);
   EXPECT_FLOAT_EQ(scales[0], 1.0f / 127);
   EXPECT_FLOAT_EQ(scales[1], 100.0f / 127);
+}
+
+} // namespace
+
+namespace {
+
+TEST(RandomWeightsTest, TiedLmHeadDrawsTheEmbedding) {
+  plan::Weight embed, lmHead, untied;
+  embed.symbol = embed.binding = "model.embed_tokens.weight";
+  lmHead.symbol = "lm_head.weight";
+  lmHead.binding = "model.embed_tokens.weight";
+  untied.symbol = untied.binding = "lm_head.weight";
+  for (plan::Weight *w : {&embed, &lmHead, &untied})
+    w->shape = {16, 8};
+  std::vector<float> a(128), b(128), c(128);
+  randomWeightF32(embed, 3, a.data());
+  randomWeightF32(lmHead, 3, b.data());
+  randomWeightF32(untied, 3, c.data());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
 }
 
 } // namespace
