@@ -81,69 +81,37 @@ cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key")
 cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
                      cl::sub(chatCommand), cl::cat(chatCategory));
 
-bool isArtifactFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  return in && in.read(magic, 8) && std::string(magic, 7) == "M2CARTF";
-}
-
-/// The loaded model: plan, backend and engine, kept alive together.
+/// The loaded model: weights, backend and engine, kept alive together.
 struct LoadedModel {
-  std::optional<Artifact> artifact;
-  plan::Plan plan;
+  RunnableModel runnable;
   std::unique_ptr<CpuBackend> backend;
   std::unique_ptr<Engine> engine;
+  const plan::Plan &plan() const { return runnable.plan; }
 };
 
 Status loadModel(LoadedModel &model, const EngineOptions &engineOptions) {
-  mlir::DefaultTimingManager timingManager;
-  mlir::TimingScope rootTimer = timingManager.getRootScope();
-  if (isArtifactFile(modelArg)) {
-    StatusOr<Artifact> loaded = Artifact::load(modelArg, "cpu");
-    if (!loaded)
-      return loaded.status();
-    model.artifact.emplace(loaded.take());
-    model.plan = model.artifact->plan();
-  } else {
-    CompileRequest request;
-    request.model = modelArg;
-    request.overrides.assign(setOverrides.begin(), setOverrides.end());
-    request.frontend.kvCacheDtype = "f32";
-    StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
-    if (!ir)
-      return ir.status();
-    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, request.plan, rootTimer);
-    if (!lowered)
-      return lowered.status();
-    model.plan = lowered.take();
-    if (model.plan.weightsMode == "none" && !randomWeights && checkpointPath.empty())
-      return Status::error("'" + modelArg +
-                           "' has no checkpoint: pass --random-weights or a model directory");
-  }
-  WeightSourceOptions source;
-  source.random = randomWeights;
-  source.seed = weightSeed;
-  source.checkpointPath = checkpointPath;
-  ProgressLine progress("loading weights");
-  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
-    progress.update(done, total, bytes);
-  };
-  StatusOr<WeightSet> weights =
-      loadWeights(model.plan, model.artifact ? &*model.artifact : nullptr, source);
-  if (!weights)
-    return weights.status();
+  RunModelRequest request;
+  request.model = modelArg;
+  request.overrides.assign(setOverrides.begin(), setOverrides.end());
+  request.randomWeights = randomWeights;
+  request.weightSeed = weightSeed;
+  request.checkpointPath = checkpointPath;
+  StatusOr<RunnableModel> runnable = loadRunnableModel(request);
+  if (!runnable)
+    return runnable.status();
+  model.runnable = runnable.take();
   CpuBackendOptions backendOptions;
   // The whole conversation plus the null block.
   backendOptions.numKvBlocks =
-      1 + (maxContext + model.plan.kvCache.blockSize - 1) / model.plan.kvCache.blockSize;
+      1 + (maxContext + model.plan().kvCache.blockSize - 1) / model.plan().kvCache.blockSize;
   backendOptions.numThreads = threads;
   StatusOr<std::unique_ptr<CpuBackend>> backend =
-      CpuBackend::create(model.plan, weights.take(), backendOptions);
+      CpuBackend::create(model.plan(), std::move(model.runnable.weights), backendOptions);
   if (!backend)
     return backend.status();
   model.backend = backend.take();
   StatusOr<std::unique_ptr<Engine>> engine =
-      Engine::create(model.plan, *model.backend, engineOptions);
+      Engine::create(model.plan(), *model.backend, engineOptions);
   if (!engine)
     return engine.status();
   model.engine = engine.take();
@@ -246,9 +214,9 @@ int runChat() {
   LoadedModel model;
   if (Status status = loadModel(model, engineOptions); !status)
     return reportError(status.message());
-  if ((*tok)->vocabSize() > model.plan.vocabSize)
+  if ((*tok)->vocabSize() > model.plan().vocabSize)
     errs() << "m2c: warning: " << tokPath << " has " << (*tok)->vocabSize()
-           << " tokens but the model's vocabulary is " << model.plan.vocabSize << "\n";
+           << " tokens but the model's vocabulary is " << model.plan().vocabSize << "\n";
 
   std::vector<chat::Message> history;
   auto makeMessage = [](const char *role, std::string content) {

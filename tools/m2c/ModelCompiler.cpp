@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdlib>
 #include <dirent.h>
+#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +137,58 @@ StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
     plan.weightsMode = "external";
   }
   return plan;
+}
+
+bool isArtifactFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  return in && in.read(magic, 8) && std::string(magic, 7) == "M2CARTF";
+}
+
+StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request) {
+  mlir::DefaultTimingManager timingManager;
+  mlir::TimingScope rootTimer = timingManager.getRootScope();
+  RunnableModel model;
+  if (isArtifactFile(request.model)) {
+    StatusOr<Artifact> loaded = Artifact::load(request.model, "cpu");
+    if (!loaded)
+      return loaded.status();
+    model.artifact.emplace(loaded.take());
+    model.plan = model.artifact->plan();
+  } else {
+    // A model directory, config or preset: compile in memory first.
+    CompileRequest compile;
+    compile.model = request.model;
+    compile.overrides = request.overrides;
+    compile.frontend.kvCacheDtype = "f32";
+    compile.plan.maxTokens = request.maxTokens;
+    StatusOr<ModelIR> ir = buildModelIR(compile, rootTimer);
+    if (!ir)
+      return ir.status();
+    M2C_RETURN_IF_ERROR(runPipeline(*ir, request.passes, rootTimer));
+    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, compile.plan, rootTimer);
+    if (!lowered)
+      return lowered.status();
+    model.plan = lowered.take();
+    if (model.plan.weightsMode == "none" && !request.randomWeights &&
+        request.checkpointPath.empty())
+      return Status::error("'" + request.model +
+                           "' has no checkpoint: pass --random-weights or a model directory");
+  }
+  WeightSourceOptions source;
+  source.random = request.randomWeights;
+  source.seed = request.weightSeed;
+  source.checkpointPath = request.checkpointPath;
+  ProgressLine progress("loading weights");
+  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
+    progress.update(done, total, bytes);
+  };
+  StatusOr<WeightSet> weights =
+      loadWeights(model.plan, model.artifact ? &*model.artifact : nullptr, source);
+  if (!weights)
+    return weights.status();
+  model.weights = weights.take();
+  return model;
 }
 
 namespace {

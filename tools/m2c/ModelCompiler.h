@@ -7,7 +7,9 @@
 #include "frontend/ModelBuilder.h"
 #include "passes/Pipeline.h"
 #include "runtime/model/ModelConfig.h"
+#include "runtime/artifact/Artifact.h"
 #include "runtime/plan/Plan.h"
+#include "runtime/weights/Weights.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -15,6 +17,7 @@
 #include "mlir/Support/Timing.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +57,31 @@ Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &t
 /// source (external when MODEL is a checkpoint directory).
 StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
                                  mlir::TimingScope &timer);
+
+/// What `m2c run` and `m2c chat` take: an artifact, or a model compiled in
+/// memory through the same pipeline as `m2c compile`.
+struct RunModelRequest {
+  std::string model; // artifact path, preset, directory or config.json
+  std::vector<std::string> overrides;
+  PassOptions passes;
+  int64_t maxTokens = 1024;
+  bool randomWeights = false;
+  uint64_t weightSeed = 0;
+  std::string checkpointPath;
+};
+
+struct RunnableModel {
+  std::optional<Artifact> artifact;
+  plan::Plan plan;
+  WeightSet weights;
+};
+
+/// True when `path` starts with the artifact magic.
+bool isArtifactFile(const std::string &path);
+
+/// Loads a CPU artifact or compiles MODEL in memory (KV cache in f32), then
+/// loads its weights with a progress line. Errors are user-facing.
+StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request);
 
 /// True when `dir` holds safetensors weights.
 bool hasCheckpoint(const std::string &dir);

@@ -105,12 +105,6 @@ StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
   return ids;
 }
 
-bool isArtifactFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  return in && in.read(magic, 8) && std::string(magic, 7) == "M2CARTF";
-}
-
 std::string joinIds(const std::vector<int32_t> &ids) {
   std::string text;
   for (size_t i = 0; i < ids.size(); ++i)
@@ -181,53 +175,21 @@ int runRun() {
     requests.push_back(std::move(request));
   }
 
-  mlir::DefaultTimingManager timingManager;
-  mlir::TimingScope rootTimer = timingManager.getRootScope();
-  std::optional<Artifact> artifact;
-  plan::Plan plan;
-  if (isArtifactFile(modelArg)) {
-    StatusOr<Artifact> loaded = Artifact::load(modelArg, "cpu");
-    if (!loaded)
-      return reportError(loaded.status().message());
-    artifact.emplace(loaded.take());
-    plan = artifact->plan();
-  } else {
-    // A model directory, config or preset: compile in memory first.
-    CompileRequest request;
-    request.model = modelArg;
-    request.overrides.assign(setOverrides.begin(), setOverrides.end());
-    request.frontend.kvCacheDtype = "f32";
-    request.plan.maxTokens = maxTokens;
-    StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
-    if (!ir)
-      return reportError(ir.status().message());
-    PassOptions passOptions;
-    passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
-    std::string quantError;
-    if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
-      return reportError(quantError);
-    if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
-      return reportError(status.message());
-    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, request.plan, rootTimer);
-    if (!lowered)
-      return reportError(lowered.status().message());
-    plan = lowered.take();
-    if (plan.weightsMode == "none" && !randomWeights && checkpointPath.empty())
-      return reportError("'" + modelArg +
-                         "' has no checkpoint: pass --random-weights or a model directory");
-  }
-
-  WeightSourceOptions source;
-  source.random = randomWeights;
-  source.seed = weightSeed;
-  source.checkpointPath = checkpointPath;
-  ProgressLine progress("loading weights");
-  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
-    progress.update(done, total, bytes);
-  };
-  StatusOr<WeightSet> weights = loadWeights(plan, artifact ? &*artifact : nullptr, source);
-  if (!weights)
-    return reportError(weights.status().message());
+  RunModelRequest modelRequest;
+  modelRequest.model = modelArg;
+  modelRequest.overrides.assign(setOverrides.begin(), setOverrides.end());
+  modelRequest.passes.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
+  std::string quantError;
+  if (failed(parseQuantSpec(quantSpec, modelRequest.passes.pipeline, quantError)))
+    return reportError(quantError);
+  modelRequest.maxTokens = maxTokens;
+  modelRequest.randomWeights = randomWeights;
+  modelRequest.weightSeed = weightSeed;
+  modelRequest.checkpointPath = checkpointPath;
+  StatusOr<RunnableModel> model = loadRunnableModel(modelRequest);
+  if (!model)
+    return reportError(model.status().message());
+  const plan::Plan &plan = model->plan;
 
   int64_t blocks = kvBlocks;
   if (blocks == 0) {
@@ -241,7 +203,7 @@ int runRun() {
   backendOptions.numKvBlocks = blocks;
   backendOptions.numThreads = threads;
   StatusOr<std::unique_ptr<CpuBackend>> backend =
-      CpuBackend::create(plan, weights.take(), backendOptions);
+      CpuBackend::create(plan, std::move(model->weights), backendOptions);
   if (!backend)
     return reportError(backend.status().message());
   EngineOptions engineOptions;
