@@ -192,16 +192,10 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
                         mlir::MLIRContext &context) {
   ptx::PtxOptions options;
   options.target = *ptx::parsePtxTarget(target);
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
-    if (!diagnostics.empty())
-      diagnostics += "\n";
-    diagnostics += diag.str();
-    return mlir::success();
-  });
+  DiagnosticText diagnostics(context);
   mlir::FailureOr<ptx::PlanPtx> compiled = ptx::emitPlanPtx(context, plan, options);
   if (mlir::failed(compiled))
-    return Status::error("PTX codegen failed: " + diagnostics);
+    return Status::error("PTX codegen failed: " + diagnostics.text());
   plan::GpuProgram &program = plan.gpu;
   program = plan::GpuProgram();
   program.target = target;

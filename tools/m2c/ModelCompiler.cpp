@@ -101,30 +101,20 @@ Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &t
   buildCompilePipeline(pm, options.pipeline);
   // Pass diagnostics are user-facing errors (a bad option, a bad tuning
   // file): report their text, one per line.
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(ir.context.get(), [&](mlir::Diagnostic &diag) {
-    if (!diagnostics.empty())
-      diagnostics += "\n";
-    diagnostics += diag.str();
-    return mlir::success();
-  });
+  DiagnosticText diagnostics(*ir.context);
   if (mlir::failed(pm.run(*ir.module)))
-    return Status::error(diagnostics.empty() ? "the compile pipeline failed" : diagnostics);
+    return Status::error(diagnostics.text().empty() ? "the compile pipeline failed"
+                                                    : diagnostics.text());
   return Status::ok();
 }
 
 StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
                                  mlir::TimingScope &timer) {
   mlir::TimingScope planTimer = timer.nest("plan");
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(ir.context.get(), [&](mlir::Diagnostic &diag) {
-    os << diag.getLocation() << ": " << diag.str() << "\n";
-    return mlir::success();
-  });
+  DiagnosticText diagnostics(*ir.context, /*withLocations=*/true);
   mlir::FailureOr<plan::Plan> lowered = buildPlan(*ir.module, options);
   if (mlir::failed(lowered))
-    return Status::error("lowering to the plan failed:\n" + diagnostics);
+    return Status::error("lowering to the plan failed:\n" + diagnostics.text());
   plan::Plan plan = std::move(*lowered);
   plan.configJson = ir.configJson;
   if (!ir.checkpointDir.empty()) {
@@ -138,6 +128,19 @@ StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
   }
   return plan;
 }
+
+DiagnosticText::DiagnosticText(mlir::MLIRContext &context, bool withLocations)
+    : handler_(&context, [this, withLocations](mlir::Diagnostic &diag) {
+        if (withLocations) {
+          llvm::raw_string_ostream os(text_);
+          os << diag.getLocation() << ": " << diag.str() << "\n";
+        } else {
+          if (!text_.empty())
+            text_ += "\n";
+          text_ += diag.str();
+        }
+        return mlir::success();
+      }) {}
 
 bool isArtifactFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);

@@ -12,6 +12,7 @@
 #include "runtime/weights/Weights.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/Timing.h"
@@ -57,6 +58,18 @@ Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &t
 /// source (external when MODEL is a checkpoint directory).
 StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
                                  mlir::TimingScope &timer);
+
+/// While alive, collects the context's diagnostics as user-facing text:
+/// messages joined by newlines, or "<location>: <message>" lines.
+class DiagnosticText {
+public:
+  explicit DiagnosticText(mlir::MLIRContext &context, bool withLocations = false);
+  const std::string &text() const { return text_; }
+
+private:
+  std::string text_;
+  mlir::ScopedDiagnosticHandler handler_;
+};
 
 /// What `m2c run` and `m2c chat` take: an artifact, or a model compiled in
 /// memory through the same pipeline as `m2c compile`.
