@@ -193,57 +193,89 @@ StatusOr<std::string> checkpointFingerprint(const std::string &path) {
   return std::string(text);
 }
 
-StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact,
-                                const WeightSourceOptions &options) {
-  WeightSet set;
-  set.tensors.resize(plan.weights.size());
-
+struct WeightReader::Bound {
+  ModelConfig config;
   std::optional<Checkpoint> checkpoint;
   std::optional<CheckpointBinding> binding;
-  bool fromCheckpoint = !options.random && (plan.weightsMode == "external" ||
-                                            (plan.weightsMode == "none" &&
-                                             !options.checkpointPath.empty()));
-  if (!options.random && plan.weightsMode == "none" && options.checkpointPath.empty())
-    return Status::error("the artifact holds no weights: pass --random-weights or a checkpoint");
-  if (fromCheckpoint) {
-    std::string path = options.checkpointPath.empty() ? plan.checkpointPath : options.checkpointPath;
-    if (plan.weightsMode == "external" && options.checkpointPath.empty()) {
-      StatusOr<std::string> fingerprint = checkpointFingerprint(path);
-      if (!fingerprint)
-        return fingerprint.status();
-      if (*fingerprint != plan.checkpointFingerprint)
-        return Status::error(path + ": checkpoint changed since the artifact was compiled "
-                                    "(fingerprint " + *fingerprint + ", expected " +
-                             plan.checkpointFingerprint + ")");
-    }
-    StatusOr<ModelConfig> config = parseModelConfig(plan.configJson, "artifact config");
-    if (!config)
-      return config.status();
-    StatusOr<Checkpoint> opened = Checkpoint::open(path);
-    if (!opened)
-      return opened.status();
-    checkpoint.emplace(opened.take());
-    StatusOr<CheckpointBinding> bound = CheckpointBinding::create(*checkpoint, *config);
-    if (!bound)
-      return bound.status();
-    binding.emplace(bound.take());
+};
+
+WeightReader::WeightReader() = default;
+WeightReader::~WeightReader() = default;
+
+const Checkpoint *WeightReader::checkpoint() const {
+  return bound_ ? &*bound_->checkpoint : nullptr;
+}
+
+const ModelConfig *WeightReader::config() const { return bound_ ? &bound_->config : nullptr; }
+
+StatusOr<std::unique_ptr<WeightReader>> WeightReader::open(const plan::Plan &plan,
+                                                           const Artifact *artifact,
+                                                           const WeightSourceOptions &options) {
+  std::unique_ptr<WeightReader> reader(new WeightReader());
+  if (options.random) {
+    reader->random_ = true;
+    reader->seed_ = options.seed;
+    return reader;
   }
+  if (artifact && plan.weightsMode == "embed") {
+    reader->artifact_ = artifact;
+    return reader;
+  }
+  if (options.checkpointPath.empty() && plan.weightsMode != "external")
+    return Status::error("the artifact holds no weights: pass --random-weights or a checkpoint");
+  std::string path = options.checkpointPath.empty() ? plan.checkpointPath : options.checkpointPath;
+  if (options.checkpointPath.empty()) {
+    StatusOr<std::string> fingerprint = checkpointFingerprint(path);
+    if (!fingerprint)
+      return fingerprint.status();
+    if (*fingerprint != plan.checkpointFingerprint)
+      return Status::error(path + ": checkpoint changed since the artifact was compiled "
+                                  "(fingerprint " + *fingerprint + ", expected " +
+                           plan.checkpointFingerprint + ")");
+  }
+  StatusOr<ModelConfig> config = parseModelConfig(plan.configJson, "artifact config");
+  if (!config)
+    return config.status();
+  StatusOr<Checkpoint> opened = Checkpoint::open(path);
+  if (!opened)
+    return opened.status();
+  // Heap-held and never moved: the binding points into the checkpoint.
+  reader->bound_ = std::make_unique<Bound>();
+  reader->bound_->config = config.take();
+  reader->bound_->checkpoint.emplace(opened.take());
+  StatusOr<CheckpointBinding> bound =
+      CheckpointBinding::create(*reader->bound_->checkpoint, reader->bound_->config);
+  if (!bound)
+    return bound.status();
+  reader->bound_->binding.emplace(bound.take());
+  return reader;
+}
+
+Status WeightReader::read(const plan::Weight &w, float *dst) const {
+  if (random_) {
+    randomWeightF32(w, seed_, dst);
+    return Status::ok();
+  }
+  if (artifact_)
+    return embeddedWeightF32(*artifact_, w, dst);
+  return checkpointWeightF32(*bound_->binding, w, dst);
+}
+
+StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact,
+                                const WeightSourceOptions &options) {
+  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, artifact, options);
+  if (!reader)
+    return reader.status();
+  WeightSet set;
+  set.tensors.resize(plan.weights.size());
   uint64_t bytesDone = 0;
   for (size_t i = 0; i < plan.weights.size(); ++i) {
     const plan::Weight &w = plan.weights[i];
     std::vector<float> &dst = set.tensors[i];
     dst.resize(static_cast<size_t>(w.numElements()));
-    if (options.random) {
-      randomWeightF32(w, options.seed, dst.data());
+    M2C_RETURN_IF_ERROR((*reader)->read(w, dst.data()));
+    if (!(*reader)->quantized())
       fakeQuantize(w, dst.data());
-    } else if (binding) {
-      M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, dst.data()));
-      fakeQuantize(w, dst.data());
-    } else if (artifact && plan.weightsMode == "embed") {
-      M2C_RETURN_IF_ERROR(embeddedWeightF32(*artifact, w, dst.data()));
-    } else {
-      return Status::error("no source for weight '" + w.symbol + "'");
-    }
     bytesDone += dst.size() * plan::elementSize(w.type);
     if (options.progress)
       options.progress(i + 1, plan.weights.size(), bytesDone);

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ namespace m2c {
 
 class Artifact;
 class CheckpointBinding;
+struct ModelConfig;
 
 /// Called after each weight: (weights done, total, bytes done).
 using WeightProgress = std::function<void(size_t, size_t, uint64_t)>;
@@ -50,6 +52,36 @@ struct WeightSourceOptions {
   /// Overrides the artifact's checkpoint path for external weights.
   std::string checkpointPath;
   WeightProgress progress;
+};
+
+class Checkpoint;
+
+/// The source of a plan's weights, chosen once: the generator (random), the
+/// artifact's embedded bytes, or a checkpoint bound by name (the options'
+/// path, or an external artifact's, whose fingerprint must still match).
+class WeightReader {
+public:
+  static StatusOr<std::unique_ptr<WeightReader>> open(const plan::Plan &plan,
+                                                      const Artifact *artifact,
+                                                      const WeightSourceOptions &options);
+  ~WeightReader();
+
+  /// The weight's values as the source holds them. Embedded weights are
+  /// already in their quantized format; the others are not (see quantized()).
+  Status read(const plan::Weight &w, float *dst) const;
+  /// True when read() returns values already quantized to w.quantization.
+  bool quantized() const { return artifact_ != nullptr; }
+  /// The bound checkpoint, when reading from one.
+  const Checkpoint *checkpoint() const;
+  const ModelConfig *config() const;
+
+private:
+  WeightReader();
+  struct Bound;
+  const Artifact *artifact_ = nullptr;
+  bool random_ = false;
+  uint64_t seed_ = 0;
+  std::unique_ptr<Bound> bound_;
 };
 
 /// Loads every weight of `plan`: generated, from a checkpoint, or from the

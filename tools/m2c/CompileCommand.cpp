@@ -141,19 +141,16 @@ cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), 
 Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::string &path) {
   // Weights come from the checkpoint or the generator, one at a time, so
   // peak memory is one weight, not the model.
-  std::optional<Checkpoint> checkpoint;
-  std::optional<CheckpointBinding> binding;
-  if (!randomWeights) {
-    StatusOr<Checkpoint> opened = Checkpoint::open(ir.checkpointDir);
-    if (!opened)
-      return opened.status();
-    checkpoint.emplace(opened.take());
-    StatusOr<CheckpointBinding> bound = CheckpointBinding::create(*checkpoint, ir.config);
-    if (!bound)
-      return bound.status();
-    binding.emplace(bound.take());
+  WeightSourceOptions source;
+  source.random = randomWeights;
+  source.seed = weightSeed;
+  source.checkpointPath = ir.checkpointDir;
+  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, nullptr, source);
+  if (!reader)
+    return reader.status();
+  if (const Checkpoint *checkpoint = (*reader)->checkpoint()) {
     ValidationReport report;
-    M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, ir.config, &report));
+    M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, *(*reader)->config(), &report));
   }
   ProgressLine progress("packing weights");
   uint64_t bytesDone = 0;
@@ -162,10 +159,7 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
   return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
     const plan::Weight &w = plan.weights[i];
     values.resize(static_cast<size_t>(w.numElements()));
-    if (randomWeights)
-      randomWeightF32(w, weightSeed, values.data());
-    else
-      M2C_RETURN_IF_ERROR(checkpointWeightF32(*binding, w, values.data()));
+    M2C_RETURN_IF_ERROR((*reader)->read(w, values.data()));
     packed.resize(w.storage.bytes);
     if (w.quantization != plan::Quantization::None) {
       packQuantized(w, values.data(), packed.data());
