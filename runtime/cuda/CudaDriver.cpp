@@ -26,6 +26,31 @@ struct CudaDriver::Api {
   CUresult (*moduleGetFunction)(void **, void *, const char *);
   CUresult (*moduleUnload)(void *);
   CUresult (*getErrorString)(CUresult, const char **);
+  CUresult (*funcSetAttribute)(void *, int, int);
+  CUresult (*memAlloc)(uint64_t *, size_t);
+  CUresult (*memFree)(uint64_t);
+  CUresult (*memHostAlloc)(void **, size_t, unsigned);
+  CUresult (*memFreeHost)(void *);
+  CUresult (*memGetInfo)(size_t *, size_t *);
+  CUresult (*streamCreate)(void **, unsigned);
+  CUresult (*streamDestroy)(void *);
+  CUresult (*memcpyHtoDAsync)(uint64_t, const void *, size_t, void *);
+  CUresult (*memcpyDtoHAsync)(void *, uint64_t, size_t, void *);
+  CUresult (*memsetD8Async)(uint64_t, unsigned char, size_t, void *);
+  CUresult (*streamSynchronize)(void *);
+  CUresult (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                           unsigned, void *, void **, void **);
+  CUresult (*streamBeginCapture)(void *, int);
+  CUresult (*streamEndCapture)(void *, void **);
+  CUresult (*graphInstantiate)(void **, void *, unsigned long long);
+  CUresult (*graphLaunch)(void *, void *);
+  CUresult (*graphExecDestroy)(void *);
+  CUresult (*graphDestroy)(void *);
+  CUresult (*eventCreate)(void **, unsigned);
+  CUresult (*eventDestroy)(void *);
+  CUresult (*eventRecord)(void *, void *);
+  CUresult (*eventSynchronize)(void *);
+  CUresult (*eventElapsedTime)(float *, void *, void *);
 };
 
 StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &library) {
@@ -56,6 +81,34 @@ StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &librar
   M2C_RETURN_IF_ERROR(resolve(api.moduleGetFunction, "cuModuleGetFunction"));
   M2C_RETURN_IF_ERROR(resolve(api.moduleUnload, "cuModuleUnload"));
   M2C_RETURN_IF_ERROR(resolve(api.getErrorString, "cuGetErrorString"));
+  M2C_RETURN_IF_ERROR(resolve(api.funcSetAttribute, "cuFuncSetAttribute"));
+  M2C_RETURN_IF_ERROR(resolve(api.memAlloc, "cuMemAlloc_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memFree, "cuMemFree_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memHostAlloc, "cuMemHostAlloc"));
+  M2C_RETURN_IF_ERROR(resolve(api.memFreeHost, "cuMemFreeHost"));
+  M2C_RETURN_IF_ERROR(resolve(api.memGetInfo, "cuMemGetInfo_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.streamCreate, "cuStreamCreate"));
+  M2C_RETURN_IF_ERROR(resolve(api.streamDestroy, "cuStreamDestroy_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memsetD8Async, "cuMemsetD8Async"));
+  M2C_RETURN_IF_ERROR(resolve(api.streamSynchronize, "cuStreamSynchronize"));
+  M2C_RETURN_IF_ERROR(resolve(api.launchKernel, "cuLaunchKernel"));
+  M2C_RETURN_IF_ERROR(resolve(api.streamBeginCapture, "cuStreamBeginCapture_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.streamEndCapture, "cuStreamEndCapture"));
+  M2C_RETURN_IF_ERROR(resolve(api.graphInstantiate, "cuGraphInstantiateWithFlags"));
+  M2C_RETURN_IF_ERROR(resolve(api.graphLaunch, "cuGraphLaunch"));
+  M2C_RETURN_IF_ERROR(resolve(api.graphExecDestroy, "cuGraphExecDestroy"));
+  M2C_RETURN_IF_ERROR(resolve(api.graphDestroy, "cuGraphDestroy"));
+  M2C_RETURN_IF_ERROR(resolve(api.eventCreate, "cuEventCreate"));
+  M2C_RETURN_IF_ERROR(resolve(api.eventDestroy, "cuEventDestroy_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.eventRecord, "cuEventRecord"));
+  M2C_RETURN_IF_ERROR(resolve(api.eventSynchronize, "cuEventSynchronize"));
+  // CUDA 12.8 added a _v2; older drivers have only the first.
+  if (!dlsym(handle, "cuEventElapsedTime_v2"))
+    M2C_RETURN_IF_ERROR(resolve(api.eventElapsedTime, "cuEventElapsedTime"));
+  else
+    M2C_RETURN_IF_ERROR(resolve(api.eventElapsedTime, "cuEventElapsedTime_v2"));
   if (CUresult r = api.init(0))
     return Status::error("cuInit failed: " + driver->errorText(r));
   if (CUresult r = api.deviceGetCount(&driver->deviceCount_))
@@ -63,6 +116,13 @@ StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &librar
   if (driver->deviceCount_ == 0)
     return Status::error("the CUDA driver sees no GPU");
   return driver;
+}
+
+StatusOr<CudaDriver *> CudaDriver::shared() {
+  static StatusOr<std::unique_ptr<CudaDriver>> driver = load();
+  if (!driver)
+    return driver.status();
+  return driver->get();
 }
 
 CudaDriver::~CudaDriver() {
@@ -126,6 +186,161 @@ StatusOr<FunctionHandle> CudaDriver::function(ModuleHandle module, const std::st
 void CudaDriver::unload(ModuleHandle module) {
   if (module)
     api_->moduleUnload(module);
+}
+
+Status CudaDriver::setMaxDynamicShared(FunctionHandle fn, int bytes) {
+  constexpr int kMaxDynamicSharedSizeBytes = 8; // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+  if (CUresult r = api_->funcSetAttribute(fn, kMaxDynamicSharedSizeBytes, bytes))
+    return Status::error("cuFuncSetAttribute(max dynamic shared = " + std::to_string(bytes) +
+                         "): " + errorText(r));
+  return Status::ok();
+}
+
+StatusOr<DevicePtr> CudaDriver::allocate(uint64_t bytes, const std::string &what) {
+  DevicePtr ptr = 0;
+  if (CUresult r = api_->memAlloc(&ptr, bytes ? bytes : 1)) {
+    std::string free;
+    if (StatusOr<std::pair<uint64_t, uint64_t>> info = memoryInfo())
+      free = " (" + std::to_string(info->first >> 20) + " MiB of " +
+             std::to_string(info->second >> 20) + " MiB free)";
+    return Status::error("cannot allocate " + std::to_string(bytes >> 20) + " MiB on the GPU for " +
+                         what + free + ": " + errorText(r));
+  }
+  return ptr;
+}
+
+void CudaDriver::free(DevicePtr ptr) {
+  if (ptr)
+    api_->memFree(ptr);
+}
+
+StatusOr<void *> CudaDriver::allocateHost(uint64_t bytes, const std::string &what) {
+  void *ptr = nullptr;
+  if (CUresult r = api_->memHostAlloc(&ptr, bytes ? bytes : 1, 0))
+    return Status::error("cannot allocate " + std::to_string(bytes >> 20) +
+                         " MiB of pinned host memory for " + what + ": " + errorText(r));
+  return ptr;
+}
+
+void CudaDriver::freeHost(void *ptr) {
+  if (ptr)
+    api_->memFreeHost(ptr);
+}
+
+StatusOr<std::pair<uint64_t, uint64_t>> CudaDriver::memoryInfo() const {
+  size_t free = 0, total = 0;
+  if (CUresult r = api_->memGetInfo(&free, &total))
+    return Status::error("cuMemGetInfo: " + errorText(r));
+  return std::make_pair(static_cast<uint64_t>(free), static_cast<uint64_t>(total));
+}
+
+StatusOr<StreamHandle> CudaDriver::createStream() {
+  void *stream = nullptr;
+  constexpr unsigned kNonBlocking = 1;
+  if (CUresult r = api_->streamCreate(&stream, kNonBlocking))
+    return Status::error("cuStreamCreate: " + errorText(r));
+  return stream;
+}
+
+void CudaDriver::destroyStream(StreamHandle stream) {
+  if (stream)
+    api_->streamDestroy(stream);
+}
+
+Status CudaDriver::copyToDevice(DevicePtr dst, const void *src, uint64_t bytes,
+                                StreamHandle stream) {
+  if (CUresult r = api_->memcpyHtoDAsync(dst, src, bytes, stream))
+    return Status::error("host-to-device copy of " + std::to_string(bytes) + " bytes: " +
+                         errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::copyToHost(void *dst, DevicePtr src, uint64_t bytes, StreamHandle stream) {
+  if (CUresult r = api_->memcpyDtoHAsync(dst, src, bytes, stream))
+    return Status::error("device-to-host copy of " + std::to_string(bytes) + " bytes: " +
+                         errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::memset(DevicePtr dst, uint8_t value, uint64_t bytes, StreamHandle stream) {
+  if (CUresult r = api_->memsetD8Async(dst, value, bytes, stream))
+    return Status::error("memset of " + std::to_string(bytes) + " bytes: " + errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::synchronize(StreamHandle stream) {
+  if (CUresult r = api_->streamSynchronize(stream))
+    return Status::error("the GPU reported an error: " + errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::launch(FunctionHandle fn, const LaunchDims &d, void **params,
+                          StreamHandle stream) {
+  if (CUresult r = api_->launchKernel(fn, d.grid[0], d.grid[1], d.grid[2], d.block[0], d.block[1],
+                                      d.block[2], d.sharedBytes, stream, params, nullptr))
+    return Status::error("cuLaunchKernel: " + errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::beginCapture(StreamHandle stream) {
+  constexpr int kCaptureModeThreadLocal = 1;
+  if (CUresult r = api_->streamBeginCapture(stream, kCaptureModeThreadLocal))
+    return Status::error("cuStreamBeginCapture: " + errorText(r));
+  return Status::ok();
+}
+
+StatusOr<GraphHandle> CudaDriver::endCapture(StreamHandle stream) {
+  void *graph = nullptr;
+  if (CUresult r = api_->streamEndCapture(stream, &graph))
+    return Status::error("cuStreamEndCapture: " + errorText(r));
+  void *exec = nullptr;
+  CUresult r = api_->graphInstantiate(&exec, graph, 0);
+  api_->graphDestroy(graph);
+  if (r)
+    return Status::error("cuGraphInstantiate: " + errorText(r));
+  return exec;
+}
+
+Status CudaDriver::launchGraph(GraphHandle graph, StreamHandle stream) {
+  if (CUresult r = api_->graphLaunch(graph, stream))
+    return Status::error("cuGraphLaunch: " + errorText(r));
+  return Status::ok();
+}
+
+void CudaDriver::destroyGraph(GraphHandle graph) {
+  if (graph)
+    api_->graphExecDestroy(graph);
+}
+
+StatusOr<EventHandle> CudaDriver::createEvent() {
+  void *event = nullptr;
+  if (CUresult r = api_->eventCreate(&event, 0))
+    return Status::error("cuEventCreate: " + errorText(r));
+  return event;
+}
+
+void CudaDriver::destroyEvent(EventHandle event) {
+  if (event)
+    api_->eventDestroy(event);
+}
+
+Status CudaDriver::record(EventHandle event, StreamHandle stream) {
+  if (CUresult r = api_->eventRecord(event, stream))
+    return Status::error("cuEventRecord: " + errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::waitEvent(EventHandle event) {
+  if (CUresult r = api_->eventSynchronize(event))
+    return Status::error("the GPU reported an error: " + errorText(r));
+  return Status::ok();
+}
+
+StatusOr<float> CudaDriver::elapsed(EventHandle start, EventHandle end) {
+  float ms = 0;
+  if (CUresult r = api_->eventElapsedTime(&ms, start, end))
+    return Status::error("cuEventElapsedTime: " + errorText(r));
+  return ms;
 }
 
 } // namespace m2c::cuda

@@ -11,20 +11,34 @@
 
 #include "runtime/support/Status.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 namespace m2c::cuda {
 
-/// Opaque driver handles (CUmodule, CUfunction, CUcontext).
+/// Opaque driver handles (CUmodule, CUfunction, CUstream, CUgraphExec,
+/// CUevent); device pointers are CUdeviceptr values.
 using ModuleHandle = void *;
 using FunctionHandle = void *;
+using StreamHandle = void *;
+using GraphHandle = void *;
+using EventHandle = void *;
+using DevicePtr = uint64_t;
+
+struct LaunchDims {
+  unsigned grid[3] = {1, 1, 1};
+  unsigned block[3] = {1, 1, 1};
+  unsigned sharedBytes = 0;
+};
 
 class CudaDriver {
 public:
   /// Opens the driver (or `library`, for tests), resolves its entry points
   /// and initialises it. Fails with the dlopen/driver message.
   static StatusOr<std::unique_ptr<CudaDriver>> load(const std::string &library = "libcuda.so.1");
+  /// The process's driver, loaded on first use and kept for its lifetime.
+  static StatusOr<CudaDriver *> shared();
   ~CudaDriver();
 
   int deviceCount() const { return deviceCount_; }
@@ -37,6 +51,39 @@ public:
   StatusOr<ModuleHandle> loadPtx(const std::string &ptx, const std::string &kernelName);
   StatusOr<FunctionHandle> function(ModuleHandle module, const std::string &entry);
   void unload(ModuleHandle module);
+  /// Lets `fn` use more than 48 KiB of dynamic shared memory.
+  Status setMaxDynamicShared(FunctionHandle fn, int bytes);
+
+  /// Device memory. Every error names what was being allocated.
+  StatusOr<DevicePtr> allocate(uint64_t bytes, const std::string &what);
+  void free(DevicePtr ptr);
+  /// Page-locked host memory, for asynchronous copies.
+  StatusOr<void *> allocateHost(uint64_t bytes, const std::string &what);
+  void freeHost(void *ptr);
+  /// (free, total) bytes of the current device.
+  StatusOr<std::pair<uint64_t, uint64_t>> memoryInfo() const;
+
+  StatusOr<StreamHandle> createStream();
+  void destroyStream(StreamHandle stream);
+  Status copyToDevice(DevicePtr dst, const void *src, uint64_t bytes, StreamHandle stream);
+  Status copyToHost(void *dst, DevicePtr src, uint64_t bytes, StreamHandle stream);
+  Status memset(DevicePtr dst, uint8_t value, uint64_t bytes, StreamHandle stream);
+  Status synchronize(StreamHandle stream);
+  /// `params`: one pointer per kernel parameter, to its value.
+  Status launch(FunctionHandle fn, const LaunchDims &dims, void **params, StreamHandle stream);
+
+  /// Stream capture into a graph, and its replay.
+  Status beginCapture(StreamHandle stream);
+  StatusOr<GraphHandle> endCapture(StreamHandle stream);
+  Status launchGraph(GraphHandle graph, StreamHandle stream);
+  void destroyGraph(GraphHandle graph);
+
+  StatusOr<EventHandle> createEvent();
+  void destroyEvent(EventHandle event);
+  Status record(EventHandle event, StreamHandle stream);
+  Status waitEvent(EventHandle event);
+  /// Milliseconds between two recorded events.
+  StatusOr<float> elapsed(EventHandle start, EventHandle end);
 
 private:
   CudaDriver() = default;
