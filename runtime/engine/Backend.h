@@ -31,6 +31,8 @@ public:
   virtual StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) = 0;
   /// Blocks in the KV cache, including the reserved null block 0.
   virtual int64_t numKvBlocks() const = 0;
+  /// The longest block table a step may carry.
+  virtual int64_t maxBlocksPerSequence() const { return numKvBlocks() - 1; }
 };
 
 } // namespace m2c

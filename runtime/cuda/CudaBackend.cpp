@@ -1,0 +1,479 @@
+//===- CudaBackend.cpp - Executes a GPU artifact's kernels on one GPU -----===//
+
+#include "runtime/cuda/CudaBackend.h"
+
+#include "runtime/checkpoint/DType.h"
+#include "runtime/weights/Quantize.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace m2c {
+
+using cuda::DevicePtr;
+
+namespace {
+
+constexpr uint64_t kAlign = 256;
+
+uint64_t alignUp(uint64_t value) { return (value + kAlign - 1) / kAlign * kAlign; }
+
+/// Decode batch sizes that get their own CUDA graph.
+const int64_t kGraphBuckets[] = {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+
+} // namespace
+
+CudaBackend::~CudaBackend() {
+  for (auto &[bucket, graph] : graphs_)
+    driver_.destroyGraph(graph);
+  for (cuda::ModuleHandle module : modules_)
+    driver_.unload(module);
+  driver_.free(arena_);
+  driver_.free(weights_);
+  driver_.free(kvCache_);
+  driver_.freeHost(hostInputs_);
+  driver_.freeHost(hostLogits_);
+  driver_.destroyStream(stream_);
+}
+
+Status CudaBackend::checkPlan(const plan::Plan &plan) {
+  if (plan.target == "cpu" || plan.gpu.kernels.empty())
+    return Status::error("this plan was compiled for '" + plan.target +
+                         "' and carries no GPU kernels; compile it with --target sm_90 (or "
+                         "sm_80, sm_90a) to run it on the GPU");
+  if (plan.kvCache.type != plan::ElementType::F32 && plan.kvCache.type != plan::ElementType::BF16 &&
+      plan.kvCache.type != plan::ElementType::F16)
+    return Status::error(std::string("unsupported KV-cache type ") +
+                         plan::elementTypeName(plan.kvCache.type));
+  return Status::ok();
+}
+
+StatusOr<std::unique_ptr<CudaBackend>>
+CudaBackend::create(const plan::Plan &plan, cuda::CudaDriver &driver, const WeightReader &reader,
+                    const CudaBackendOptions &options) {
+  M2C_RETURN_IF_ERROR(checkPlan(plan));
+  M2C_RETURN_IF_ERROR(driver.useDevice(options.device));
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(plan, driver));
+  backend->cudaGraphs_ = options.cudaGraphs;
+  StatusOr<cuda::StreamHandle> stream = driver.createStream();
+  if (!stream)
+    return stream.status();
+  backend->stream_ = *stream;
+  M2C_RETURN_IF_ERROR(backend->loadKernels());
+  M2C_RETURN_IF_ERROR(backend->uploadWeights(reader, options));
+  M2C_RETURN_IF_ERROR(backend->allocate(options));
+  return backend;
+}
+
+Status CudaBackend::loadKernels() {
+  const plan::GpuProgram &program = plan_.gpu;
+  std::vector<std::vector<cuda::FunctionHandle>> functions;
+  for (const plan::GpuKernel &kernel : program.kernels) {
+    StatusOr<cuda::ModuleHandle> module = driver_.loadPtx(kernel.ptx, kernel.name);
+    if (!module)
+      return module.status();
+    modules_.push_back(*module);
+    functions.emplace_back();
+    for (const plan::GpuLaunch &launch : kernel.launches) {
+      StatusOr<cuda::FunctionHandle> fn = driver_.function(*module, launch.entry);
+      if (!fn)
+        return fn.status().withContext("kernel " + kernel.name);
+      if (launch.sharedBytes > 48 * 1024)
+        M2C_RETURN_IF_ERROR(driver_.setMaxDynamicShared(*fn, static_cast<int>(launch.sharedBytes)));
+      functions.back().push_back(*fn);
+    }
+  }
+  launches_.resize(plan_.entries.size());
+  for (size_t e = 0; e < plan_.entries.size(); ++e) {
+    const plan::Entry &entry = plan_.entries[e];
+    if (e >= program.kernelOf.size() || program.kernelOf[e].size() != entry.kernels.size())
+      return Status::error("the GPU program does not cover entry '" + entry.name + "'");
+    for (size_t k = 0; k < entry.kernels.size(); ++k) {
+      int64_t index = program.kernelOf[e][k];
+      const plan::GpuKernel &kernel = program.kernels[index];
+      std::vector<LaunchRef> refs;
+      for (size_t l = 0; l < kernel.launches.size(); ++l)
+        refs.push_back({functions[index][l], &kernel.launches[l], &kernel});
+      launches_[e].push_back(std::move(refs));
+    }
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendOptions &options) {
+  // One allocation; every weight 256-byte aligned in its storage type.
+  std::vector<uint64_t> offsets;
+  uint64_t total = 0;
+  for (const plan::Weight &w : plan_.weights) {
+    if (w.quantization != plan::Quantization::None)
+      return Status::error("weight '" + w.symbol + "': " + plan::quantizationName(w.quantization) +
+                           " weights have no GPU kernels yet; compile without --quant");
+    if (w.storage.type != plan::ElementType::F32 && w.storage.type != plan::ElementType::BF16)
+      return Status::error("weight '" + w.symbol + "': storage type " +
+                           plan::elementTypeName(w.storage.type) + " is not supported on the GPU");
+    offsets.push_back(total);
+    total += alignUp(static_cast<uint64_t>(w.numElements()) * plan::elementSize(w.storage.type));
+  }
+  StatusOr<DevicePtr> base = driver_.allocate(total, "the weights");
+  if (!base)
+    return base.status();
+  weights_ = *base;
+  weightBytes_ = total;
+  for (uint64_t offset : offsets)
+    weightPtrs_.push_back(weights_ + offset);
+
+  // Two pinned chunks: convert into one while the other is copied.
+  uint64_t chunk = std::max<uint64_t>(options.stagingBytes, 1 << 20);
+  void *staging[2] = {nullptr, nullptr};
+  cuda::EventHandle done[2] = {nullptr, nullptr};
+  bool pending[2] = {false, false};
+  auto release = [&] {
+    for (int i = 0; i < 2; ++i) {
+      driver_.freeHost(staging[i]);
+      driver_.destroyEvent(done[i]);
+    }
+  };
+  for (int i = 0; i < 2; ++i) {
+    StatusOr<void *> host = driver_.allocateHost(chunk, "weight staging");
+    StatusOr<cuda::EventHandle> event = driver_.createEvent();
+    if (!host || !event) {
+      release();
+      return host ? event.status() : host.status();
+    }
+    staging[i] = *host;
+    done[i] = *event;
+  }
+  Status status = [&]() -> Status {
+    std::vector<float> values;
+    uint64_t bytesDone = 0;
+    int next = 0;
+    for (size_t i = 0; i < plan_.weights.size(); ++i) {
+      const plan::Weight &w = plan_.weights[i];
+      values.resize(static_cast<size_t>(w.numElements()));
+      M2C_RETURN_IF_ERROR(reader.read(w, values.data()));
+      if (!reader.quantized())
+        fakeQuantize(w, values.data());
+      size_t elem = static_cast<size_t>(plan::elementSize(w.storage.type));
+      size_t perChunk = chunk / elem;
+      for (size_t begin = 0; begin < values.size(); begin += perChunk) {
+        size_t count = std::min(perChunk, values.size() - begin);
+        if (pending[next])
+          M2C_RETURN_IF_ERROR(driver_.waitEvent(done[next]));
+        if (w.storage.type == plan::ElementType::BF16) {
+          uint16_t *dst = static_cast<uint16_t *>(staging[next]);
+          for (size_t j = 0; j < count; ++j)
+            dst[j] = f32ToBf16(values[begin + j]);
+        } else {
+          std::memcpy(staging[next], values.data() + begin, count * sizeof(float));
+        }
+        M2C_RETURN_IF_ERROR(driver_.copyToDevice(weightPtrs_[i] + begin * elem, staging[next],
+                                                 count * elem, stream_));
+        M2C_RETURN_IF_ERROR(driver_.record(done[next], stream_));
+        pending[next] = true;
+        next ^= 1;
+      }
+      bytesDone += values.size() * elem;
+      if (options.progress)
+        options.progress(i + 1, plan_.weights.size(), bytesDone);
+    }
+    return driver_.synchronize(stream_);
+  }();
+  release();
+  return status;
+}
+
+Status CudaBackend::allocate(const CudaBackendOptions &options) {
+  const plan::KvCacheSpec &kv = plan_.kvCache;
+  uint64_t workspace = 0;
+  for (const plan::GpuKernel &kernel : plan_.gpu.kernels)
+    workspace = std::max<uint64_t>(workspace, kernel.workspaceBytes);
+  kvLayerBytes_ = 0; // per block below
+  uint64_t blockBytes = static_cast<uint64_t>(kv.blockSize) * 2 * kv.kvHeads * kv.headDim *
+                        plan::elementSize(kv.type);
+  uint64_t perBlockAllLayers = blockBytes * kv.layers;
+  int64_t blocks = options.numKvBlocks;
+  int64_t maxTokens = plan_.maxTokens;
+  // The block tables are sized before the cache, so estimate with the
+  // sequence cap when the cache fills the rest of memory.
+  auto inputBytes = [&](int64_t maxBlocks) {
+    return 3 * alignUp(maxTokens * 4) + alignUp(static_cast<uint64_t>(maxTokens) * maxBlocks * 4);
+  };
+  int64_t seqCapBlocks =
+      options.maxSequenceTokens > 0
+          ? (options.maxSequenceTokens + kv.blockSize - 1) / kv.blockSize
+          : 0;
+  uint64_t fixed = alignUp(plan_.arenaBytes()) + alignUp(workspace);
+  if (blocks == 0) {
+    StatusOr<std::pair<uint64_t, uint64_t>> info = driver_.memoryInfo();
+    if (!info)
+      return info.status();
+    double budget = info->second * options.memoryFraction -
+                    static_cast<double>(info->second - info->first) - fixed -
+                    inputBytes(seqCapBlocks ? seqCapBlocks : 4096);
+    blocks = budget > 0 ? static_cast<int64_t>(budget / perBlockAllLayers) : 0;
+    if (seqCapBlocks == 0)
+      blocks = std::min<int64_t>(blocks, 1 + 4096); // the default sequence cap below
+    if (blocks < 2)
+      return Status::error("no room on the GPU for a KV cache: weights take " +
+                           std::to_string(weightBytes_ >> 20) + " MiB of " +
+                           std::to_string(info->second >> 20) + " MiB");
+  }
+  if (blocks < 2 || blocks > INT32_MAX)
+    return Status::error("the KV cache needs 2 to 2^31 blocks (block 0 is reserved), got " +
+                         std::to_string(blocks));
+  numKvBlocks_ = blocks;
+  maxBlocksPerSeq_ = seqCapBlocks ? std::min(seqCapBlocks, blocks - 1)
+                                  : std::min<int64_t>(blocks - 1, 4096);
+  kvLayerBytes_ = blockBytes * static_cast<uint64_t>(blocks);
+  kvBytes_ = kvLayerBytes_ * kv.layers;
+  StatusOr<DevicePtr> cache = driver_.allocate(kvBytes_, "the KV cache (" +
+                                                             std::to_string(blocks) + " blocks)");
+  if (!cache)
+    return cache.status();
+  kvCache_ = *cache;
+  M2C_RETURN_IF_ERROR(driver_.memset(kvCache_, 0, kvBytes_, stream_));
+
+  arenaBytes_ = fixed + inputBytes(maxBlocksPerSeq_);
+  StatusOr<DevicePtr> arena = driver_.allocate(arenaBytes_, "the activation arena");
+  if (!arena)
+    return arena.status();
+  arena_ = *arena;
+  workspace_ = arena_ + alignUp(plan_.arenaBytes());
+  inputs_ = workspace_ + alignUp(workspace);
+  // Padded graph tokens and stale rows must read defined memory.
+  M2C_RETURN_IF_ERROR(driver_.memset(arena_, 0, arenaBytes_, stream_));
+  StatusOr<void *> host = driver_.allocateHost(inputBytes(maxBlocksPerSeq_), "step inputs");
+  if (!host)
+    return host.status();
+  hostInputs_ = *host;
+  return driver_.synchronize(stream_);
+}
+
+DevicePtr CudaBackend::inputPtr(plan::EntryInput input) const {
+  uint64_t column = alignUp(plan_.maxTokens * 4);
+  return inputs_ + static_cast<uint64_t>(input) * column;
+}
+
+Status CudaBackend::validate(const StepInputs &in) const {
+  int64_t tokens = in.numTokens();
+  if (tokens <= 0 || tokens > plan_.maxTokens)
+    return Status::error("a step must have 1 to " + std::to_string(plan_.maxTokens) +
+                         " tokens (the plan's max_tokens), got " + std::to_string(tokens));
+  if (static_cast<int64_t>(in.positions.size()) != tokens ||
+      static_cast<int64_t>(in.tokenSeqs.size()) != tokens || in.numSeqs <= 0 ||
+      in.numSeqs > tokens || in.maxBlocks <= 0 ||
+      static_cast<int64_t>(in.blockTables.size()) != in.numSeqs * in.maxBlocks)
+    return Status::error("malformed step inputs");
+  if (in.maxBlocks > maxBlocksPerSeq_)
+    return Status::error("a block table of " + std::to_string(in.maxBlocks) +
+                         " blocks exceeds the backend's limit of " +
+                         std::to_string(maxBlocksPerSeq_) + " blocks per sequence");
+  for (int32_t block : in.blockTables)
+    if (block < 0 || block >= numKvBlocks_)
+      return Status::error("block table entry " + std::to_string(block) + " out of range");
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (in.tokenIds[t] < 0 || in.tokenIds[t] >= plan_.vocabSize)
+      return Status::error("token id " + std::to_string(in.tokenIds[t]) + " out of range");
+    if (in.tokenSeqs[t] < 0 || in.tokenSeqs[t] >= in.numSeqs)
+      return Status::error("token " + std::to_string(t) + " names sequence " +
+                           std::to_string(in.tokenSeqs[t]) + " of " + std::to_string(in.numSeqs));
+    int64_t pos = in.positions[t];
+    if (pos < 0 || pos >= in.maxBlocks * plan_.kvCache.blockSize)
+      return Status::error("position " + std::to_string(pos) + " beyond the block table");
+    if (in.blockTables[in.tokenSeqs[t] * in.maxBlocks + pos / plan_.kvCache.blockSize] == 0)
+      return Status::error("position " + std::to_string(pos) + " has no KV block");
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::uploadInputs(const StepInputs &in, int64_t rows, int64_t stride) {
+  int64_t tokens = in.numTokens();
+  uint64_t column = alignUp(plan_.maxTokens * 4);
+  auto *base = static_cast<uint8_t *>(hostInputs_);
+  auto *ids = reinterpret_cast<int32_t *>(base);
+  auto *pos = reinterpret_cast<int32_t *>(base + column);
+  auto *seqs = reinterpret_cast<int32_t *>(base + 2 * column);
+  auto *tables = reinterpret_cast<int32_t *>(base + 3 * column);
+  std::copy(in.tokenIds.begin(), in.tokenIds.end(), ids);
+  std::copy(in.positions.begin(), in.positions.end(), pos);
+  std::copy(in.tokenSeqs.begin(), in.tokenSeqs.end(), seqs);
+  int64_t tableRows = std::max(in.numSeqs, in.numSeqs + (rows - tokens));
+  std::fill(tables, tables + tableRows * stride, 0);
+  for (int64_t s = 0; s < in.numSeqs; ++s)
+    std::copy(in.blockTables.begin() + s * in.maxBlocks,
+              in.blockTables.begin() + (s + 1) * in.maxBlocks, tables + s * stride);
+  // Padding tokens: token 0 at position 0 of an all-null row, so they
+  // write and read only the null block.
+  for (int64_t t = tokens; t < rows; ++t) {
+    ids[t] = 0;
+    pos[t] = 0;
+    seqs[t] = static_cast<int32_t>(in.numSeqs + (t - tokens));
+  }
+  M2C_RETURN_IF_ERROR(driver_.copyToDevice(inputPtr(plan::EntryInput::TokenIds), ids,
+                                           3 * column, stream_));
+  return driver_.copyToDevice(inputPtr(plan::EntryInput::BlockTables), tables,
+                              static_cast<uint64_t>(tableRows * stride) * 4, stream_);
+}
+
+Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t tokens,
+                              int64_t stride) {
+  const plan::Entry &entry = plan_.entries[e];
+  const plan::Kernel &kernel = entry.kernels[k];
+  const plan::GpuLaunch &launch = *ref.launch;
+  uint64_t values[32];
+  void *params[32];
+  if (launch.params.size() > 32)
+    return Status::error("kernel " + ref.kernel->name + " has too many parameters");
+  for (size_t p = 0; p < launch.params.size(); ++p) {
+    const plan::GpuParam &param = launch.params[p];
+    uint64_t &value = values[p];
+    switch (param.kind) {
+    case plan::GpuParam::Kind::Input: {
+      const plan::Operand &op = kernel.inputs[param.index];
+      if (op.kind == plan::Operand::Kind::Input)
+        value = inputPtr(static_cast<plan::EntryInput>(op.index));
+      else if (op.kind == plan::Operand::Kind::Weight)
+        value = weightPtrs_[op.index];
+      else
+        value = arena_ + entry.buffers[op.index].offset;
+      break;
+    }
+    case plan::GpuParam::Kind::Output:
+      value = arena_ + entry.buffers[kernel.outputs[param.index]].offset;
+      break;
+    case plan::GpuParam::Kind::KvCacheLayer:
+      value = kvCache_ + static_cast<uint64_t>(kernel.attr("layer")) * kvLayerBytes_;
+      break;
+    case plan::GpuParam::Kind::Workspace:
+      value = workspace_ + param.index;
+      break;
+    case plan::GpuParam::Kind::NumTokens:
+      value = static_cast<uint32_t>(tokens);
+      break;
+    case plan::GpuParam::Kind::MaxBlocks:
+      value = static_cast<uint32_t>(stride);
+      break;
+    }
+    params[p] = &value;
+  }
+  cuda::LaunchDims dims;
+  for (int d = 0; d < 3; ++d) {
+    dims.grid[d] = static_cast<unsigned>(launch.grid[d].evaluate(tokens));
+    dims.block[d] = static_cast<unsigned>(launch.block[d]);
+  }
+  dims.sharedBytes = static_cast<unsigned>(launch.sharedBytes);
+  return driver_.launch(ref.function, dims, params, stream_)
+      .withContext(kernel.name + " (" + launch.entry + ")");
+}
+
+Status CudaBackend::enqueue(size_t e, int64_t tokens, int64_t stride,
+                            std::vector<cuda::EventHandle> *kernelEvents) {
+  for (size_t k = 0; k < launches_[e].size(); ++k) {
+    for (const LaunchRef &ref : launches_[e][k])
+      M2C_RETURN_IF_ERROR(launchOne(e, k, ref, tokens, stride));
+    if (kernelEvents)
+      M2C_RETURN_IF_ERROR(driver_.record((*kernelEvents)[k + 1], stream_));
+  }
+  return Status::ok();
+}
+
+int64_t CudaBackend::bucketFor(int64_t tokens) const {
+  for (int64_t bucket : kGraphBuckets)
+    if (bucket >= tokens && bucket <= plan_.maxTokens)
+      return bucket;
+  return 0;
+}
+
+StatusOr<const float *> CudaBackend::readLogits(const plan::Entry &entry, int64_t rows) {
+  if (rows > hostLogitsRows_) {
+    driver_.freeHost(hostLogits_);
+    hostLogits_ = nullptr;
+    hostLogitsRows_ = 0;
+    StatusOr<void *> host =
+        driver_.allocateHost(static_cast<uint64_t>(rows) * plan_.vocabSize * 4, "logits");
+    if (!host)
+      return host.status();
+    hostLogits_ = static_cast<float *>(*host);
+    hostLogitsRows_ = rows;
+  }
+  M2C_RETURN_IF_ERROR(driver_.copyToHost(hostLogits_, arena_ + entry.buffers[entry.output].offset,
+                                         static_cast<uint64_t>(rows) * plan_.vocabSize * 4,
+                                         stream_));
+  M2C_RETURN_IF_ERROR(driver_.synchronize(stream_));
+  return static_cast<const float *>(hostLogits_);
+}
+
+StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const StepInputs &in) {
+  M2C_RETURN_IF_ERROR(validate(in));
+  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
+  if (e >= plan_.entries.size())
+    return Status::error("entry '" + entry.name + "' is not this backend's plan's");
+  int64_t tokens = in.numTokens();
+  int64_t rows = entry.lastTokenLogits ? 1 : tokens;
+  int64_t bucket = cudaGraphs_ && !entry.lastTokenLogits && in.numSeqs == tokens
+                       ? bucketFor(tokens)
+                       : 0;
+  if (bucket == 0) {
+    M2C_RETURN_IF_ERROR(uploadInputs(in, tokens, in.maxBlocks));
+    M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks));
+    return readLogits(entry, rows);
+  }
+  // Graph replay: every bucket-sized step has the same pointers and the
+  // widest block tables, so one capture serves all of them.
+  M2C_RETURN_IF_ERROR(uploadInputs(in, bucket, maxBlocksPerSeq_));
+  auto found = graphs_.find(bucket);
+  if (found == graphs_.end()) {
+    M2C_RETURN_IF_ERROR(driver_.beginCapture(stream_));
+    Status captured = enqueue(e, bucket, maxBlocksPerSeq_);
+    StatusOr<cuda::GraphHandle> graph = driver_.endCapture(stream_);
+    M2C_RETURN_IF_ERROR(captured);
+    if (!graph)
+      return graph.status();
+    found = graphs_.emplace(bucket, *graph).first;
+  }
+  M2C_RETURN_IF_ERROR(driver_.launchGraph(found->second, stream_));
+  return readLogits(entry, rows);
+}
+
+StatusOr<std::vector<KernelTiming>> CudaBackend::profileStep(const plan::Entry &entry,
+                                                             const StepInputs &in) {
+  M2C_RETURN_IF_ERROR(validate(in));
+  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
+  if (e >= plan_.entries.size())
+    return Status::error("entry '" + entry.name + "' is not this backend's plan's");
+  std::vector<cuda::EventHandle> events(entry.kernels.size() + 1, nullptr);
+  auto release = [&] {
+    for (cuda::EventHandle event : events)
+      driver_.destroyEvent(event);
+  };
+  for (cuda::EventHandle &event : events) {
+    StatusOr<cuda::EventHandle> created = driver_.createEvent();
+    if (!created) {
+      release();
+      return created.status();
+    }
+    event = *created;
+  }
+  Status status = [&]() -> Status {
+    M2C_RETURN_IF_ERROR(uploadInputs(in, in.numTokens(), in.maxBlocks));
+    M2C_RETURN_IF_ERROR(driver_.record(events[0], stream_));
+    M2C_RETURN_IF_ERROR(enqueue(e, in.numTokens(), in.maxBlocks, &events));
+    return driver_.synchronize(stream_);
+  }();
+  std::vector<KernelTiming> timings;
+  for (size_t k = 0; status && k < entry.kernels.size(); ++k) {
+    StatusOr<float> ms = driver_.elapsed(events[k], events[k + 1]);
+    if (!ms) {
+      status = ms.status();
+      break;
+    }
+    const plan::GpuKernel &kernel = plan_.gpu.kernels[plan_.gpu.kernelOf[e][k]];
+    timings.push_back({entry.kernels[k].name, kernel.name, *ms * 1000.0});
+  }
+  release();
+  if (!status)
+    return status;
+  return timings;
+}
+
+} // namespace m2c

@@ -1,0 +1,128 @@
+//===- CudaBackend.h - Executes a GPU artifact's kernels on one GPU --------===//
+//
+// The plan's kernels run as the PTX the compiler put in the artifact
+// (plan.gpu), on one stream, over device memory laid out once:
+//   arena      the compile-time memory plan (every entry's buffers), then the
+//              kernels' shared workspace, then the step inputs
+//   weights    one allocation, each weight 256-byte aligned, in its storage type
+//   KV cache   [layers][blocks][block_size][2][kv_heads][head_dim], block 0 null
+// Weights reach the GPU through two pinned staging buffers with
+// asynchronous copies, so reading and converting one chunk overlaps the
+// copy of the previous. Decode steps replay CUDA graphs captured per
+// batch-size bucket (the batch is padded to the bucket with tokens that
+// read and write only the null block).
+//
+// The kernels do not bounds-check ids, positions or block tables; execute()
+// validates them on the host first, as the CPU backend does.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_CUDA_CUDABACKEND_H
+#define M2C_RUNTIME_CUDA_CUDABACKEND_H
+
+#include "runtime/cuda/CudaDriver.h"
+#include "runtime/engine/Backend.h"
+#include "runtime/weights/Weights.h"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace m2c {
+
+struct CudaBackendOptions {
+  int device = 0;
+  /// KV-cache blocks including the null block; 0 = what fits in
+  /// `memoryFraction` of the GPU after weights, arena and workspace.
+  int64_t numKvBlocks = 0;
+  double memoryFraction = 0.9;
+  /// Longest sequence the block tables can describe; 0 = the whole cache.
+  int64_t maxSequenceTokens = 0;
+  /// Capture decode steps as CUDA graphs per batch-size bucket.
+  bool cudaGraphs = true;
+  /// Staging chunk for weight uploads (two are allocated, pinned).
+  uint64_t stagingBytes = 64ull << 20;
+  /// Called per weight uploaded: (weights done, total, bytes done).
+  WeightProgress progress;
+};
+
+/// Per-kernel timings of one step (see CudaBackend::profileStep).
+struct KernelTiming {
+  std::string name;   // plan kernel name, e.g. "layer3.attention"
+  std::string kernel; // compiled kernel, e.g. "m2c_gemv_bf16_n1024_k4096"
+  double microseconds = 0;
+};
+
+class CudaBackend final : public Backend {
+public:
+  /// Uploads the weights `reader` yields (random weights are generated on the
+  /// host, like the CPU backend's, so both backends hold the same values).
+  static StatusOr<std::unique_ptr<CudaBackend>>
+  create(const plan::Plan &plan, cuda::CudaDriver &driver, const WeightReader &reader,
+         const CudaBackendOptions &options);
+  ~CudaBackend() override;
+  /// Whether `plan` carries GPU kernels the backend can run; checked before
+  /// the driver is touched, so the error is the same on every machine.
+  static Status checkPlan(const plan::Plan &plan);
+
+  StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) override;
+  int64_t numKvBlocks() const override { return numKvBlocks_; }
+  int64_t maxBlocksPerSequence() const override { return maxBlocksPerSeq_; }
+
+  /// Runs a step kernel by kernel with events between launches (no graph),
+  /// for benchmarks. The step's effects are those of execute().
+  StatusOr<std::vector<KernelTiming>> profileStep(const plan::Entry &entry,
+                                                  const StepInputs &inputs);
+  /// Device bytes held: weights, KV cache, arena (with workspace and inputs).
+  uint64_t weightBytes() const { return weightBytes_; }
+  uint64_t kvCacheBytes() const { return kvBytes_; }
+  uint64_t arenaBytes() const { return arenaBytes_; }
+  int64_t graphsCaptured() const { return static_cast<int64_t>(graphs_.size()); }
+  cuda::CudaDriver &driver() { return driver_; }
+  cuda::StreamHandle stream() const { return stream_; }
+
+private:
+  CudaBackend(const plan::Plan &plan, cuda::CudaDriver &driver) : plan_(plan), driver_(driver) {}
+  struct LaunchRef {
+    cuda::FunctionHandle function = nullptr;
+    const plan::GpuLaunch *launch = nullptr;
+    const plan::GpuKernel *kernel = nullptr;
+  };
+  Status loadKernels();
+  Status allocate(const CudaBackendOptions &options);
+  Status uploadWeights(const WeightReader &reader, const CudaBackendOptions &options);
+  Status validate(const StepInputs &inputs) const;
+  /// Copies the step inputs to the device, with block-table rows of `stride`
+  /// entries and `rows` tokens (>= the step's, padded with null tokens).
+  Status uploadInputs(const StepInputs &inputs, int64_t rows, int64_t stride);
+  /// Enqueues every launch of `entry` for a step of `tokens` tokens.
+  Status enqueue(size_t entryIndex, int64_t tokens, int64_t stride,
+                 std::vector<cuda::EventHandle> *kernelEvents = nullptr);
+  Status launchOne(size_t entryIndex, size_t kernelIndex, const LaunchRef &ref, int64_t tokens,
+                   int64_t stride);
+  cuda::DevicePtr inputPtr(plan::EntryInput input) const;
+  int64_t bucketFor(int64_t tokens) const;
+  StatusOr<const float *> readLogits(const plan::Entry &entry, int64_t rows);
+
+  const plan::Plan &plan_;
+  cuda::CudaDriver &driver_;
+  cuda::StreamHandle stream_ = nullptr;
+  std::vector<cuda::ModuleHandle> modules_;
+  /// launches_[e][k]: the launches of plan.entries[e].kernels[k].
+  std::vector<std::vector<std::vector<LaunchRef>>> launches_;
+  cuda::DevicePtr arena_ = 0, workspace_ = 0, inputs_ = 0, weights_ = 0, kvCache_ = 0;
+  std::vector<cuda::DevicePtr> weightPtrs_;
+  uint64_t weightBytes_ = 0, kvBytes_ = 0, arenaBytes_ = 0, kvLayerBytes_ = 0;
+  int64_t numKvBlocks_ = 0;
+  int64_t maxBlocksPerSeq_ = 0;
+  bool cudaGraphs_ = true;
+  /// Pinned host memory: step inputs, and logits read back.
+  void *hostInputs_ = nullptr;
+  float *hostLogits_ = nullptr;
+  int64_t hostLogitsRows_ = 0;
+  /// Decode graphs by bucket size.
+  std::map<int64_t, cuda::GraphHandle> graphs_;
+};
+
+} // namespace m2c
+
+#endif // M2C_RUNTIME_CUDA_CUDABACKEND_H
