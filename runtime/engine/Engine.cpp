@@ -3,6 +3,7 @@
 #include "runtime/engine/Engine.h"
 
 #include <algorithm>
+#include <deque>
 
 namespace m2c {
 
@@ -13,7 +14,12 @@ struct Engine::Sequence {
   GenerationResult *result = nullptr;
   Rng rng;
   std::vector<int32_t> tokens; // prompt + generated
-  int64_t computed = 0;        // tokens whose KV is in the cache
+  int64_t promptLength = 0;
+  /// Tokens whose KV is in the cache. Step inputs always start here: a
+  /// prefill chunk feeds tokens[computed, +count), a decode step
+  /// tokens[computed]; logits are sampled only once computed reaches
+  /// tokens.size() (earlier ones belong to a replay after preemption).
+  int64_t computed = 0;
   bool done = false;
 };
 
@@ -40,6 +46,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const plan::Plan &plan, Backend
 }
 
 
+void Engine::finish(Sequence &seq, Status status) {
+  if (!status && seq.result->status)
+    seq.result->status = status.withContext("request " + std::to_string(seq.index));
+  seq.done = true;
+  if (kv_.hasSequence(seq.id))
+    (void)kv_.freeSequence(seq.id); // cannot fail for a known sequence
+}
+
 Status Engine::accept(Sequence &seq, const float *logits) {
   StatusOr<int32_t> token = sample(logits, plan_.vocabSize, seq.request->sampling, seq.rng);
   if (!token)
@@ -53,66 +67,50 @@ Status Engine::accept(Sequence &seq, const float *logits) {
   const std::vector<int32_t> &stops = seq.request->stopIds;
   if (static_cast<int64_t>(seq.result->generatedIds.size()) >= seq.request->maxNewTokens ||
       std::find(stops.begin(), stops.end(), *token) != stops.end())
-    seq.done = true;
+    finish(seq, Status::ok());
   return Status::ok();
 }
 
-Status Engine::prefill(Sequence &seq) {
-  const std::vector<int32_t> &prompt = seq.request->promptIds;
-  StatusOr<int64_t> cached = kv_.addSequence(seq.id, prompt);
+Status Engine::admit(Sequence &seq) {
+  // A resumed sequence asks for every token it has: blocks still in the
+  // prefix cache come back without recomputation. All-or-nothing.
+  StatusOr<int64_t> cached = kv_.addSequence(seq.id, seq.tokens);
   if (!cached)
     return cached.status();
   seq.computed = *cached;
-  int64_t chunk = options_.prefillChunk ? std::min(options_.prefillChunk, plan_.maxTokens)
-                                        : plan_.maxTokens;
-  int64_t total = static_cast<int64_t>(prompt.size());
-  const float *logits = nullptr;
-  while (seq.computed < total) {
-    int64_t count = std::min(chunk, total - seq.computed);
-    StepInputs inputs;
-    inputs.numSeqs = 1;
-    StatusOr<std::vector<int32_t>> table = kv_.blockTable(seq.id);
-    if (!table)
-      return table.status();
-    inputs.maxBlocks = std::max<int64_t>(1, static_cast<int64_t>(table->size()));
-    inputs.blockTables.assign(inputs.maxBlocks, 0);
-    std::copy(table->begin(), table->end(), inputs.blockTables.begin());
-    for (int64_t i = 0; i < count; ++i) {
-      inputs.tokenIds.push_back(prompt[seq.computed + i]);
-      inputs.positions.push_back(static_cast<int32_t>(seq.computed + i));
-      inputs.tokenSeqs.push_back(0);
-    }
-    StatusOr<const float *> out = backend_.execute(*prefillEntry_, inputs);
-    if (!out)
-      return out.status();
-    logits = *out;
-    M2C_RETURN_IF_ERROR(kv_.commitTokens(
-        seq.id, std::vector<int32_t>(prompt.begin() + seq.computed,
-                                     prompt.begin() + seq.computed + count)));
-    seq.computed += count;
-  }
-  return accept(seq, logits);
+  return Status::ok();
 }
 
-Status Engine::decodeStep(std::vector<Sequence *> &batch) {
-  // Reserve a slot for each sequence's newest token; a sequence that cannot
-  // get one fails alone and leaves the batch.
-  std::vector<Sequence *> running;
-  for (Sequence *seq : batch) {
-    Status status = kv_.appendSlots(seq->id, 1);
-    if (!status) {
-      seq->result->status = status;
-      seq->done = true;
-      continue;
-    }
-    running.push_back(seq);
-  }
-  if (running.empty())
-    return Status::ok();
+Status Engine::prefillChunk(Sequence &seq, int64_t count) {
   StepInputs inputs;
-  inputs.numSeqs = static_cast<int64_t>(running.size());
+  inputs.numSeqs = 1;
+  StatusOr<std::vector<int32_t>> table = kv_.blockTable(seq.id);
+  if (!table)
+    return table.status();
+  inputs.maxBlocks = std::max<int64_t>(1, static_cast<int64_t>(table->size()));
+  inputs.blockTables.assign(inputs.maxBlocks, 0);
+  std::copy(table->begin(), table->end(), inputs.blockTables.begin());
+  for (int64_t i = 0; i < count; ++i) {
+    inputs.tokenIds.push_back(seq.tokens[seq.computed + i]);
+    inputs.positions.push_back(static_cast<int32_t>(seq.computed + i));
+    inputs.tokenSeqs.push_back(0);
+  }
+  StatusOr<const float *> logits = backend_.execute(*prefillEntry_, inputs);
+  if (!logits)
+    return logits.status();
+  ++stats_.prefillSteps;
+  M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, inputs.tokenIds));
+  seq.computed += count;
+  if (seq.computed == static_cast<int64_t>(seq.tokens.size()))
+    return accept(seq, *logits);
+  return Status::ok();
+}
+
+Status Engine::decodeStep(const std::vector<Sequence *> &batch) {
+  StepInputs inputs;
+  inputs.numSeqs = static_cast<int64_t>(batch.size());
   int64_t maxBlocks = 1;
-  for (Sequence *seq : running) {
+  for (Sequence *seq : batch) {
     StatusOr<int64_t> slots = kv_.numSlots(seq->id);
     if (!slots)
       return slots.status();
@@ -120,22 +118,27 @@ Status Engine::decodeStep(std::vector<Sequence *> &batch) {
   }
   inputs.maxBlocks = maxBlocks;
   inputs.blockTables.assign(inputs.numSeqs * maxBlocks, 0);
-  for (size_t i = 0; i < running.size(); ++i) {
-    Sequence &seq = *running[i];
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Sequence &seq = *batch[i];
     M2C_RETURN_IF_ERROR(kv_.fillBlockTable(seq.id, maxBlocks,
                                            inputs.blockTables.data() + i * maxBlocks));
-    inputs.tokenIds.push_back(seq.tokens.back());
-    inputs.positions.push_back(static_cast<int32_t>(seq.tokens.size() - 1));
+    inputs.tokenIds.push_back(seq.tokens[seq.computed]);
+    inputs.positions.push_back(static_cast<int32_t>(seq.computed));
     inputs.tokenSeqs.push_back(static_cast<int32_t>(i));
   }
   StatusOr<const float *> logits = backend_.execute(*decodeEntry_, inputs);
   if (!logits)
     return logits.status();
-  for (size_t i = 0; i < running.size(); ++i) {
-    Sequence &seq = *running[i];
-    M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, {seq.tokens.back()}));
+  ++stats_.decodeSteps;
+  stats_.maxDecodeBatch = std::max(stats_.maxDecodeBatch, inputs.numSeqs);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Sequence &seq = *batch[i];
+    M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, {seq.tokens[seq.computed]}));
     seq.computed += 1;
-    M2C_RETURN_IF_ERROR(accept(seq, *logits + i * plan_.vocabSize));
+    if (seq.computed == static_cast<int64_t>(seq.tokens.size()))
+      M2C_RETURN_IF_ERROR(accept(seq, *logits + i * plan_.vocabSize));
+    else
+      ++stats_.replayedTokens;
   }
   return Status::ok();
 }
@@ -144,6 +147,10 @@ StatusOr<std::vector<GenerationResult>>
 Engine::generate(const std::vector<GenerationRequest> &requests) {
   std::vector<GenerationResult> results(requests.size());
   std::vector<Sequence> sequences(requests.size());
+  std::deque<Sequence *> waiting;
+  int64_t blockSize = plan_.kvCache.blockSize;
+  int64_t longest = std::min<int64_t>(backend_.maxBlocksPerSequence(), kv_.pool().numBlocks() - 1) *
+                    blockSize;
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerationRequest &request = requests[i];
     Sequence &seq = sequences[i];
@@ -153,49 +160,145 @@ Engine::generate(const std::vector<GenerationRequest> &requests) {
     seq.result = &results[i];
     seq.rng = Rng::forStream(request.sampling.seed, 0);
     seq.tokens = request.promptIds;
-    if (request.promptIds.empty()) {
-      seq.result->status = Status::error("request " + std::to_string(i) + ": empty prompt");
+    seq.promptLength = static_cast<int64_t>(request.promptIds.size());
+    auto fail = [&](const std::string &why) {
+      seq.result->status = Status::error("request " + std::to_string(i) + ": " + why);
       seq.done = true;
+    };
+    if (request.promptIds.empty()) {
+      fail("empty prompt");
       continue;
     }
     for (int32_t id : request.promptIds)
       if (id < 0 || id >= plan_.vocabSize) {
-        seq.result->status = Status::error("request " + std::to_string(i) + ": token id " +
-                                           std::to_string(id) + " out of range [0, " +
-                                           std::to_string(plan_.vocabSize) + ")");
-        seq.done = true;
+        fail("token id " + std::to_string(id) + " out of range [0, " +
+             std::to_string(plan_.vocabSize) + ")");
         break;
       }
     if (seq.done)
       continue;
     if (Status status = validateSamplingParams(request.sampling); !status) {
-      seq.result->status = status.withContext("request " + std::to_string(i));
-      seq.done = true;
+      fail(status.message());
       continue;
     }
     if (request.maxNewTokens <= 0) {
       seq.done = true;
       continue;
     }
-    Status status = prefill(seq);
-    if (!status) {
-      seq.result->status = status.withContext("request " + std::to_string(i));
-      seq.done = true;
+    // The last generated token needs no KV slot.
+    int64_t needed = seq.promptLength + request.maxNewTokens - 1;
+    if (needed > longest) {
+      fail("needs " + std::to_string(needed) + " tokens of KV cache, more than the " +
+           std::to_string(longest) + " one sequence can hold");
+      continue;
     }
+    waiting.push_back(&seq);
   }
+
+  int64_t budgetLimit = options_.tokenBudget ? std::min(options_.tokenBudget, plan_.maxTokens)
+                                             : plan_.maxTokens;
   int64_t batchLimit = options_.maxDecodeBatch ? std::min(options_.maxDecodeBatch, plan_.maxTokens)
                                                : plan_.maxTokens;
-  while (true) {
-    std::vector<Sequence *> live;
-    for (Sequence &seq : sequences)
-      if (!seq.done)
-        live.push_back(&seq);
-    if (live.empty())
-      break;
-    for (size_t begin = 0; begin < live.size(); begin += batchLimit) {
-      std::vector<Sequence *> batch(live.begin() + begin,
-                                    live.begin() + std::min<size_t>(live.size(), begin + batchLimit));
+  int64_t chunkLimit = options_.prefillChunk ? std::min(options_.prefillChunk, plan_.maxTokens)
+                                             : plan_.maxTokens;
+  // Admission order; the back is preempted first.
+  std::vector<Sequence *> running;
+  auto dropDone = [&] {
+    running.erase(std::remove_if(running.begin(), running.end(),
+                                 [](Sequence *seq) { return seq->done; }),
+                  running.end());
+  };
+  auto preempt = [&](Sequence &seq) -> Status {
+    M2C_RETURN_IF_ERROR(kv_.freeSequence(seq.id));
+    seq.computed = 0;
+    running.erase(std::find(running.begin(), running.end(), &seq));
+    waiting.push_front(&seq);
+    ++stats_.preemptions;
+    return Status::ok();
+  };
+
+  while (!waiting.empty() || !running.empty()) {
+    ++stats_.iterations;
+    int64_t budget = budgetLimit;
+
+    // 1. One decode token for every running sequence past its prompt; a
+    // sequence that needs a new block may preempt newer ones.
+    std::vector<Sequence *> batch;
+    for (Sequence *seq : std::vector<Sequence *>(running)) {
+      if (static_cast<int64_t>(batch.size()) >= std::min(batchLimit, budget))
+        break;
+      if (seq->done || seq->computed < seq->promptLength ||
+          std::find(running.begin(), running.end(), seq) == running.end())
+        continue;
+      bool scheduled = false;
+      while (!scheduled) {
+        StatusOr<int64_t> slots = kv_.numSlots(seq->id);
+        if (!slots)
+          return slots.status();
+        int64_t missing = seq->computed + 1 - *slots;
+        Status status = missing > 0 ? kv_.appendSlots(seq->id, missing) : Status::ok();
+        if (status) {
+          scheduled = true;
+          break;
+        }
+        Sequence *victim = running.back();
+        if (victim == seq && running.size() == 1) {
+          finish(*seq, status); // it cannot fit even alone
+          break;
+        }
+        M2C_RETURN_IF_ERROR(preempt(*victim));
+        batch.erase(std::remove(batch.begin(), batch.end(), victim), batch.end());
+        if (victim == seq)
+          break;
+      }
+      if (scheduled)
+        batch.push_back(seq);
+    }
+    dropDone();
+    if (!batch.empty()) {
       M2C_RETURN_IF_ERROR(decodeStep(batch));
+      budget -= static_cast<int64_t>(batch.size());
+    }
+    dropDone();
+
+    // 2. Prefill chunks of admitted sequences, oldest first.
+    for (Sequence *seq : std::vector<Sequence *>(running)) {
+      if (budget <= 0)
+        break;
+      if (seq->computed >= seq->promptLength)
+        continue;
+      int64_t count = std::min({chunkLimit, seq->promptLength - seq->computed, budget});
+      M2C_RETURN_IF_ERROR(prefillChunk(*seq, count));
+      budget -= count;
+    }
+    dropDone();
+
+    // 3. Admit waiting requests while budget and blocks last.
+    while (budget > 0 && !waiting.empty()) {
+      Sequence &seq = *waiting.front();
+      // Keep a block of headroom per running sequence, so an admission is
+      // not undone by the next decode step's preemption.
+      int64_t blocks = (static_cast<int64_t>(seq.tokens.size()) + blockSize - 1) / blockSize;
+      if (!running.empty() &&
+          kv_.numFreeBlocks() - blocks < static_cast<int64_t>(running.size()))
+        break;
+      if (Status status = admit(seq); !status) {
+        if (running.empty()) {
+          // Nothing will free blocks: it cannot fit even alone.
+          waiting.pop_front();
+          finish(seq, status);
+          continue;
+        }
+        break; // retry once running sequences free blocks
+      }
+      waiting.pop_front();
+      running.push_back(&seq);
+      if (seq.computed < seq.promptLength) {
+        int64_t count = std::min({chunkLimit, seq.promptLength - seq.computed, budget});
+        M2C_RETURN_IF_ERROR(prefillChunk(seq, count));
+        budget -= count;
+      }
+      dropDone();
     }
   }
   for (Sequence &seq : sequences)

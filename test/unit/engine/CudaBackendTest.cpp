@@ -1,0 +1,205 @@
+//===- CudaBackendTest.cpp - The GPU against the CPU backend and transformers ---===//
+//
+// Needs a GPU and the sm_90 artifacts scripts/gpu/prepare.sh compiles;
+// elsewhere every case skips and says why. What does not need a GPU (a
+// CPU artifact refused, no driver) runs everywhere.
+//
+//===----------------------------------------------------------------------===//
+
+#include "EngineTestUtil.h"
+
+#include "runtime/support/Npy.h"
+
+using namespace m2c;
+using namespace m2c::testing;
+
+namespace {
+
+TEST(CudaBackendTest, ACpuArtifactIsRefusedWithAFix) {
+  std::string why;
+  std::optional<Artifact> artifact = loadTestArtifact("tiny-cpu.m2a", why);
+  if (!artifact)
+    GTEST_SKIP() << why;
+  cuda::CudaDriver *driver = testDriver(why);
+  if (!driver)
+    GTEST_SKIP() << why;
+  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(artifact->plan(), &*artifact, {});
+  ASSERT_TRUE(reader);
+  StatusOr<std::unique_ptr<CudaBackend>> backend =
+      CudaBackend::create(artifact->plan(), *driver, **reader, {});
+  ASSERT_FALSE(backend);
+  EXPECT_EQ(backend.status().message(),
+            "this plan was compiled for 'cpu' and carries no GPU kernels; compile it with "
+            "--target sm_90 (or sm_80, sm_90a) to run it on the GPU");
+}
+
+class GpuArtifactTest : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (!testDriver(why))
+      GTEST_SKIP() << why;
+    artifact_ = loadTestArtifact(GetParam(), why);
+    if (!artifact_)
+      GTEST_SKIP() << why;
+  }
+  std::optional<Artifact> artifact_;
+};
+
+GenerationRequest greedyRequest(std::vector<int32_t> prompt, int64_t maxNew) {
+  GenerationRequest request;
+  request.promptIds = std::move(prompt);
+  request.maxNewTokens = maxNew;
+  return request;
+}
+
+TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(6, plan.vocabSize, 300, 16, 21);
+  for (GenerationRequest &r : requests)
+    r.sampling = {}; // greedy
+  std::unique_ptr<Backend> gpu = makeBackend("cuda", *artifact_, 256);
+  std::unique_ptr<Backend> cpu = makeBackend("cpu", *artifact_, 256);
+  ASSERT_TRUE(gpu && cpu);
+  EngineOptions options;
+  options.keepLogits = true;
+  RunOutcome onGpu = runEngine(plan, *gpu, requests, options);
+  RunOutcome onCpu = runEngine(plan, *cpu, requests, options);
+  ASSERT_EQ(onGpu.results.size(), requests.size());
+  double worst = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(onGpu.results[i].generatedIds, onCpu.results[i].generatedIds) << "request " << i;
+    size_t steps = std::min(onGpu.results[i].logits.size(), onCpu.results[i].logits.size());
+    for (size_t s = 0; s < steps; ++s)
+      worst = std::max(worst, relativeError(onGpu.results[i].logits[s].data(),
+                                            onCpu.results[i].logits[s].data(), plan.vocabSize));
+  }
+  // bf16 tensor-core prefill GEMMs against the f32 CPU reference.
+  EXPECT_LE(worst, 1e-2);
+  RecordProperty("worst_relative_logits_error", std::to_string(worst));
+  std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g\n", GetParam(), worst);
+}
+
+TEST_P(GpuArtifactTest, CudaGraphsGiveTheSameLogitsAsLaunches) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(5, plan.vocabSize, 100, 10, 4);
+  for (GenerationRequest &r : requests)
+    r.sampling = {};
+  std::unique_ptr<Backend> graphs = makeBackend("cuda", *artifact_, 128, true);
+  std::unique_ptr<Backend> eager = makeBackend("cuda", *artifact_, 128, false);
+  ASSERT_TRUE(graphs && eager);
+  EngineOptions options;
+  options.keepLogits = true;
+  RunOutcome a = runEngine(plan, *graphs, requests, options);
+  RunOutcome b = runEngine(plan, *eager, requests, options);
+  EXPECT_GT(static_cast<CudaBackend &>(*graphs).graphsCaptured(), 0);
+  EXPECT_EQ(static_cast<CudaBackend &>(*eager).graphsCaptured(), 0);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_EQ(a.results[i].logits.size(), b.results[i].logits.size());
+    EXPECT_EQ(a.results[i].generatedIds, b.results[i].generatedIds);
+    for (size_t s = 0; s < a.results[i].logits.size(); ++s)
+      EXPECT_EQ(a.results[i].logits[s], b.results[i].logits[s]) << "request " << i << " step " << s;
+  }
+}
+
+TEST_P(GpuArtifactTest, BadStepInputsAreErrorsNotCrashes) {
+  const plan::Plan &plan = artifact_->plan();
+  std::unique_ptr<Backend> gpu = makeBackend("cuda", *artifact_, 8);
+  ASSERT_TRUE(gpu);
+  const plan::Entry &decode = *plan.findEntry("decode");
+  StepInputs in;
+  in.tokenIds = {1};
+  in.positions = {0};
+  in.tokenSeqs = {0};
+  in.numSeqs = 1;
+  in.maxBlocks = 1;
+  in.blockTables = {1};
+  ASSERT_TRUE(gpu->execute(decode, in));
+  StepInputs bad = in;
+  bad.tokenIds = {static_cast<int32_t>(plan.vocabSize)};
+  EXPECT_EQ(gpu->execute(decode, bad).status().message(),
+            "token id " + std::to_string(plan.vocabSize) + " out of range");
+  bad = in;
+  bad.blockTables = {8};
+  EXPECT_EQ(gpu->execute(decode, bad).status().message(), "block table entry 8 out of range");
+  bad = in;
+  bad.positions = {static_cast<int32_t>(plan.kvCache.blockSize)};
+  EXPECT_EQ(gpu->execute(decode, bad).status().message(),
+            "position " + std::to_string(plan.kvCache.blockSize) + " beyond the block table");
+  bad = in;
+  bad.blockTables = {0};
+  EXPECT_EQ(gpu->execute(decode, bad).status().message(), "position 0 has no KV block");
+  // The backend is still usable.
+  EXPECT_TRUE(gpu->execute(decode, in));
+}
+
+// The tiny model's prefill and decode, small enough for compute-sanitizer
+// (scripts/gpu/run.sh runs this case under memcheck and racecheck).
+TEST_P(GpuArtifactTest, SanitizerPrefillAndDecode) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(3, plan.vocabSize, 40, 4, 9);
+  std::unique_ptr<Backend> gpu = makeBackend("cuda", *artifact_, 32);
+  ASSERT_TRUE(gpu);
+  RunOutcome outcome = runEngine(plan, *gpu, requests);
+  for (const GenerationResult &r : outcome.results)
+    EXPECT_TRUE(r.status) << r.status.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, GpuArtifactTest,
+                         ::testing::Values("tiny-sm90.m2a", "tiny-sm90-bf16kv.m2a"),
+                         [](const ::testing::TestParamInfo<const char *> &info) {
+                           return std::string(info.param).find("bf16") != std::string::npos
+                                      ? "bf16_kv"
+                                      : "f32_kv";
+                         });
+
+// transformers' logits (test/data/golden, made on the GPU machine) against
+// the GPU running artifacts compiled from the same checkpoints.
+class GpuGoldenTest : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(GpuGoldenTest, MatchesTransformersLogitsAndGreedyIds) {
+  std::string why;
+  if (!testDriver(why))
+    GTEST_SKIP() << why;
+  std::string name = GetParam();
+  std::optional<Artifact> artifact = loadTestArtifact("golden-" + name + "-sm90.m2a", why);
+  if (!artifact)
+    GTEST_SKIP() << why;
+  const char *root = std::getenv("M2C_TEST_DATA");
+  std::string dir = std::string(root ? root : "test/data") + "/golden/" + name;
+  const plan::Plan &plan = artifact->plan();
+  std::unique_ptr<Backend> gpu = makeBackend("cuda", *artifact, 256);
+  ASSERT_TRUE(gpu);
+  int prompts = 0;
+  double worst = 0;
+  for (int i = 0;; ++i) {
+    std::string prefix = dir + "/prompt_" + std::to_string(i) + "_";
+    if (!fileExists(prefix + "ids.npy"))
+      break;
+    StatusOr<NpyArray> ids = readNpy(prefix + "ids.npy");
+    StatusOr<NpyArray> generated = readNpy(prefix + "generated.npy");
+    StatusOr<NpyArray> logits = readNpy(prefix + "logits.npy");
+    ASSERT_TRUE(ids && generated && logits) << prefix;
+    EngineOptions options;
+    options.keepLogits = true;
+    RunOutcome outcome = runEngine(
+        plan, *gpu, {greedyRequest(ids->i32, static_cast<int64_t>(generated->i32.size()))},
+        options);
+    ASSERT_EQ(outcome.results.size(), 1u);
+    EXPECT_EQ(outcome.results[0].generatedIds, generated->i32) << "prompt " << i;
+    for (size_t s = 0; s < outcome.results[0].logits.size(); ++s) {
+      double error = relativeError(outcome.results[0].logits[s].data(),
+                                   logits->f32.data() + s * plan.vocabSize, plan.vocabSize);
+      worst = std::max(worst, error);
+      EXPECT_LE(error, 2e-2) << "prompt " << i << " step " << s;
+    }
+    ++prompts;
+  }
+  EXPECT_GT(prompts, 0) << "no prompts in " << dir;
+  std::printf("[ golden gpu ] %s: %d prompts, worst relative logits error %.3g\n", name.c_str(),
+              prompts, worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, GpuGoldenTest, ::testing::Values("bf16", "fp8"));
+
+} // namespace

@@ -1,0 +1,172 @@
+//===- SchedulerTest.cpp - Continuous batching and preemption are invisible ---===//
+//
+// A request's tokens must not depend on what it was scheduled with: run
+// alone, in a batch of 64 with mixed prompt lengths and sampling, under a
+// small token budget, or in a KV cache so small that sequences are
+// preempted and recomputed. Runs on the CPU backend everywhere and on the
+// CUDA backend where there is a GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "EngineTestUtil.h"
+
+using namespace m2c;
+using namespace m2c::testing;
+
+namespace {
+
+struct SchedulerCase {
+  const char *backend;
+  const char *artifact;
+  int64_t maxPrompt;
+};
+
+void PrintTo(const SchedulerCase &c, std::ostream *os) { *os << c.backend << "/" << c.artifact; }
+
+class SchedulerTest : public ::testing::TestWithParam<SchedulerCase> {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (std::string(GetParam().backend) == "cuda" && !testDriver(why))
+      GTEST_SKIP() << why;
+    artifact_ = loadTestArtifact(GetParam().artifact, why);
+    if (!artifact_)
+      GTEST_SKIP() << why;
+  }
+
+  std::unique_ptr<Backend> backend(int64_t blocks) {
+    return makeBackend(GetParam().backend, *artifact_, blocks);
+  }
+
+  std::optional<Artifact> artifact_;
+};
+
+void expectSameTokens(const std::vector<GenerationResult> &actual,
+                      const std::vector<std::vector<int32_t>> &expected, const char *what) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_TRUE(actual[i].status) << what << " request " << i << ": "
+                                  << actual[i].status.message();
+    EXPECT_EQ(actual[i].generatedIds, expected[i]) << what << " request " << i;
+  }
+}
+
+TEST_P(SchedulerTest, SixtyFourRequestsProduceWhatTheyProduceAlone) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests =
+      mixedRequests(64, plan.vocabSize, GetParam().maxPrompt, 64, 7);
+  int64_t blockSize = plan.kvCache.blockSize;
+  int64_t ample = 1;
+  for (const GenerationRequest &r : requests)
+    ample += (static_cast<int64_t>(r.promptIds.size()) + r.maxNewTokens + blockSize - 1) / blockSize;
+
+  std::unique_ptr<Backend> large = backend(ample);
+  ASSERT_TRUE(large);
+  std::vector<std::vector<int32_t>> alone;
+  for (const GenerationRequest &request : requests) {
+    RunOutcome outcome = runEngine(plan, *large, {request});
+    ASSERT_EQ(outcome.results.size(), 1u);
+    ASSERT_TRUE(outcome.results[0].status) << outcome.results[0].status.message();
+    ASSERT_EQ(static_cast<int64_t>(outcome.results[0].generatedIds.size()),
+              requests[&request - requests.data()].maxNewTokens);
+    alone.push_back(outcome.results[0].generatedIds);
+  }
+
+  RunOutcome together = runEngine(plan, *large, requests);
+  expectSameTokens(together.results, alone, "together");
+  EXPECT_EQ(together.stats.preemptions, 0);
+  EXPECT_GT(together.stats.maxDecodeBatch, 8);
+
+  // A small budget interleaves prefill chunks with running decodes.
+  EngineOptions budgeted;
+  budgeted.tokenBudget = 96;
+  budgeted.prefillChunk = 64;
+  RunOutcome mixed = runEngine(plan, *large, requests, budgeted);
+  expectSameTokens(mixed.results, alone, "token budget 96");
+
+  // Room for the longest request and a little more: sequences are
+  // preempted, recomputed, and still produce the same tokens.
+  int64_t longest = 0;
+  for (const GenerationRequest &r : requests)
+    longest = std::max<int64_t>(longest, (static_cast<int64_t>(r.promptIds.size()) +
+                                          r.maxNewTokens + blockSize - 1) / blockSize);
+  std::unique_ptr<Backend> small = backend(longest + 4);
+  ASSERT_TRUE(small);
+  RunOutcome squeezed = runEngine(plan, *small, requests, budgeted);
+  expectSameTokens(squeezed.results, alone, "small cache");
+  EXPECT_GT(squeezed.stats.preemptions, 0) << "the cache was not small enough to preempt";
+  EXPECT_GT(squeezed.stats.replayedTokens, 0);
+}
+
+TEST_P(SchedulerTest, PrefixCachingChangesNoToken) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(16, plan.vocabSize, 200, 12, 11);
+  // Half the requests share a long prefix with the first.
+  for (size_t i = 1; i < requests.size(); i += 2) {
+    std::vector<int32_t> prompt = requests[0].promptIds;
+    prompt.insert(prompt.end(), requests[i].promptIds.begin(), requests[i].promptIds.end());
+    requests[i].promptIds = prompt;
+  }
+  requests[0].promptIds.resize(std::max<size_t>(requests[0].promptIds.size(), 64), 5);
+  std::unique_ptr<Backend> b = backend(512);
+  ASSERT_TRUE(b);
+  RunOutcome plain = runEngine(plan, *b, requests);
+  EngineOptions cached;
+  cached.enablePrefixCaching = true;
+  RunOutcome withCache = runEngine(plan, *b, requests, cached);
+  std::vector<std::vector<int32_t>> expected;
+  for (const GenerationResult &r : plain.results)
+    expected.push_back(r.generatedIds);
+  expectSameTokens(withCache.results, expected, "prefix caching");
+}
+
+TEST_P(SchedulerTest, ARequestTooLongForTheCacheFailsAloneAndLosesNothingElse) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(4, plan.vocabSize, 20, 8, 3);
+  GenerationRequest huge = requests[0];
+  huge.promptIds.assign(40 * plan.kvCache.blockSize, 7);
+  requests.insert(requests.begin() + 1, huge);
+  std::unique_ptr<Backend> b = backend(16);
+  ASSERT_TRUE(b);
+  RunOutcome outcome = runEngine(plan, *b, requests);
+  ASSERT_EQ(outcome.results.size(), requests.size());
+  EXPECT_FALSE(outcome.results[1].status);
+  EXPECT_NE(outcome.results[1].status.message().find("request 1: needs "), std::string::npos)
+      << outcome.results[1].status.message();
+  for (size_t i : {0, 2, 3, 4}) {
+    EXPECT_TRUE(outcome.results[i].status) << outcome.results[i].status.message();
+    EXPECT_EQ(static_cast<int64_t>(outcome.results[i].generatedIds.size()),
+              requests[i].maxNewTokens);
+  }
+}
+
+TEST_P(SchedulerTest, StopTokensEndARequestEarly) {
+  const plan::Plan &plan = artifact_->plan();
+  std::vector<GenerationRequest> requests = mixedRequests(1, plan.vocabSize, 10, 1, 5);
+  requests[0].maxNewTokens = 12;
+  std::unique_ptr<Backend> b = backend(64);
+  ASSERT_TRUE(b);
+  RunOutcome free = runEngine(plan, *b, requests);
+  ASSERT_EQ(free.results[0].generatedIds.size(), 12u);
+  requests[0].stopIds = {free.results[0].generatedIds[4]};
+  RunOutcome stopped = runEngine(plan, *b, requests);
+  const std::vector<int32_t> &ids = stopped.results[0].generatedIds;
+  ASSERT_FALSE(ids.empty());
+  EXPECT_EQ(ids.back(), free.results[0].generatedIds[4]);
+  EXPECT_LE(ids.size(), 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, SchedulerTest,
+    ::testing::Values(SchedulerCase{"cpu", "tiny-cpu.m2a", 400},
+                      SchedulerCase{"cuda", "tiny-sm90.m2a", 2000},
+                      SchedulerCase{"cuda", "tiny-sm90-bf16kv.m2a", 2000}),
+    [](const ::testing::TestParamInfo<SchedulerCase> &info) {
+      std::string name = std::string(info.param.backend) + "_" + info.param.artifact;
+      for (char &c : name)
+        if (!isalnum(static_cast<unsigned char>(c)))
+          c = '_';
+      return name;
+    });
+
+} // namespace
