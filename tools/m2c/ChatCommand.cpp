@@ -14,7 +14,6 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/chat/ChatOutput.h"
 #include "runtime/chat/ChatTemplate.h"
-#include "runtime/engine/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/weights/Weights.h"
@@ -84,34 +83,28 @@ cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
 /// The loaded model: weights, backend and engine, kept alive together.
 struct LoadedModel {
   RunnableModel runnable;
-  std::unique_ptr<CpuBackend> backend;
   std::unique_ptr<Engine> engine;
-  const plan::Plan &plan() const { return runnable.plan; }
+  const plan::Plan &plan() const { return runnable.plan(); }
 };
 
 Status loadModel(LoadedModel &model, const EngineOptions &engineOptions) {
   RunModelRequest request;
   request.model = modelArg;
   request.overrides.assign(setOverrides.begin(), setOverrides.end());
-  request.randomWeights = randomWeights;
-  request.weightSeed = weightSeed;
-  request.checkpointPath = checkpointPath;
+  request.backend.weights.random = randomWeights;
+  request.backend.weights.seed = weightSeed;
+  request.backend.weights.checkpointPath = checkpointPath;
+  request.backend.threads = threads;
+  // The whole conversation plus the null block.
+  request.backend.kvBlocksFor = [](const plan::Plan &plan) {
+    return 1 + (maxContext + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
+  };
   StatusOr<RunnableModel> runnable = loadRunnableModel(request);
   if (!runnable)
     return runnable.status();
   model.runnable = runnable.take();
-  CpuBackendOptions backendOptions;
-  // The whole conversation plus the null block.
-  backendOptions.numKvBlocks =
-      1 + (maxContext + model.plan().kvCache.blockSize - 1) / model.plan().kvCache.blockSize;
-  backendOptions.numThreads = threads;
-  StatusOr<std::unique_ptr<CpuBackend>> backend =
-      CpuBackend::create(model.plan(), std::move(model.runnable.weights), backendOptions);
-  if (!backend)
-    return backend.status();
-  model.backend = backend.take();
   StatusOr<std::unique_ptr<Engine>> engine =
-      Engine::create(model.plan(), *model.backend, engineOptions);
+      Engine::create(model.plan(), *model.runnable.backend, engineOptions);
   if (!engine)
     return engine.status();
   model.engine = engine.take();

@@ -180,43 +180,6 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
   });
 }
 
-/// Compiles every unique kernel of `plan` to PTX and records the result,
-/// with launch geometry and parameter ABI, as the plan's GPU program.
-Status attachGpuProgram(plan::Plan &plan, const std::string &target,
-                        mlir::MLIRContext &context) {
-  ptx::PtxOptions options;
-  options.target = *ptx::parsePtxTarget(target);
-  DiagnosticText diagnostics(context);
-  mlir::FailureOr<ptx::PlanPtx> compiled = ptx::emitPlanPtx(context, plan, options);
-  if (mlir::failed(compiled))
-    return Status::error("PTX codegen failed: " + diagnostics.text());
-  plan::GpuProgram &program = plan.gpu;
-  program = plan::GpuProgram();
-  program.target = target;
-  program.kernelOf = compiled->kernelOf;
-  for (const ptx::KernelBinary &binary : compiled->kernels) {
-    plan::GpuKernel kernel;
-    kernel.name = binary.name;
-    kernel.ptx = binary.ptx;
-    kernel.workspaceBytes = binary.workspaceBytes;
-    for (const ptx::KernelLaunch &launch : binary.launches) {
-      plan::GpuLaunch out;
-      out.entry = launch.entry;
-      for (int d = 0; d < 3; ++d) {
-        out.grid[d] = {launch.grid[d].constant, launch.grid[d].tokenScale,
-                       launch.grid[d].tokenDivisor, launch.grid[d].offset};
-        out.block[d] = launch.block[d];
-      }
-      out.sharedBytes = launch.sharedBytes;
-      for (const ptx::KernelParam &param : launch.params)
-        out.params.push_back({static_cast<plan::GpuParam::Kind>(param.kind), param.index});
-      kernel.launches.push_back(std::move(out));
-    }
-    program.kernels.push_back(std::move(kernel));
-  }
-  return Status::ok();
-}
-
 } // namespace
 
 int runCompile() {

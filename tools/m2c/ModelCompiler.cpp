@@ -2,6 +2,7 @@
 
 #include "ModelCompiler.h"
 
+#include "codegen/ptx/PtxCodegen.h"
 #include "passes/InitAll.h"
 #include "runtime/weights/Weights.h"
 
@@ -153,73 +154,82 @@ StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request) {
   mlir::TimingScope rootTimer = timingManager.getRootScope();
   RunnableModel model;
   if (isArtifactFile(request.model)) {
-    StatusOr<Artifact> loaded = Artifact::load(request.model, "cpu");
+    StatusOr<Artifact> loaded = Artifact::load(request.model);
     if (!loaded)
       return loaded.status();
     model.artifact.emplace(loaded.take());
-    model.plan = model.artifact->plan();
+    model.planStorage = std::make_unique<plan::Plan>(model.artifact->plan());
   } else {
     // A model directory, config or preset: compile in memory first.
     CompileRequest compile;
     compile.model = request.model;
     compile.overrides = request.overrides;
-    compile.frontend.kvCacheDtype = "f32";
+    // The GPU runs what `m2c compile --target sm_90` would produce.
+    std::string target = request.backend.device == "cuda" ? "sm_90" : "cpu";
+    bool gpu = target != "cpu";
+    compile.frontend.kvCacheDtype = gpu ? "bf16" : "f32";
     compile.plan.maxTokens = request.maxTokens;
+    compile.plan.target = target;
+    PassOptions passes = request.passes;
+    if (gpu)
+      passes.pipeline.target = target;
     StatusOr<ModelIR> ir = buildModelIR(compile, rootTimer);
     if (!ir)
       return ir.status();
-    M2C_RETURN_IF_ERROR(runPipeline(*ir, request.passes, rootTimer));
+    M2C_RETURN_IF_ERROR(runPipeline(*ir, passes, rootTimer));
     StatusOr<plan::Plan> lowered = lowerToPlan(*ir, compile.plan, rootTimer);
     if (!lowered)
       return lowered.status();
-    model.plan = lowered.take();
-    if (model.plan.weightsMode == "none" && !request.randomWeights &&
-        request.checkpointPath.empty())
+    model.planStorage = std::make_unique<plan::Plan>(lowered.take());
+    if (gpu)
+      M2C_RETURN_IF_ERROR(attachGpuProgram(*model.planStorage, target, *ir->context));
+    if (model.planStorage->weightsMode == "none" && !request.backend.weights.random &&
+        request.backend.weights.checkpointPath.empty())
       return Status::error("'" + request.model +
                            "' has no checkpoint: pass --random-weights or a model directory");
   }
-  WeightSourceOptions source;
-  source.random = request.randomWeights;
-  source.seed = request.weightSeed;
-  source.checkpointPath = request.checkpointPath;
-  ProgressLine progress("loading weights");
-  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
-    progress.update(done, total, bytes);
-  };
-  StatusOr<WeightSet> weights =
-      loadWeights(model.plan, model.artifact ? &*model.artifact : nullptr, source);
-  if (!weights)
-    return weights.status();
-  model.weights = weights.take();
+  StatusOr<std::unique_ptr<Backend>> backend =
+      createBackend(*model.planStorage, model.artifact ? &*model.artifact : nullptr, request.backend);
+  if (!backend)
+    return backend.status();
+  model.backend = backend.take();
   return model;
 }
 
-namespace {
-double nowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+Status attachGpuProgram(plan::Plan &plan, const std::string &target,
+                        mlir::MLIRContext &context) {
+  ptx::PtxOptions options;
+  options.target = *ptx::parsePtxTarget(target);
+  DiagnosticText diagnostics(context);
+  mlir::FailureOr<ptx::PlanPtx> compiled = ptx::emitPlanPtx(context, plan, options);
+  if (mlir::failed(compiled))
+    return Status::error("PTX codegen failed: " + diagnostics.text());
+  plan::GpuProgram &program = plan.gpu;
+  program = plan::GpuProgram();
+  program.target = target;
+  program.kernelOf = compiled->kernelOf;
+  for (const ptx::KernelBinary &binary : compiled->kernels) {
+    plan::GpuKernel kernel;
+    kernel.name = binary.name;
+    kernel.ptx = binary.ptx;
+    kernel.workspaceBytes = binary.workspaceBytes;
+    for (const ptx::KernelLaunch &launch : binary.launches) {
+      plan::GpuLaunch out;
+      out.entry = launch.entry;
+      for (int d = 0; d < 3; ++d) {
+        out.grid[d] = {launch.grid[d].constant, launch.grid[d].tokenScale,
+                       launch.grid[d].tokenDivisor, launch.grid[d].offset};
+        out.block[d] = launch.block[d];
+      }
+      out.sharedBytes = launch.sharedBytes;
+      for (const ptx::KernelParam &param : launch.params)
+        out.params.push_back({static_cast<plan::GpuParam::Kind>(param.kind), param.index});
+      kernel.launches.push_back(std::move(out));
+    }
+    program.kernels.push_back(std::move(kernel));
+  }
+  return Status::ok();
 }
-} // namespace
 
-void ProgressLine::update(size_t done, size_t total, uint64_t bytes) {
-  double now = nowSeconds();
-  if (start_ < 0)
-    start_ = now;
-  double elapsed = now - start_;
-  // Quiet for quick work; a line every call once it has taken a second.
-  if (elapsed < 1.0 && !printed_)
-    return;
-  double eta = done ? elapsed * (static_cast<double>(total) - done) / done : 0;
-  llvm::errs() << "\r" << what_ << ": " << done << "/" << total << ", "
-               << llvm::format("%.1f", bytes / 1e6) << " MB, "
-               << llvm::format("%.0f", elapsed) << " s elapsed, ETA "
-               << llvm::format("%.0f", eta) << " s   ";
-  printed_ = true;
-}
-
-ProgressLine::~ProgressLine() {
-  if (printed_)
-    llvm::errs() << "\n";
-}
 
 } // namespace m2c::tools

@@ -9,6 +9,8 @@
 #include "runtime/model/ModelConfig.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/plan/Plan.h"
+#include "runtime/serve/BackendFactory.h"
+#include "runtime/support/Progress.h"
 #include "runtime/weights/Weights.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -30,6 +32,10 @@ struct CompileRequest {
   FrontendOptions frontend;
   PlanOptions plan;
 };
+
+/// Compiles every unique kernel of `plan` to PTX and records the result,
+/// with launch geometry and parameter ABI, as the plan's GPU program.
+Status attachGpuProgram(plan::Plan &plan, const std::string &target, mlir::MLIRContext &context);
 
 /// The result of the frontend, kept with its context.
 struct ModelIR {
@@ -78,40 +84,32 @@ struct RunModelRequest {
   std::vector<std::string> overrides;
   PassOptions passes;
   int64_t maxTokens = 1024;
-  bool randomWeights = false;
-  uint64_t weightSeed = 0;
-  std::string checkpointPath;
+  /// Where the model runs: the backend and its weights.
+  BackendRequest backend;
 };
 
+/// A plan ready to execute: its backend holds the weights. The plan lives
+/// on the heap because the backend keeps a reference to it.
 struct RunnableModel {
   std::optional<Artifact> artifact;
-  plan::Plan plan;
-  WeightSet weights;
+  std::unique_ptr<plan::Plan> planStorage;
+  std::unique_ptr<Backend> backend;
+  const plan::Plan &plan() const { return *planStorage; }
 };
 
 /// True when `path` starts with the artifact magic.
 bool isArtifactFile(const std::string &path);
 
-/// Loads a CPU artifact or compiles MODEL in memory (KV cache in f32), then
-/// loads its weights with a progress line. Errors are user-facing.
+/// Loads an artifact or compiles MODEL in memory (for the CPU with an f32 KV
+/// cache; for --device cuda to sm_90 PTX with a bf16 KV cache), then loads
+/// its weights onto the device with a progress line. The CPU backend's KV
+/// size must be set in request.backend. Errors are user-facing.
 StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request);
 
 /// True when `dir` holds safetensors weights.
 bool hasCheckpoint(const std::string &dir);
 
-/// Prints "<what>: i/n, X MB, ETA Ns" on one stderr line when the work is
-/// long enough to deserve it.
-class ProgressLine {
-public:
-  explicit ProgressLine(std::string what) : what_(std::move(what)) {}
-  ~ProgressLine();
-  void update(size_t done, size_t total, uint64_t bytes);
-
-private:
-  std::string what_;
-  double start_ = -1;
-  bool printed_ = false;
-};
+using m2c::ProgressLine;
 
 } // namespace m2c::tools
 

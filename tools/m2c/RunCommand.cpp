@@ -4,8 +4,8 @@
 #include "ModelCompiler.h"
 
 #include "runtime/artifact/Artifact.h"
-#include "runtime/engine/CpuBackend.h"
 #include "runtime/engine/Engine.h"
+#include "runtime/serve/BatchFile.h"
 #include "runtime/support/Npy.h"
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/weights/Weights.h"
@@ -31,8 +31,27 @@ cl::OptionCategory runCategory("m2c run options");
 
 cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL_OR_ARTIFACT"),
                               cl::sub(runCommand), cl::cat(runCategory));
-cl::opt<std::string> device("device", cl::desc("Where to run: cpu"), cl::init("cpu"),
+cl::opt<std::string> device("device", cl::desc("Where to run: cpu or cuda"), cl::init("cpu"),
                             cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> batchFile(
+    "batch-file", cl::desc("Requests as JSON lines; replies are written as JSON lines"),
+    cl::value_desc("FILE.jsonl"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> outputFile("output", cl::desc("Write --batch-file replies here"),
+                                cl::value_desc("FILE"), cl::init(""), cl::sub(runCommand),
+                                cl::cat(runCategory));
+cl::opt<double> gpuMemoryFraction(
+    "gpu-memory-fraction", cl::desc("GPU memory for weights, activations and KV cache"),
+    cl::init(0.9), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<bool> noCudaGraphs("no-cuda-graphs", cl::desc("Launch decode kernels one by one"),
+                           cl::init(false), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int64_t> tokenBudget("token-budget",
+                             cl::desc("Tokens per scheduler iteration (0 = max_tokens)"),
+                             cl::init(0), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<int64_t> maxBatch("max-batch", cl::desc("Sequences per decode step (0 = max_tokens)"),
+                          cl::init(0), cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<bool> prefixCaching("prefix-caching",
+                            cl::desc("Reuse cached KV blocks of shared prompt prefixes"),
+                            cl::init(false), cl::sub(runCommand), cl::cat(runCategory));
 cl::list<std::string> promptIds(
     "prompt-ids", cl::desc("Prompt token ids, comma-separated; repeat for a batch"),
     cl::value_desc("1,2,3"), cl::sub(runCommand), cl::cat(runCategory));
@@ -119,13 +138,23 @@ int runRun() {
   // "m2c: error:" format.
   if (modelArg.empty())
     return reportError("run: give a MODEL (see 'm2c run --help')");
-  if (device != "cpu")
-    return reportError("--device: '" + device + "' is not supported yet (supported: cpu)");
+  if (Status status = checkDeviceName(device); !status)
+    return reportError(status.message());
   bool textMode = promptText.getNumOccurrences() > 0;
-  if (promptIds.empty() && !textMode)
-    return reportError("--prompt-ids: give at least one prompt (or --prompt TEXT)");
-  if (textMode && !promptIds.empty())
-    return reportError("--prompt: cannot be combined with --prompt-ids");
+  bool batchMode = !batchFile.empty();
+  if (promptIds.empty() && !textMode && !batchMode)
+    return reportError("--prompt-ids: give at least one prompt (or --prompt TEXT, or "
+                       "--batch-file FILE)");
+  if (int(textMode) + int(!promptIds.empty()) + int(batchMode) > 1)
+    return reportError("--prompt, --prompt-ids and --batch-file exclude each other");
+  if (!outputFile.empty() && !batchMode)
+    return reportError("--output: only --batch-file replies go to a file");
+  if (gpuMemoryFraction < 0.05 || gpuMemoryFraction > 1)
+    return reportError("--gpu-memory-fraction: expected a number in [0.05, 1], got " +
+                       std::to_string(gpuMemoryFraction.getValue()));
+  if (tokenBudget < 0 || maxBatch < 0 || prefillChunk < 0 || kvBlocks < 0)
+    return reportError("--token-budget, --max-batch, --prefill-chunk and --kv-blocks must be "
+                       ">= 0");
   if (maxNewTokens < 0)
     return reportError("--max-new-tokens: expected >= 0, got " + Twine(maxNewTokens));
   std::vector<std::vector<int32_t>> prompts;
@@ -138,6 +167,12 @@ int runRun() {
   // --prompt: text through the tokenizer, and text back out as it streams.
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int32_t> stopIds;
+  if (batchMode && !tokenizerPath.empty()) {
+    StatusOr<std::unique_ptr<Tokenizer>> loaded = Tokenizer::fromFile(tokenizerPath);
+    if (!loaded)
+      return reportError(loaded.status().message());
+    tokenizer = loaded.take();
+  }
   if (textMode) {
     std::string path = tokenizerPath.empty() ? findTokenizer(modelArg, checkpointPath)
                                              : std::string(tokenizerPath);
@@ -160,20 +195,31 @@ int runRun() {
     if (std::optional<int32_t> eos = tokenizer->tokenToId("[e~["))
       stopIds.push_back(*eos);
   }
-  std::vector<GenerationRequest> requests;
-  for (std::vector<int32_t> &ids : prompts) {
-    GenerationRequest request;
-    request.promptIds = std::move(ids);
-    request.stopIds = stopIds;
-    request.maxNewTokens = maxNewTokens;
-    request.sampling.temperature = temperature;
-    request.sampling.topK = topK;
-    request.sampling.topP = topP;
-    request.sampling.seed = seed;
-    if (Status status = validateSamplingParams(request.sampling); !status)
-      return reportError(status.message());
-    requests.push_back(std::move(request));
+  GenerationRequest defaults;
+  defaults.stopIds = stopIds;
+  defaults.maxNewTokens = maxNewTokens;
+  defaults.sampling.temperature = temperature;
+  defaults.sampling.topK = topK;
+  defaults.sampling.topP = topP;
+  defaults.sampling.seed = seed;
+  if (Status status = validateSamplingParams(defaults.sampling); !status)
+    return reportError(status.message());
+  std::vector<BatchEntry> entries;
+  if (batchMode) {
+    StatusOr<std::vector<BatchEntry>> read = readBatchFile(batchFile, defaults, tokenizer.get());
+    if (!read)
+      return reportError(read.status().message());
+    entries = read.take();
   }
+  for (std::vector<int32_t> &ids : prompts) {
+    BatchEntry entry;
+    entry.request = defaults;
+    entry.request.promptIds = std::move(ids);
+    entries.push_back(std::move(entry));
+  }
+  std::vector<GenerationRequest> requests;
+  for (const BatchEntry &entry : entries)
+    requests.push_back(entry.request);
 
   RunModelRequest modelRequest;
   modelRequest.model = modelArg;
@@ -183,31 +229,27 @@ int runRun() {
   if (failed(parseQuantSpec(quantSpec, modelRequest.passes.pipeline, quantError)))
     return reportError(quantError);
   modelRequest.maxTokens = maxTokens;
-  modelRequest.randomWeights = randomWeights;
-  modelRequest.weightSeed = weightSeed;
-  modelRequest.checkpointPath = checkpointPath;
+  BackendRequest &backendRequest = modelRequest.backend;
+  backendRequest.device = device;
+  backendRequest.kvBlocks = kvBlocks;
+  backendRequest.threads = threads;
+  backendRequest.gpuMemoryFraction = gpuMemoryFraction;
+  backendRequest.cudaGraphs = !noCudaGraphs;
+  backendRequest.weights.random = randomWeights;
+  backendRequest.weights.seed = weightSeed;
+  backendRequest.weights.checkpointPath = checkpointPath;
+  if (device == "cpu")
+    backendRequest.kvBlocksFor = [&](const plan::Plan &p) { return kvBlocksForRequests(p, requests); };
   StatusOr<RunnableModel> model = loadRunnableModel(modelRequest);
   if (!model)
     return reportError(model.status().message());
-  const plan::Plan &plan = model->plan;
+  const plan::Plan &plan = model->plan();
 
-  int64_t blocks = kvBlocks;
-  if (blocks == 0) {
-    // Every request's prompt and generation, plus the null block.
-    blocks = 1;
-    for (const GenerationRequest &request : requests)
-      blocks += (static_cast<int64_t>(request.promptIds.size()) + request.maxNewTokens +
-                 plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
-  }
-  CpuBackendOptions backendOptions;
-  backendOptions.numKvBlocks = blocks;
-  backendOptions.numThreads = threads;
-  StatusOr<std::unique_ptr<CpuBackend>> backend =
-      CpuBackend::create(plan, std::move(model->weights), backendOptions);
-  if (!backend)
-    return reportError(backend.status().message());
   EngineOptions engineOptions;
   engineOptions.prefillChunk = prefillChunk;
+  engineOptions.tokenBudget = tokenBudget;
+  engineOptions.maxDecodeBatch = maxBatch;
+  engineOptions.enablePrefixCaching = prefixCaching;
   engineOptions.keepLogits = !logitsOut.empty();
   std::optional<StreamDecoder> stream;
   if (tokenizer && !jsonOutput) {
@@ -217,7 +259,7 @@ int runRun() {
       outs().flush();
     };
   }
-  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, **backend, engineOptions);
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, *model->backend, engineOptions);
   if (!engine)
     return reportError(engine.status().message());
 
@@ -230,6 +272,13 @@ int runRun() {
 
   int exitCode = 0;
   size_t generated = 0;
+  std::error_code fileError;
+  std::optional<raw_fd_ostream> file;
+  if (!outputFile.empty()) {
+    file.emplace(outputFile, fileError);
+    if (fileError)
+      return reportError(outputFile + ": " + fileError.message());
+  }
   for (size_t i = 0; i < results->size(); ++i) {
     const GenerationResult &result = (*results)[i];
     generated += result.generatedIds.size();
@@ -237,7 +286,9 @@ int runRun() {
       reportError(result.status.message());
       exitCode = 1;
     }
-    if (jsonOutput && tokenizer)
+    if (batchMode)
+      (file ? *file : outs()) << batchReply(entries[i], i, result, tokenizer.get()) << "\n";
+    else if (jsonOutput && tokenizer)
       outs() << "{\"prompt_ids\":[" << joinIds(requests[i].promptIds) << "],\"generated_ids\":["
              << joinIds(result.generatedIds) << "],\"text\":"
              << nlohmann::json(tokenizer->decode(result.generatedIds, true)).dump() << "}\n";
@@ -251,7 +302,8 @@ int runRun() {
   }
   if (!jsonOutput)
     errs() << "m2c: " << generated << " tokens in " << format("%.3f", seconds) << " s ("
-           << format("%.1f", seconds > 0 ? generated / seconds : 0.0) << " tokens/s, cpu)\n";
+           << format("%.1f", seconds > 0 ? generated / seconds : 0.0) << " tokens/s, "
+           << device << ")\n";
   if (!logitsOut.empty()) {
     const GenerationResult &first = results->front();
     std::vector<float> flat;
