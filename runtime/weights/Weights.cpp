@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <sys/stat.h>
+#include <thread>
 
 namespace m2c {
 namespace {
@@ -64,17 +65,34 @@ void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
   // A wider router spread keeps top-k choices away from near-ties.
   if (isGate)
     scale *= 4.0;
-  for (int64_t i = 0; i < n; i += 2) {
-    // Box-Muller: two normals from two uniforms in (0, 1].
-    double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
-    double radius = std::sqrt(-2.0 * std::log(u1));
-    double normals[2] = {radius * std::cos(2 * M_PI * u2), radius * std::sin(2 * M_PI * u2)};
-    for (int j = 0; j < 2 && i + j < n; ++j) {
-      double value = normals[j] * scale + (isNorm ? 1.0 : 0.0);
-      dst[i + j] = roundTo(w.type, static_cast<float>(value));
+  // splitmix64 is a counter: element i (even) starts from state + i * gamma,
+  // so chunks fill in parallel with exactly the sequential values.
+  auto fill = [&](int64_t begin, int64_t end) {
+    uint64_t local = state + static_cast<uint64_t>(begin) * 0x9e3779b97f4a7c15ull;
+    for (int64_t i = begin; i < end; i += 2) {
+      // Box-Muller: two normals from two uniforms in (0, 1].
+      double u1 = (static_cast<double>(splitmix64(local) >> 11) + 1.0) * 0x1.0p-53;
+      double u2 = static_cast<double>(splitmix64(local) >> 11) * 0x1.0p-53;
+      double radius = std::sqrt(-2.0 * std::log(u1));
+      double normals[2] = {radius * std::cos(2 * M_PI * u2), radius * std::sin(2 * M_PI * u2)};
+      for (int j = 0; j < 2 && i + j < n; ++j) {
+        double value = normals[j] * scale + (isNorm ? 1.0 : 0.0);
+        dst[i + j] = roundTo(w.type, static_cast<float>(value));
+      }
     }
+  };
+  int64_t workers = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                      n / (1 << 20) + 1);
+  if (workers == 1) {
+    fill(0, n);
+    return;
   }
+  int64_t per = (n / workers + 1) & ~int64_t(1); // even, so pairs stay whole
+  std::vector<std::thread> threads;
+  for (int64_t begin = 0; begin < n; begin += per)
+    threads.emplace_back(fill, begin, std::min(n, begin + per));
+  for (std::thread &t : threads)
+    t.join();
 }
 
 Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst) {

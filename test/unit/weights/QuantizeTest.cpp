@@ -149,4 +149,22 @@ TEST(RandomWeightsTest, TiedLmHeadDrawsTheEmbedding) {
   EXPECT_NE(a, c);
 }
 
+TEST(RandomWeightsTest, ParallelFillDrawsTheSequentialStream) {
+  // Large weights fill in parallel chunks; the values must not depend on
+  // how many chunks there are. 1024 elements fill on one thread, 2M and 4M
+  // on several with different chunk boundaries; each is a prefix of the next.
+  plan::Weight w;
+  w.symbol = w.binding = "model.layers.0.self_attn.q_proj.weight";
+  w.type = plan::ElementType::F32;
+  std::vector<std::vector<float>> fills;
+  for (int64_t rows : {1, 2049, 4096}) {
+    w.shape = {rows, 1024};
+    fills.emplace_back(static_cast<size_t>(rows * 1024));
+    randomWeightF32(w, 11, fills.back().data());
+  }
+  EXPECT_TRUE(std::equal(fills[0].begin(), fills[0].end(), fills[2].begin()));
+  EXPECT_TRUE(std::equal(fills[1].begin(), fills[1].end(), fills[2].begin()));
+  EXPECT_NE(fills[2][4096 * 1024 - 1], fills[2][4096 * 1024 - 2]);
+}
+
 } // namespace
