@@ -2,7 +2,10 @@
 # The one script for the GPU machine: builds the runtime without MLIR, runs
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
-#   bash scripts/gpu/run.sh [golden|runtime|kernels|all]
+#   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,kernels,golden]
+# runtime: build + every GoogleTest (the CUDA backend against the CPU one and
+#          transformers, the scheduler with 64 requests); engine: sanitizers
+#          and full-size runs through m2c-run.
 # (run scripts/gpu/prepare.sh here first: it compiles the PTX the kernel
 # checks launch, since the GPU machine has no MLIR)
 set -uo pipefail
@@ -13,27 +16,80 @@ what="${1:-all}"
 summary="$OUT/summary.txt"
 : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
+# Sections: a comma list, e.g. runtime,engine; "all" is every one.
+want() { [[ "$what" == all || ",$what," == *",$1,"* ]]; }
 
 note "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 note "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo none)"
 
-if [[ "$what" == all || "$what" == runtime ]]; then
+if want runtime; then
   start=$SECONDS
   if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DM2C_BUILD_COMPILER=OFF \
        -DM2C_DEPS_DIR="$PWD/.deps" > "$OUT/runtime-build.log" 2>&1 &&
      ninja -C build-gpu -j 16 >> "$OUT/runtime-build.log" 2>&1; then
     note "runtime build without MLIR: ok ($((SECONDS - start)) s)"
-    # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver.
-    M2C_PTX_DIR="$PWD/.deps/ptx" ctest --test-dir build-gpu -j 8 --output-on-failure \
-      > "$OUT/runtime-ctest.log" 2>&1
+    # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver;
+    # M2C_TEST_ARTIFACTS: what the CUDA backend and scheduler tests run.
+    export M2C_PTX_DIR="$PWD/.deps/ptx" M2C_TEST_ARTIFACTS="$PWD/.deps/artifacts"
+    ctest --test-dir build-gpu -j 4 --output-on-failure > "$OUT/runtime-ctest.log" 2>&1
     note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
+    grep -E "Failed|\*\*\*" "$OUT/runtime-ctest.log" | head -20 | tee -a "$summary"
+    # The GPU figures the tests print, and what skipped (should be nothing).
+    M2C_TEST_DATA="$PWD/test/data" build-gpu/bin/EngineTest > "$OUT/engine-test.log" 2>&1
+    grep -E "^\[ (gpu vs cpu|golden gpu|scheduler) \]|PASSED|FAILED|SKIPPED \]" \
+      "$OUT/engine-test.log" | tee -a "$summary"
   else
     note "runtime build without MLIR: FAILED (see runtime-build.log)"
     tail -30 "$OUT/runtime-build.log"
   fi
 fi
 
-if [[ "$what" == all || "$what" == kernels ]]; then
+if want engine; then
+  art="$PWD/.deps/artifacts"
+  # compute-sanitizer on the tiny model's prefill and decode (graphs included).
+  for tool in memcheck racecheck; do
+    if compute-sanitizer --tool "$tool" --error-exitcode 3 build-gpu/bin/EngineTest \
+         --gtest_filter='*SanitizerPrefillAndDecode*' > "$OUT/sanitizer-$tool.log" 2>&1; then
+      note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer-$tool.log" | tail -1)"
+    else
+      note "compute-sanitizer $tool: FAILED (see sanitizer-$tool.log)"
+      grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race|Error" "$OUT/sanitizer-$tool.log" | head -10 | tee -a "$summary"
+    fi
+  done
+  # Full-size variants with random weights: a 1024-token prefill, then 256
+  # decode steps; plus 32 concurrent requests on the card.
+  prompt=$(python3 -c "print(','.join(str((i * 7919) % 200000) for i in range(1024)))")
+  for model in card-sm90 m2-4layers-sm90; do
+    if build-gpu/bin/m2c-run "$art/$model.m2a" --device cuda --random-weights \
+         --prompt-ids "$prompt" --max-new-tokens 257 --stats > "$OUT/run-$model.jsonl" \
+         2> "$OUT/run-$model.log"; then
+      note "$model, prefill 1024 + 256 decode steps: $(grep 'm2c-run:' "$OUT/run-$model.log" | tail -1)"
+    else
+      note "$model: FAILED"; tail -5 "$OUT/run-$model.log" | tee -a "$summary"
+    fi
+  done
+  python3 - "$OUT/batch32.jsonl" <<'PY'
+import json, random, sys
+rng = random.Random(1)
+with open(sys.argv[1], "w") as f:
+    for i in range(32):
+        n = rng.randint(1, 2000)
+        req = {"id": i, "prompt_ids": [rng.randrange(200000) for _ in range(n)], "max_new_tokens": 64}
+        if i % 2:
+            req.update(temperature=0.8, top_p=0.9, seed=i)
+        f.write(json.dumps(req) + "\n")
+PY
+  if build-gpu/bin/m2c-run "$art/card-sm90.m2a" --device cuda --random-weights \
+       --batch-file "$OUT/batch32.jsonl" --stats --output "$OUT/batch32-replies.jsonl" \
+       2> "$OUT/run-batch32.log"; then
+    note "card, 32 requests (1-2000 prompt tokens, 64 new): $(grep 'm2c-run:' "$OUT/run-batch32.log" | tail -1)"
+  else
+    note "card batch: FAILED"; tail -5 "$OUT/run-batch32.log" | tee -a "$summary"
+  fi
+  nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader >> "$summary" 2>/dev/null
+fi
+
+if want kernels; then
   # Every unique PTX kernel against a float64 PyTorch model of the CPU
   # backend, with bandwidth next to the ceilings measured in the same run.
   for dir in .deps/ptx/*/; do
@@ -49,7 +105,7 @@ if [[ "$what" == all || "$what" == kernels ]]; then
   done
 fi
 
-if [[ "$what" == all || "$what" == golden ]]; then
+if want golden; then
   start=$SECONDS
   rm -rf "$OUT/golden"
   if PYTHONUNBUFFERED=1 python3 scripts/gpu/make_golden.py --out "$OUT/golden" > "$OUT/golden.log" 2>&1; then
