@@ -211,7 +211,12 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
                           KernelBinary &out, const std::string &suffix, int64_t splits,
                           int64_t partialRow) {
   const int64_t width = vectorWidth(s.D, byteSize(s.cacheType));
-  const int64_t lanesPerRow = s.D / width;
+  // A row's pieces, on a power-of-two lane group (the butterflies need
+  // one); lanes past the row's pieces (head_dim 48: 12 of 16) hold zero
+  // queries and store nothing.
+  const int64_t rowPieces = s.D / width;
+  const int64_t lanesPerRow = static_cast<int64_t>(llvm::PowerOf2Ceil(rowPieces));
+  const bool idleLanes = lanesPerRow != rowPieces;
   if (lanesPerRow > 32)
     return unsupported(kb, "attention head_dim " + llvm::Twine(s.D) + " needs more than one "
                            "16-byte piece per lane, which is not lowered yet");
@@ -248,7 +253,9 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Value tid = kb.threadId();
   Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
   Value sub = kb.divu(lane, lanesPerRow), pieceLane = kb.remu(lane, lanesPerRow);
-  Value d0 = kb.mul(pieceLane, width);
+  Value activeLane = kb.ult(pieceLane, kb.idx(rowPieces));
+  // Idle lanes read the row's last piece, so every load stays in the head.
+  Value d0 = kb.mul(idleLanes ? kb.minu(pieceLane, kb.idx(rowPieces - 1)) : pieceLane, width);
   Value posI32 = kb.loadScalar(positions, {token});
   Value pos = kb.toIndex(posI32);
   Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
@@ -269,8 +276,10 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Rope rope = ropeFactors(kb, s, freq, posF, d0, width);
   for (int64_t g = 0; g < s.group; ++g) {
     Value headBase = kb.mul(kb.add(kb.mul(kvHead, s.group), g), s.D);
-    queries.push_back(applyRope(kb, s, rope, kb.add(headBase, d0),
-                                [&](Value at) { return kb.load(qs, {token, at}, width); }));
+    Value query = applyRope(kb, s, rope, kb.add(headBase, d0),
+                            [&](Value at) { return kb.load(qs, {token, at}, width); });
+    queries.push_back(idleLanes ? kb.select(activeLane, query, kb.zeros(kb.vec(width, kb.f32())))
+                                : query);
   }
 
   SmallVector<Value> init;
@@ -323,7 +332,7 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Value sharedAcc = kb.shared(name + "_acc", {kWarps, s.group, s.D}, kb.f32());
   Value sharedMax = kb.shared(name + "_max", {kWarps, s.group}, kb.f32());
   Value sharedSum = kb.shared(name + "_sum", {kWarps, s.group}, kb.f32());
-  kb.ifThen(kb.ult(lane, lanesPerRow), [&] {
+  kb.ifThen(kb.ult(lane, rowPieces), [&] {
     for (int64_t g = 0; g < s.group; ++g) {
       kb.store(heads[g].acc, sharedAcc, {warp, kb.idx(g), d0});
       kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
@@ -333,13 +342,13 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
     }
   });
   kb.barrier();
-  // Thread i finishes head i / lanesPerRow, piece i % lanesPerRow.
-  const int64_t pieces = s.group * lanesPerRow;
+  // Thread i finishes head i / rowPieces, piece i % rowPieces.
+  const int64_t pieces = s.group * rowPieces;
   kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(32 * kWarps), [&](Value start) {
     Value item = kb.add(start, tid);
     kb.ifThen(kb.ult(item, pieces), [&] {
-      Value g = kb.divu(item, lanesPerRow);
-      Value d = kb.mul(kb.remu(item, lanesPerRow), width);
+      Value g = kb.divu(item, rowPieces);
+      Value d = kb.mul(kb.remu(item, rowPieces), width);
       HeadState total{kb.loadScalar(sharedMax, {kb.idx(0), g}),
                       kb.loadScalar(sharedSum, {kb.idx(0), g}),
                       kb.load(sharedAcc, {kb.idx(0), g, d}, width)};
