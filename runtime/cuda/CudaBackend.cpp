@@ -187,7 +187,6 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
   uint64_t workspace = 0;
   for (const plan::GpuKernel &kernel : plan_.gpu.kernels)
     workspace = std::max<uint64_t>(workspace, kernel.workspaceBytes);
-  kvLayerBytes_ = 0; // per block below
   uint64_t blockBytes = static_cast<uint64_t>(kv.blockSize) * 2 * kv.kvHeads * kv.headDim *
                         plan::elementSize(kv.type);
   uint64_t perBlockAllLayers = blockBytes * kv.layers;
@@ -211,8 +210,7 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
                     static_cast<double>(info->second - info->first) - fixed -
                     inputBytes(seqCapBlocks ? seqCapBlocks : 4096);
     blocks = budget > 0 ? static_cast<int64_t>(budget / perBlockAllLayers) : 0;
-    if (seqCapBlocks == 0)
-      blocks = std::min<int64_t>(blocks, 1 + 4096); // the default sequence cap below
+    blocks = std::min<int64_t>(blocks, INT32_MAX);
     if (blocks < 2)
       return Status::error("no room on the GPU for a KV cache: weights take " +
                            std::to_string(weightBytes_ >> 20) + " MiB of " +

@@ -9,10 +9,14 @@ cp -r /usr/include/nlohmann .deps/include/
 cp -r /usr/src/googletest .deps/googletest
 build="${M2C_BUILD_DIR:-build}"
 if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
-  for model in tiny minimax-m2-card; do
-    out=".deps/ptx/$model"
+  # name:model:flags for the kernel checks (gpu_check.py).
+  for item in "tiny:tiny:--kv-cache-dtype bf16" "minimax-m2-card:minimax-m2-card:--kv-cache-dtype bf16" \
+              "golden-fp8:test/data/golden/fp8:--kv-cache-dtype f32 --kv-block-size 4 --max-tokens 64"; do
+    IFS=: read -r name model flags <<< "$item"
+    out=".deps/ptx/$name"
     mkdir -p "$out"
-    "$build/bin/m2c" compile "$model" --target sm_90 --weights none --kv-cache-dtype bf16 \
+    # shellcheck disable=SC2086
+    "$build/bin/m2c" compile "$model" --target sm_90 --weights none $flags \
       --emit=plan -o "$out/plan.json" 2>/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --output-dir "$out" >/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --emit=manifest --output-dir "$out" >/dev/null

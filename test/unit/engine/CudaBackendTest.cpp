@@ -66,18 +66,37 @@ TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
   RunOutcome onGpu = runEngine(plan, *gpu, requests, options);
   RunOutcome onCpu = runEngine(plan, *cpu, requests, options);
   ASSERT_EQ(onGpu.results.size(), requests.size());
+  // Greedy ids must agree. Where they part, the CPU's choice must have
+  // been a near-tie the measured logits difference explains (bf16 tensor
+  // cores round activations); the sequences differ after that, so the
+  // comparison stops there.
   double worst = 0;
+  int nearTies = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
-    EXPECT_EQ(onGpu.results[i].generatedIds, onCpu.results[i].generatedIds) << "request " << i;
-    size_t steps = std::min(onGpu.results[i].logits.size(), onCpu.results[i].logits.size());
-    for (size_t s = 0; s < steps; ++s)
-      worst = std::max(worst, relativeError(onGpu.results[i].logits[s].data(),
-                                            onCpu.results[i].logits[s].data(), plan.vocabSize));
+    const GenerationResult &g = onGpu.results[i], &c = onCpu.results[i];
+    ASSERT_EQ(g.generatedIds.size(), c.generatedIds.size());
+    for (size_t s = 0; s < g.generatedIds.size(); ++s) {
+      const std::vector<float> &gl = g.logits[s], &cl = c.logits[s];
+      worst = std::max(worst, relativeError(gl.data(), cl.data(), plan.vocabSize));
+      if (g.generatedIds[s] == c.generatedIds[s])
+        continue;
+      double maxDiff = 0;
+      for (int64_t v = 0; v < plan.vocabSize; ++v)
+        maxDiff = std::max(maxDiff, std::fabs(static_cast<double>(gl[v]) - cl[v]));
+      double margin = cl[c.generatedIds[s]] - cl[g.generatedIds[s]];
+      EXPECT_LE(margin, 2 * maxDiff) << "request " << i << " step " << s
+                                     << ": the GPU chose another token although the CPU's "
+                                        "choice led by more than the logits differ";
+      ++nearTies;
+      break;
+    }
   }
+  EXPECT_LE(nearTies, 1) << "greedy ids part at more than one near-tie";
   // bf16 tensor-core prefill GEMMs against the f32 CPU reference.
   EXPECT_LE(worst, 1e-2);
-  RecordProperty("worst_relative_logits_error", std::to_string(worst));
-  std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g\n", GetParam(), worst);
+  std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g; greedy ids identical in "
+              "%zu of %zu requests (%d parted at a near-tie)\n",
+              GetParam(), worst, requests.size() - nearTies, requests.size(), nearTies);
 }
 
 TEST_P(GpuArtifactTest, CudaGraphsGiveTheSameLogitsAsLaunches) {
