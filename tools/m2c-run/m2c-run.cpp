@@ -11,6 +11,7 @@
 #include "runtime/engine/Engine.h"
 #include "runtime/serve/BackendFactory.h"
 #include "runtime/serve/BatchFile.h"
+#include "runtime/support/Flags.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <chrono>
@@ -18,8 +19,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <functional>
-#include <map>
 
 using namespace m2c;
 
@@ -59,28 +58,6 @@ int fail(const std::string &message) {
   return 1;
 }
 
-StatusOr<int64_t> parseInt(const std::string &flag, const std::string &text, int64_t lo,
-                           int64_t hi) {
-  char *end = nullptr;
-  errno = 0;
-  long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end || errno || value < lo || value > hi)
-    return Status::error(flag + ": expected an integer in [" + std::to_string(lo) + ", " +
-                         std::to_string(hi) + "], got '" + text + "'");
-  return static_cast<int64_t>(value);
-}
-
-StatusOr<double> parseReal(const std::string &flag, const std::string &text, double lo,
-                           double hi) {
-  char *end = nullptr;
-  errno = 0;
-  double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end || errno || !(value >= lo && value <= hi))
-    return Status::error(flag + ": expected a number in [" + std::to_string(lo) + ", " +
-                         std::to_string(hi) + "], got '" + text + "'");
-  return value;
-}
-
 StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
   std::vector<int32_t> ids;
   size_t start = 0;
@@ -88,10 +65,12 @@ StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
     size_t comma = text.find(',', start);
     std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
                                                                      : comma - start);
-    StatusOr<int64_t> id = parseInt("--prompt-ids", item, 0, INT32_MAX);
-    if (!id)
-      return id.status();
-    ids.push_back(static_cast<int32_t>(*id));
+    char *end = nullptr;
+    errno = 0;
+    long long id = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || errno || id < 0 || id > INT32_MAX)
+      return Status::error("--prompt-ids: '" + item + "' is not a token id");
+    ids.push_back(static_cast<int32_t>(id));
     if (comma == std::string::npos)
       return ids;
     start = comma + 1;
@@ -110,115 +89,47 @@ struct Options {
   EngineOptions engine;
 };
 
-/// Fills `options` from argv; returns a message for the first bad flag.
-Status parseFlags(int argc, char **argv, Options &o, bool &done) {
-  using Setter = std::function<Status(const std::string &)>;
-  auto integer = [](const char *flag, int64_t lo, int64_t hi, auto apply) -> Setter {
-    return [=](const std::string &v) -> Status {
-      StatusOr<int64_t> n = parseInt(flag, v, lo, hi);
-      if (!n)
-        return n.status();
-      apply(*n);
-      return Status::ok();
-    };
-  };
-  auto real = [](const char *flag, double lo, double hi, auto apply) -> Setter {
-    return [=](const std::string &v) -> Status {
-      StatusOr<double> x = parseReal(flag, v, lo, hi);
-      if (!x)
-        return x.status();
-      apply(*x);
-      return Status::ok();
-    };
-  };
-  auto text = [](std::string &slot) -> Setter {
-    return [&slot](const std::string &v) {
-      slot = v;
-      return Status::ok();
-    };
-  };
-  std::map<std::string, Setter> valued = {
-      {"device", text(o.device)},
-      {"batch-file", text(o.batchFile)},
-      {"output", text(o.output)},
-      {"tokenizer", text(o.tokenizer)},
-      {"checkpoint", text(o.checkpoint)},
-      {"prompt-ids",
-       [&](const std::string &v) -> Status {
-         StatusOr<std::vector<int32_t>> ids = parseIds(v);
-         if (!ids)
-           return ids.status();
-         o.prompts.push_back(ids.take());
-         return Status::ok();
-       }},
-      {"max-new-tokens", integer("--max-new-tokens", 0, INT32_MAX,
-                                 [&](int64_t n) { o.defaults.maxNewTokens = n; })},
-      {"temperature", real("--temperature", 0, 1e6,
-                           [&](double x) { o.defaults.sampling.temperature = float(x); })},
-      {"top-k", integer("--top-k", 0, INT32_MAX,
-                        [&](int64_t n) { o.defaults.sampling.topK = int32_t(n); })},
-      {"top-p", real("--top-p", 0, 1, [&](double x) { o.defaults.sampling.topP = float(x); })},
-      {"seed", integer("--seed", 0, INT64_MAX,
-                       [&](int64_t n) { o.defaults.sampling.seed = uint64_t(n); })},
-      {"weight-seed", integer("--weight-seed", 0, INT64_MAX,
-                              [&](int64_t n) { o.weightSeed = uint64_t(n); })},
-      {"kv-blocks", integer("--kv-blocks", 2, INT32_MAX, [&](int64_t n) { o.kvBlocks = n; })},
-      {"gpu-memory-fraction", real("--gpu-memory-fraction", 0.05, 1,
-                                   [&](double x) { o.gpuMemoryFraction = x; })},
-      {"threads", integer("--threads", 0, 4096, [&](int64_t n) { o.threads = int(n); })},
-      {"prefill-chunk", integer("--prefill-chunk", 0, INT32_MAX,
-                                [&](int64_t n) { o.engine.prefillChunk = n; })},
-      {"token-budget", integer("--token-budget", 0, INT32_MAX,
-                               [&](int64_t n) { o.engine.tokenBudget = n; })},
-      {"max-batch", integer("--max-batch", 0, INT32_MAX,
-                            [&](int64_t n) { o.engine.maxDecodeBatch = n; })},
-  };
-  std::map<std::string, bool *> switches = {{"random-weights", &o.randomWeights},
-                                            {"stats", &o.stats},
-                                            {"prefix-caching", &o.engine.enablePrefixCaching}};
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      done = true;
-      return Status::ok();
-    }
-    if (arg == "--version") {
-      std::printf("m2c-run %s\n", M2C_VERSION);
-      done = true;
-      return Status::ok();
-    }
-    if (arg.rfind("--", 0) != 0) {
-      if (!o.artifact.empty())
-        return Status::error("one ARTIFACT only; '" + arg + "' is a second");
-      o.artifact = arg;
-      continue;
-    }
-    std::string name = arg.substr(2), value;
-    size_t eq = name.find('=');
-    bool hasValue = eq != std::string::npos;
-    if (hasValue) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    if (name == "no-cuda-graphs" && !hasValue) {
-      o.cudaGraphs = false;
-      continue;
-    }
-    if (auto sw = switches.find(name); sw != switches.end() && !hasValue) {
-      *sw->second = true;
-      continue;
-    }
-    auto setter = valued.find(name);
-    if (setter == valued.end())
-      return Status::error("--" + name + ": unknown flag (see m2c-run --help)");
-    if (!hasValue) {
-      if (i + 1 >= argc)
-        return Status::error("--" + name + ": needs a value");
-      value = argv[++i];
-    }
-    M2C_RETURN_IF_ERROR(setter->second(value));
-  }
+/// Fills `o` from argv; returns a message for the first bad flag.
+Status parseFlags(int argc, char **argv, Options &o, bool &exitNow) {
+  FlagSet flags(kUsage, std::string("m2c-run ") + M2C_VERSION);
+  flags.addString("device", &o.device);
+  flags.addString("batch-file", &o.batchFile);
+  flags.addString("output", &o.output);
+  flags.addString("tokenizer", &o.tokenizer);
+  flags.addString("checkpoint", &o.checkpoint);
+  flags.addCustom("prompt-ids", [&](const std::string &v) -> Status {
+    StatusOr<std::vector<int32_t>> ids = parseIds(v);
+    if (!ids)
+      return ids.status();
+    o.prompts.push_back(ids.take());
+    return Status::ok();
+  });
+  flags.addInt("max-new-tokens", 0, INT32_MAX, [&](int64_t n) { o.defaults.maxNewTokens = n; });
+  flags.addReal("temperature", 0, 1e6,
+                [&](double x) { o.defaults.sampling.temperature = static_cast<float>(x); });
+  flags.addInt("top-k", 0, INT32_MAX,
+               [&](int64_t n) { o.defaults.sampling.topK = static_cast<int32_t>(n); });
+  flags.addReal("top-p", 0, 1, [&](double x) { o.defaults.sampling.topP = static_cast<float>(x); });
+  flags.addInt("seed", 0, INT64_MAX,
+               [&](int64_t n) { o.defaults.sampling.seed = static_cast<uint64_t>(n); });
+  flags.addInt("weight-seed", 0, INT64_MAX,
+               [&](int64_t n) { o.weightSeed = static_cast<uint64_t>(n); });
+  flags.addInt("kv-blocks", 2, INT32_MAX, [&](int64_t n) { o.kvBlocks = n; });
+  flags.addReal("gpu-memory-fraction", 0.05, 1, [&](double x) { o.gpuMemoryFraction = x; });
+  flags.addInt("threads", 0, 4096, [&](int64_t n) { o.threads = static_cast<int>(n); });
+  flags.addInt("prefill-chunk", 0, INT32_MAX, [&](int64_t n) { o.engine.prefillChunk = n; });
+  flags.addInt("token-budget", 0, INT32_MAX, [&](int64_t n) { o.engine.tokenBudget = n; });
+  flags.addInt("max-batch", 0, INT32_MAX, [&](int64_t n) { o.engine.maxDecodeBatch = n; });
+  flags.addSwitch("random-weights", &o.randomWeights);
+  flags.addSwitch("stats", &o.stats);
+  flags.addSwitch("prefix-caching", &o.engine.enablePrefixCaching);
+  flags.addSwitch("no-cuda-graphs", &o.cudaGraphs, false);
+  std::vector<std::string> positionals;
+  M2C_RETURN_IF_ERROR(flags.parse(argc, argv, positionals, exitNow));
+  if (positionals.size() > 1)
+    return Status::error("one ARTIFACT only; '" + positionals[1] + "' is a second");
+  if (!positionals.empty())
+    o.artifact = positionals[0];
   return Status::ok();
 }
 
