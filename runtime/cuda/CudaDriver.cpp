@@ -36,6 +36,7 @@ struct CudaDriver::Api {
   CUresult (*streamDestroy)(void *);
   CUresult (*memcpyHtoDAsync)(uint64_t, const void *, size_t, void *);
   CUresult (*memcpyDtoHAsync)(void *, uint64_t, size_t, void *);
+  CUresult (*memcpyDtoDAsync)(uint64_t, uint64_t, size_t, void *);
   CUresult (*memsetD8Async)(uint64_t, unsigned char, size_t, void *);
   CUresult (*streamSynchronize)(void *);
   CUresult (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
@@ -91,6 +92,7 @@ StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &librar
   M2C_RETURN_IF_ERROR(resolve(api.streamDestroy, "cuStreamDestroy_v2"));
   M2C_RETURN_IF_ERROR(resolve(api.memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"));
   M2C_RETURN_IF_ERROR(resolve(api.memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"));
+  M2C_RETURN_IF_ERROR(resolve(api.memcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"));
   M2C_RETURN_IF_ERROR(resolve(api.memsetD8Async, "cuMemsetD8Async"));
   M2C_RETURN_IF_ERROR(resolve(api.streamSynchronize, "cuStreamSynchronize"));
   M2C_RETURN_IF_ERROR(resolve(api.launchKernel, "cuLaunchKernel"));
@@ -258,6 +260,14 @@ Status CudaDriver::copyToDevice(DevicePtr dst, const void *src, uint64_t bytes,
 Status CudaDriver::copyToHost(void *dst, DevicePtr src, uint64_t bytes, StreamHandle stream) {
   if (CUresult r = api_->memcpyDtoHAsync(dst, src, bytes, stream))
     return Status::error("device-to-host copy of " + std::to_string(bytes) + " bytes: " +
+                         errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::copyOnDevice(DevicePtr dst, DevicePtr src, uint64_t bytes,
+                                StreamHandle stream) {
+  if (CUresult r = api_->memcpyDtoDAsync(dst, src, bytes, stream))
+    return Status::error("device-to-device copy of " + std::to_string(bytes) + " bytes: " +
                          errorText(r));
   return Status::ok();
 }

@@ -67,6 +67,7 @@ public:
   void destroyStream(StreamHandle stream);
   Status copyToDevice(DevicePtr dst, const void *src, uint64_t bytes, StreamHandle stream);
   Status copyToHost(void *dst, DevicePtr src, uint64_t bytes, StreamHandle stream);
+  Status copyOnDevice(DevicePtr dst, DevicePtr src, uint64_t bytes, StreamHandle stream);
   Status memset(DevicePtr dst, uint8_t value, uint64_t bytes, StreamHandle stream);
   Status synchronize(StreamHandle stream);
   /// `params`: one pointer per kernel parameter, to its value.
