@@ -433,6 +433,51 @@ StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const Ste
   return readLogits(entry, rows);
 }
 
+StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInputs &in,
+                                       int iterations) {
+  // One execute() first: it validates, and captures the bucket's graph.
+  StatusOr<const float *> warm = execute(entry, in);
+  if (!warm)
+    return warm.status();
+  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
+  int64_t tokens = in.numTokens();
+  int64_t bucket = cudaGraphs_ && !entry.lastTokenLogits && in.numSeqs == tokens
+                       ? bucketFor(tokens)
+                       : 0;
+  StatusOr<cuda::EventHandle> start = driver_.createEvent();
+  StatusOr<cuda::EventHandle> stop = driver_.createEvent();
+  if (!start || !stop) {
+    if (start)
+      driver_.destroyEvent(*start);
+    if (stop)
+      driver_.destroyEvent(*stop);
+    return start ? stop.status() : start.status();
+  }
+  Status status = [&]() -> Status {
+    M2C_RETURN_IF_ERROR(bucket ? uploadInputs(in, bucket, maxBlocksPerSeq_)
+                               : uploadInputs(in, tokens, in.maxBlocks));
+    M2C_RETURN_IF_ERROR(driver_.record(*start, stream_));
+    for (int i = 0; i < iterations; ++i)
+      M2C_RETURN_IF_ERROR(bucket ? driver_.launchGraph(graphs_.at(bucket), stream_)
+                                 : enqueue(e, tokens, in.maxBlocks));
+    M2C_RETURN_IF_ERROR(driver_.record(*stop, stream_));
+    return driver_.synchronize(stream_);
+  }();
+  double microseconds = 0;
+  if (status) {
+    StatusOr<float> ms = driver_.elapsed(*start, *stop);
+    if (ms)
+      microseconds = *ms * 1000.0 / std::max(iterations, 1);
+    else
+      status = ms.status();
+  }
+  driver_.destroyEvent(*start);
+  driver_.destroyEvent(*stop);
+  if (!status)
+    return status;
+  return microseconds;
+}
+
 StatusOr<std::vector<KernelTiming>> CudaBackend::profileStep(const plan::Entry &entry,
                                                              const StepInputs &in) {
   M2C_RETURN_IF_ERROR(validate(in));

@@ -72,6 +72,10 @@ public:
   /// for benchmarks. The step's effects are those of execute().
   StatusOr<std::vector<KernelTiming>> profileStep(const plan::Entry &entry,
                                                   const StepInputs &inputs);
+  /// GPU time of one step, in microseconds: the inputs are uploaded once,
+  /// then the step (its graph for a decode bucket) runs `iterations` times
+  /// between events. What the step computes is discarded.
+  StatusOr<double> timeStep(const plan::Entry &entry, const StepInputs &inputs, int iterations);
   /// Device bytes held: weights, KV cache, arena (with workspace and inputs).
   uint64_t weightBytes() const { return weightBytes_; }
   uint64_t kvCacheBytes() const { return kvBytes_; }

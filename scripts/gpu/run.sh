@@ -3,6 +3,7 @@
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
 #   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,kernels,golden]
+# bench: m2c-bench and the transformers peer.
 # runtime: build + every GoogleTest (the CUDA backend against the CPU one and
 #          transformers, the scheduler with 64 requests); engine: sanitizers
 #          and full-size runs through m2c-run.
@@ -87,6 +88,30 @@ PY
     note "card batch: FAILED"; tail -5 "$OUT/run-batch32.log" | tee -a "$summary"
   fi
   nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader >> "$summary" 2>/dev/null
+fi
+
+if want bench; then
+  # m2c-bench: decode and prefill against the copy ceiling measured in the
+  # same run; then transformers eager on the card (scripts/gpu/peers.py).
+  art="$PWD/.deps/artifacts"
+  mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+  batches="1,8,32,64"
+  [[ "${mem:-0}" -lt 100000 ]] && batches="1,8,32"  # 64 x 8K of card KV needs 64 GB
+  for model in card-sm90 m2-4layers-sm90; do
+    if build-gpu/bin/m2c-bench "$art/$model.m2a" --random-weights --batches "$batches" \
+         --json "$OUT/bench-$model.json" > "$OUT/bench-$model.txt" 2> "$OUT/bench-$model.log"; then
+      note "m2c-bench $model (batches $batches):"
+      cat "$OUT/bench-$model.txt" | tee -a "$summary"
+    else
+      note "m2c-bench $model: FAILED"; tail -5 "$OUT/bench-$model.log" | tee -a "$summary"
+    fi
+  done
+  if PYTHONUNBUFFERED=1 timeout 420 python3 scripts/gpu/peers.py .deps/ptx/minimax-m2-card/plan.json \
+       "$OUT/peers-card.json" --batches 1,32 > "$OUT/peers-card.log" 2>&1; then
+    note "transformers eager, card:"; grep -E "transformers|cuBLAS" "$OUT/peers-card.log" | tee -a "$summary"
+  else
+    note "peers: FAILED"; tail -8 "$OUT/peers-card.log" | tee -a "$summary"
+  fi
 fi
 
 if want kernels; then
