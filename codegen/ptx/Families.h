@@ -48,6 +48,11 @@ mlir::LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &
 /// Whether the grouped tensor-core experts handle these shapes.
 bool moeGroupedSupports(const KernelSpec &spec);
 
+// RandomFill.cpp
+/// The seeded random-weight stream written on the GPU (plan::GpuRandomFill).
+mlir::LogicalResult buildRandomFill(KernelBuilder &kb, plan::ElementType logical,
+                                    plan::ElementType storage, int64_t block, KernelBinary &out);
+
 //===----------------------------------------------------------------------===//
 // Shared by the families
 //===----------------------------------------------------------------------===//

@@ -10,6 +10,7 @@
 #include "codegen/ptx/PtxCodegen.h"
 
 #include "codegen/ptx/Families.h"
+#include "codegen/ptx/KernelBuilder.h"
 #include "codegen/ptx/KernelSpec.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -17,6 +18,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
@@ -357,12 +360,37 @@ FailureOr<PlanPtx> emitPlanPtx(MLIRContext &context, const plan::Plan &plan,
   }
   if (!ok)
     return failure();
+  // The random-weight fills, one per type pair the plan's weights use.
+  for (const plan::Weight &w : plan.weights) {
+    bool supported = w.quantization == plan::Quantization::None &&
+                     (w.type == plan::ElementType::F32 || w.type == plan::ElementType::BF16) &&
+                     (w.storage.type == plan::ElementType::F32 ||
+                      w.storage.type == plan::ElementType::BF16);
+    bool seen = llvm::any_of(result.randomFills, [&](const RandomFillBinary &f) {
+      return f.logical == w.type && f.storage == w.storage.type;
+    });
+    if (!supported || seen)
+      continue;
+    RandomFillBinary fill;
+    fill.logical = w.type;
+    fill.storage = w.storage.type;
+    ImplicitLocOpBuilder b(UnknownLoc::get(&context), &context);
+    b.setInsertionPointToEnd(module->getBody());
+    auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");
+    KernelBuilder kb(b, gpuModule);
+    if (failed(buildRandomFill(kb, fill.logical, fill.storage, fill.block, fill.binary)))
+      return failure();
+    gpuModule.setSymName(fill.binary.name);
+    result.randomFills.push_back(std::move(fill));
+  }
   auto ptx = lowerToPtx(*module, options);
   if (failed(ptx))
     return failure();
   llvm::StringMap<std::string *> byName;
   for (KernelBinary &binary : result.kernels)
     byName[binary.name] = &binary.ptx;
+  for (RandomFillBinary &fill : result.randomFills)
+    byName[fill.binary.name] = &fill.binary.ptx;
   for (auto &[name, text] : *ptx)
     *byName[name] = std::move(text);
   result.seconds =

@@ -111,9 +111,20 @@ struct KernelBinary {
 };
 
 /// The PTX of a whole plan: each unique signature compiled once.
+/// A random-weight fill kernel (plan::GpuRandomFill) for one type pair.
+struct RandomFillBinary {
+  plan::ElementType logical = plan::ElementType::BF16;
+  plan::ElementType storage = plan::ElementType::BF16;
+  int64_t block = 256;
+  KernelBinary binary;
+};
+
 struct PlanPtx {
   PtxTarget target = PtxTarget::SM90;
   std::vector<KernelBinary> kernels;
+  /// One per (logical, storage) type pair of the plan's unquantized f32 and
+  /// bf16 weights.
+  std::vector<RandomFillBinary> randomFills;
   /// kernelOf[e][k]: index into `kernels` of plan.entries[e].kernels[k].
   std::vector<std::vector<int64_t>> kernelOf;
   /// Seconds spent building IR and lowering it to PTX.

@@ -149,6 +149,15 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
     int next = 0;
     for (size_t i = 0; i < plan_.weights.size(); ++i) {
       const plan::Weight &w = plan_.weights[i];
+      bool filled = false;
+      if (reader.random() && options.randomOnDevice)
+        M2C_RETURN_IF_ERROR(fillRandom(i, reader.seed(), filled));
+      if (filled) {
+        bytesDone += static_cast<uint64_t>(w.numElements()) * plan::elementSize(w.storage.type);
+        if (options.progress)
+          options.progress(i + 1, plan_.weights.size(), bytesDone);
+        continue;
+      }
       values.resize(static_cast<size_t>(w.numElements()));
       M2C_RETURN_IF_ERROR(reader.read(w, values.data()));
       if (!reader.quantized())
@@ -180,6 +189,57 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
   }();
   release();
   return status;
+}
+
+Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
+  filled = false;
+  const plan::Weight &w = plan_.weights[i];
+  const std::vector<plan::GpuRandomFill> &fills = plan_.gpu.randomFills;
+  if (w.quantization != plan::Quantization::None)
+    return Status::ok();
+  auto it = std::find_if(fills.begin(), fills.end(), [&](const plan::GpuRandomFill &f) {
+    return f.logical == w.type && f.storage == w.storage.type;
+  });
+  if (it == fills.end())
+    return Status::ok();
+  size_t f = static_cast<size_t>(it - fills.begin());
+  fillFunctions_.resize(fills.size(), nullptr);
+  if (!fillFunctions_[f]) {
+    StatusOr<cuda::ModuleHandle> module = driver_.loadPtx(it->ptx, it->name);
+    if (!module)
+      return module.status();
+    modules_.push_back(*module);
+    StatusOr<cuda::FunctionHandle> fn = driver_.function(*module, it->name);
+    if (!fn)
+      return fn.status();
+    fillFunctions_[f] = *fn;
+  }
+  RandomWeightStream stream = randomWeightStream(w, seed);
+  uint64_t dst = weightPtrs_[i];
+  int64_t count = w.numElements();
+  uint64_t state = stream.state;
+  double scale = stream.scale, shift = stream.shift;
+  void *params[] = {&dst, &count, &state, &scale, &shift};
+  int64_t pairs = (count + 1) / 2;
+  cuda::LaunchDims dims;
+  dims.grid[0] = static_cast<unsigned>((pairs + it->block - 1) / it->block);
+  dims.block[0] = static_cast<unsigned>(it->block);
+  M2C_RETURN_IF_ERROR(driver_.launch(fillFunctions_[f], dims, params, stream_)
+                          .withContext("random fill of '" + w.symbol + "'"));
+  filled = true;
+  ++weightsFilledOnDevice_;
+  return Status::ok();
+}
+
+StatusOr<std::vector<uint8_t>> CudaBackend::downloadWeight(size_t index) {
+  if (index >= plan_.weights.size())
+    return Status::error("no weight " + std::to_string(index));
+  const plan::Weight &w = plan_.weights[index];
+  std::vector<uint8_t> bytes(static_cast<size_t>(w.numElements()) *
+                             plan::elementSize(w.storage.type));
+  M2C_RETURN_IF_ERROR(driver_.copyToHost(bytes.data(), weightPtrs_[index], bytes.size(), stream_));
+  M2C_RETURN_IF_ERROR(driver_.synchronize(stream_));
+  return bytes;
 }
 
 Status CudaBackend::allocate(const CudaBackendOptions &options) {

@@ -39,6 +39,9 @@ struct CudaBackendOptions {
   int64_t maxSequenceTokens = 0;
   /// Capture decode steps as CUDA graphs per batch-size bucket.
   bool cudaGraphs = true;
+  /// Random weights: write them on the GPU with the artifact's fill kernels
+  /// (the host's values; docs/cuda-runtime.md), else generate and upload.
+  bool randomOnDevice = true;
   /// Staging chunk for weight uploads (two are allocated, pinned).
   uint64_t stagingBytes = 64ull << 20;
   /// Called per weight uploaded: (weights done, total, bytes done).
@@ -54,8 +57,8 @@ struct KernelTiming {
 
 class CudaBackend final : public Backend {
 public:
-  /// Uploads the weights `reader` yields (random weights are generated on the
-  /// host, like the CPU backend's, so both backends hold the same values).
+  /// Uploads the weights `reader` yields; random ones are written on the GPU
+  /// when the artifact has fill kernels for their types.
   static StatusOr<std::unique_ptr<CudaBackend>>
   create(const plan::Plan &plan, cuda::CudaDriver &driver, const WeightReader &reader,
          const CudaBackendOptions &options);
@@ -78,6 +81,10 @@ public:
   StatusOr<double> timeStep(const plan::Entry &entry, const StepInputs &inputs, int iterations);
   /// Device bytes held: weights, KV cache, arena (with workspace and inputs).
   uint64_t weightBytes() const { return weightBytes_; }
+  /// Weight `index` as stored on the device, for tests.
+  StatusOr<std::vector<uint8_t>> downloadWeight(size_t index);
+  /// Weights the fill kernels wrote (the rest came from the host).
+  int64_t weightsFilledOnDevice() const { return weightsFilledOnDevice_; }
   uint64_t kvCacheBytes() const { return kvBytes_; }
   uint64_t arenaBytes() const { return arenaBytes_; }
   int64_t graphsCaptured() const { return static_cast<int64_t>(graphs_.size()); }
@@ -94,6 +101,9 @@ private:
   Status loadKernels();
   Status allocate(const CudaBackendOptions &options);
   Status uploadWeights(const WeightReader &reader, const CudaBackendOptions &options);
+  /// Loads the fill kernels and writes weight i with one when there is one
+  /// for its types; `filled` says whether it did.
+  Status fillRandom(size_t i, uint64_t seed, bool &filled);
   Status validate(const StepInputs &inputs) const;
   /// Copies the step inputs to the device, with block-table rows of `stride`
   /// entries and `rows` tokens (>= the step's, padded with null tokens).
@@ -111,12 +121,15 @@ private:
   cuda::CudaDriver &driver_;
   cuda::StreamHandle stream_ = nullptr;
   std::vector<cuda::ModuleHandle> modules_;
+  /// Random-fill kernels, by plan.gpu.randomFills index (loaded on use).
+  std::vector<cuda::FunctionHandle> fillFunctions_;
   /// launches_[e][k]: the launches of plan.entries[e].kernels[k].
   std::vector<std::vector<std::vector<LaunchRef>>> launches_;
   cuda::DevicePtr arena_ = 0, workspace_ = 0, inputs_ = 0, weights_ = 0, kvCache_ = 0;
   std::vector<cuda::DevicePtr> weightPtrs_;
   uint64_t weightBytes_ = 0, kvBytes_ = 0, arenaBytes_ = 0, kvLayerBytes_ = 0;
   int64_t numKvBlocks_ = 0;
+  int64_t weightsFilledOnDevice_ = 0;
   int64_t maxBlocksPerSeq_ = 0;
   bool cudaGraphs_ = true;
   /// Pinned host memory: step inputs, and logits read back.

@@ -58,6 +58,14 @@ std::string gpuProgramToJson(const GpuProgram &program) {
   }
   root["kernels"] = std::move(kernels);
   root["kernel_of"] = program.kernelOf;
+  ordered_json fills = ordered_json::array();
+  for (const GpuRandomFill &f : program.randomFills)
+    fills.push_back({{"logical", elementTypeName(f.logical)},
+                     {"storage", elementTypeName(f.storage)},
+                     {"name", f.name},
+                     {"block", f.block},
+                     {"ptx", f.ptx}});
+  root["random_fills"] = std::move(fills);
   return root.dump(1);
 }
 
@@ -159,6 +167,33 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       row.push_back(index);
     }
     program.kernelOf.push_back(std::move(row));
+  }
+  // Optional: artifacts from before random fills have none.
+  if (root.contains("random_fills")) {
+    const json &fills = root["random_fills"];
+    if (!fills.is_array())
+      return fail("random_fills", "expected an array");
+    for (size_t i = 0; i < fills.size(); ++i) {
+      const json &node = fills[i];
+      std::string path = "random_fills[" + std::to_string(i) + "]";
+      GpuRandomFill fill;
+      if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
+          !node.contains("ptx") || !node["ptx"].is_string() || !node.contains("logical") ||
+          !node["logical"].is_string() || !node.contains("storage") ||
+          !node["storage"].is_string())
+        return fail(path, "expected an object with logical, storage, name and ptx");
+      StatusOr<ElementType> logical = parseElementType(node["logical"].get<std::string>());
+      StatusOr<ElementType> storage = parseElementType(node["storage"].get<std::string>());
+      if (!logical || !storage)
+        return fail(path, "unknown element type");
+      fill.logical = *logical;
+      fill.storage = *storage;
+      fill.name = node["name"].get<std::string>();
+      fill.ptx = node["ptx"].get<std::string>();
+      if (!readInt(node, "block", fill.block, 32, 1024) || fill.block % 32)
+        return fail(path + ".block", "expected whole warps, at most 1024 threads");
+      program.randomFills.push_back(std::move(fill));
+    }
   }
   return program;
 }

@@ -10,6 +10,7 @@
 #ifndef M2C_RUNTIME_PLAN_GPUPROGRAM_H
 #define M2C_RUNTIME_PLAN_GPUPROGRAM_H
 
+#include "runtime/plan/ElementType.h"
 #include "runtime/support/Status.h"
 
 #include <array>
@@ -60,9 +61,23 @@ struct GpuKernel {
   int64_t workspaceBytes = 0;
 };
 
+/// A kernel that writes the seeded random-weight stream (randomWeightF32,
+/// runtime/weights/Weights.h) of one weight straight into device memory,
+/// for `--random-weights` on the GPU. One per (logical, storage) type pair
+/// of the plan's weights. Its ABI is fixed: (dst pointer, count i64,
+/// state u64, scale f64, shift f64); one thread per pair of elements.
+struct GpuRandomFill {
+  ElementType logical = ElementType::BF16;
+  ElementType storage = ElementType::BF16;
+  std::string name;  // the PTX module's symbol and its entry
+  std::string ptx;
+  int64_t block = 256;
+};
+
 struct GpuProgram {
   std::string target; // "sm_80", "sm_90" or "sm_90a"
   std::vector<GpuKernel> kernels;
+  std::vector<GpuRandomFill> randomFills;
   /// kernelOf[e][k]: the GpuKernel that runs plan.entries[e].kernels[k].
   std::vector<std::vector<int64_t>> kernelOf;
 };

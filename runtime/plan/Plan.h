@@ -21,8 +21,6 @@ namespace m2c::plan {
 
 constexpr int64_t kPlanVersion = 1;
 
-/// Element types of activations and of stored weights.
-enum class ElementType : uint8_t { F32, I32, BF16, F16 };
 const char *elementTypeName(ElementType type);
 StatusOr<ElementType> parseElementType(const std::string &name);
 int64_t elementSize(ElementType type);

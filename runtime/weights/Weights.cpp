@@ -50,21 +50,30 @@ float roundTo(plan::ElementType type, float value) {
 
 } // namespace
 
-void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
+RandomWeightStream randomWeightStream(const plan::Weight &w, uint64_t seed) {
   // Keyed by the checkpoint binding, so a tied lm_head draws exactly the
   // embedding's values, as a tied checkpoint would hold.
   const std::string &s = w.binding.find("{e}") == std::string::npos ? w.binding : w.symbol;
-  uint64_t state = hashString(s, seed);
-  int64_t n = w.numElements();
   bool isNorm = endsWith(s, "layernorm.weight") || endsWith(s, "norm.weight");
   bool isBias = endsWith(s, "e_score_correction_bias");
   bool isEmbedding = s == "model.embed_tokens.weight";
   bool isGate = endsWith(s, "block_sparse_moe.gate.weight");
   double fanIn = static_cast<double>(w.shape.back());
-  double scale = isEmbedding ? 1.0 : isNorm || isBias ? 0.1 : 1.0 / std::sqrt(fanIn);
+  RandomWeightStream stream;
+  stream.state = hashString(s, seed);
+  stream.scale = isEmbedding ? 1.0 : isNorm || isBias ? 0.1 : 1.0 / std::sqrt(fanIn);
   // A wider router spread keeps top-k choices away from near-ties.
   if (isGate)
-    scale *= 4.0;
+    stream.scale *= 4.0;
+  stream.shift = isNorm ? 1.0 : 0.0;
+  return stream;
+}
+
+void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
+  RandomWeightStream stream = randomWeightStream(w, seed);
+  const uint64_t state = stream.state;
+  const double scale = stream.scale, shift = stream.shift;
+  int64_t n = w.numElements();
   // splitmix64 is a counter: element i (even) starts from state + i * gamma,
   // so chunks fill in parallel with exactly the sequential values.
   auto fill = [&](int64_t begin, int64_t end) {
@@ -76,7 +85,7 @@ void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
       double radius = std::sqrt(-2.0 * std::log(u1));
       double normals[2] = {radius * std::cos(2 * M_PI * u2), radius * std::sin(2 * M_PI * u2)};
       for (int j = 0; j < 2 && i + j < n; ++j) {
-        double value = normals[j] * scale + (isNorm ? 1.0 : 0.0);
+        double value = normals[j] * scale + shift;
         dst[i + j] = roundTo(w.type, static_cast<float>(value));
       }
     }

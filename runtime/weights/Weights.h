@@ -28,6 +28,17 @@ struct ModelConfig;
 /// Called after each weight: (weights done, total, bytes done).
 using WeightProgress = std::function<void(size_t, size_t, uint64_t)>;
 
+/// The parameters of a weight's random stream: element i is normal
+/// (Box-Muller over splitmix64 draws i and i+1 from `state`, pairwise) times
+/// `scale` plus `shift`, rounded to the weight's type. The GPU's random
+/// fill kernels (plan::GpuRandomFill) compute the same values.
+struct RandomWeightStream {
+  uint64_t state = 0;
+  double scale = 1.0;
+  double shift = 0.0;
+};
+RandomWeightStream randomWeightStream(const plan::Weight &w, uint64_t seed);
+
 /// Fills `dst` (w.numElements() floats) with seeded random values scaled
 /// like a trained model: matrices ~ N(0, 1/fan_in), norms ~ 1 + 0.1 N,
 /// router bias 0.1 N, embeddings N(0, 1).
@@ -71,6 +82,9 @@ public:
   Status read(const plan::Weight &w, float *dst) const;
   /// True when read() returns values already quantized to w.quantization.
   bool quantized() const { return artifact_ != nullptr; }
+  /// True when the values are the seeded generator's (randomWeightStream).
+  bool random() const { return random_; }
+  uint64_t seed() const { return seed_; }
   /// The bound checkpoint, when reading from one.
   const Checkpoint *checkpoint() const;
   const ModelConfig *config() const;

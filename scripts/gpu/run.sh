@@ -37,7 +37,7 @@ if want runtime; then
     grep -E "Failed|\*\*\*" "$OUT/runtime-ctest.log" | head -20 | tee -a "$summary"
     # The GPU figures the tests print, and what skipped (should be nothing).
     M2C_TEST_DATA="$PWD/test/data" build-gpu/bin/EngineTest > "$OUT/engine-test.log" 2>&1
-    grep -E "^\[ (gpu vs cpu|golden gpu|scheduler) \]|PASSED|FAILED|SKIPPED \]" \
+    grep -E "^\[ (gpu vs cpu|golden gpu|scheduler|random fill) \]|PASSED|FAILED|SKIPPED \]" \
       "$OUT/engine-test.log" | tee -a "$summary"
   else
     note "runtime build without MLIR: FAILED (see runtime-build.log)"

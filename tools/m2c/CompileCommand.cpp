@@ -328,6 +328,9 @@ int runCompile() {
     for (const plan::GpuKernel &kernel : plan->gpu.kernels)
       output->os() << "// ===== m2c kernel " << kernel.name << " (" << target << ") =====\n"
                    << kernel.ptx << "\n";
+    for (const plan::GpuRandomFill &fill : plan->gpu.randomFills)
+      output->os() << "// ===== m2c kernel " << fill.name << " (" << target << ") =====\n"
+                   << fill.ptx << "\n";
     output->keep();
     return 0;
   }

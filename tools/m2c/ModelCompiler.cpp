@@ -228,6 +228,9 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
     }
     program.kernels.push_back(std::move(kernel));
   }
+  for (const ptx::RandomFillBinary &fill : compiled->randomFills)
+    program.randomFills.push_back(
+        {fill.logical, fill.storage, fill.binary.name, fill.binary.ptx, fill.block});
   return Status::ok();
 }
 

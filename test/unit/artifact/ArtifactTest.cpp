@@ -166,6 +166,8 @@ Plan gpuPlan() {
   kernel.launches.push_back(launch);
   plan.gpu.kernels.push_back(kernel);
   plan.gpu.kernelOf = {{0, 0}};
+  plan.gpu.randomFills.push_back(
+      {ElementType::BF16, ElementType::F32, "m2c_random_fill_bf16_f32", ".version 8.0\n", 256});
   return plan;
 }
 
@@ -179,6 +181,19 @@ TEST(ArtifactTest, GpuProgramRoundTrip) {
   EXPECT_EQ(gpu.kernels[0].launches[0].grid[0].evaluate(7), 7);
   EXPECT_EQ(gpu.kernels[0].launches[0].params[2].kind, GpuParam::Kind::NumTokens);
   EXPECT_EQ(gpu.kernelOf, (std::vector<std::vector<int64_t>>{{0, 0}}));
+  ASSERT_EQ(gpu.randomFills.size(), 1u);
+  EXPECT_EQ(gpu.randomFills[0].logical, ElementType::BF16);
+  EXPECT_EQ(gpu.randomFills[0].storage, ElementType::F32);
+  EXPECT_EQ(gpu.randomFills[0].name, "m2c_random_fill_bf16_f32");
+  EXPECT_EQ(gpu.randomFills[0].block, 256);
+}
+
+TEST(ArtifactTest, GpuRandomFillWithPartialWarps) {
+  Plan plan = gpuPlan();
+  plan.gpu.randomFills[0].block = 100;
+  std::vector<uint8_t> bytes = readAll(writeTiny("gpu-fill", plan));
+  EXPECT_EQ(loadError(bytes), "a.m2a: gpu program: random_fills[0].block: expected whole warps, "
+                              "at most 1024 threads");
 }
 
 TEST(ArtifactTest, GpuProgramThatReadsAMissingOperand) {
