@@ -56,48 +56,64 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   out.name = "m2c_moe_route_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
              std::to_string(Hd) + (softmax ? "_softmax" : "_sigmoid");
 
-  SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, gate, 1)};
+  // Two launches, so the gate GEMV spreads over many SMs even for one
+  // token: (1) blocks of 8 warps, one group of 4 experts per warp, write
+  // the logits to the workspace; (2) one warp per token scores and selects.
+  const int64_t logitBlocks = ceilDiv(groups, kRouteWarps);
+  out.workspaceBytes = spec.maxTokens * perLane * 32 * 4;
+  FuncParam workspace = {kb.memref({spec.maxTokens, perLane * 32}, plan::ElementType::F32),
+                         {KernelParam::Kind::Workspace, 0}};
+  std::string shape = "_e" + std::to_string(E) + "_h" + std::to_string(Hd);
+  {
+    SmallVector<Value> args = kb.beginKernel(
+        "m2c_moe_route_logits" + shape, {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace},
+        {32 * kRouteWarps, 1, 1},
+        {rowsExtent(x), LaunchExtent::fixed(logitBlocks), LaunchExtent::fixed(1)}, out);
+    Value xs = args[0], gates = args[1], logits = args[2];
+    Value token = kb.blockId(gpu::Dimension::x);
+    Value lane = kb.laneId();
+    Value group = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), kRouteWarps), kb.warpId());
+    WarpDot plan = planWarpDot(Hd, gate.type);
+    kb.ifThen(kb.ult(group, groups), [&] {
+      SmallVector<Value> experts, safe;
+      std::vector<std::function<Value(Value, int64_t)>> loadRows;
+      for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+        experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
+        safe.push_back(kb.minu(experts.back(), E - 1));
+      }
+      for (int64_t r = 0; r < kRowsPerWarp; ++r)
+        loadRows.push_back(
+            [&, r](Value k, int64_t n) { return kb.loadF32(gates, {safe[r], k}, n); });
+      SmallVector<Value> accs = emitWarpDot(
+          kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
+          loadRows);
+      SmallVector<Value> sums;
+      for (Value acc : accs)
+        sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+      kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+        for (int64_t r = 0; r < kRowsPerWarp; ++r)
+          kb.ifThen(kb.ult(experts[r], E),
+                    [&] { kb.storeScalar(sums[r], logits, {token, experts[r]}); });
+      });
+    });
+  }
+
+  SmallVector<FuncParam> params = {workspace};
   if (hasBias)
     params.push_back(inputParam(kb, spec.inputs[2], 2));
   params.push_back(outputParam(kb, spec.outputs[0], 0));
   params.push_back(outputParam(kb, spec.outputs[1], 1));
   SmallVector<Value> args =
-      kb.beginKernel(out.name, params, {32 * kRouteWarps, 1, 1},
+      kb.beginKernel("m2c_moe_route_select" + shape + "_k" + std::to_string(topK) +
+                         (softmax ? "_softmax" : "_sigmoid"),
+                     params, {32, 1, 1},
                      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
-  Value xs = args[0], gates = args[1];
-  Value bias = hasBias ? args[2] : Value();
-  Value ids = args[hasBias ? 3 : 2], weights = args[hasBias ? 4 : 3];
-
-  Value logits = kb.shared(out.name + "_logits", {perLane * 32}, kb.f32());
+  Value logits = args[0];
+  Value bias = hasBias ? args[1] : Value();
+  Value ids = args[hasBias ? 2 : 1], weights = args[hasBias ? 3 : 2];
   Value token = kb.blockId(gpu::Dimension::x);
-  Value tid = kb.threadId();
-  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-
-  // Logits: warp w takes expert groups w, w + 8, ... of 4 experts.
-  WarpDot plan = planWarpDot(Hd, gate.type);
-  kb.loop(warp, kb.idx(groups), kb.idx(kRouteWarps), [&](Value group) {
-    SmallVector<Value> experts, safe;
-    std::vector<std::function<Value(Value, int64_t)>> loadRows;
-    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-      experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
-      safe.push_back(kb.minu(experts.back(), E - 1));
-    }
-    for (int64_t r = 0; r < kRowsPerWarp; ++r)
-      loadRows.push_back(
-          [&, r](Value k, int64_t n) { return kb.loadF32(gates, {safe[r], k}, n); });
-    SmallVector<Value> accs = emitWarpDot(
-        kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
-        loadRows);
-    SmallVector<Value> sums;
-    for (Value acc : accs)
-      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
-    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-      for (int64_t r = 0; r < kRowsPerWarp; ++r)
-        kb.ifThen(kb.ult(experts[r], E),
-                  [&] { kb.storeScalar(sums[r], logits, {experts[r]}); });
-    });
-  });
-  kb.barrier();
+  Value lane = kb.threadId();
+  Value warp = kb.idx(0);
 
   kb.ifThen(kb.eq(warp, kb.idx(0)), [&] {
     // Lane l holds experts l, l + 32, ...: ascending ids per lane.
@@ -105,7 +121,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     for (int64_t j = 0; j < perLane; ++j) {
       expert.push_back(kb.add(lane, j * 32));
       valid.push_back(kb.ult(expert.back(), E));
-      Value logit = kb.loadScalar(logits, {kb.minu(expert.back(), E - 1)});
+      Value logit = kb.loadScalar(logits, {token, kb.minu(expert.back(), E - 1)});
       score.push_back(kb.select(valid.back(), logit, negInf(kb)));
     }
     if (softmax) {
