@@ -56,23 +56,26 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   out.name = "m2c_moe_route_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
              std::to_string(Hd) + (softmax ? "_softmax" : "_sigmoid");
 
-  // Two launches, so the gate GEMV spreads over many SMs even for one
-  // token: (1) blocks of 8 warps, one group of 4 experts per warp, write
-  // the logits to the workspace; (2) one warp per token scores and selects.
+  // The logits go to the workspace: blocks of 8 warps, one group of 4
+  // experts per warp. Up to 32 experts one block holds them all and warp 0
+  // selects after a barrier; beyond, the GEMV spreads over ceil(E/32)
+  // blocks per token (one block per token kept minimax-m2's 256-expert
+  // router at 56 us) and a second launch, one warp per token, selects.
   const int64_t logitBlocks = ceilDiv(groups, kRouteWarps);
+  const bool oneLaunch = logitBlocks == 1;
   out.workspaceBytes = spec.maxTokens * perLane * 32 * 4;
   FuncParam workspace = {kb.memref({spec.maxTokens, perLane * 32}, plan::ElementType::F32),
                          {KernelParam::Kind::Workspace, 0}};
   std::string shape = "_e" + std::to_string(E) + "_h" + std::to_string(Hd);
-  {
-    SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_route_logits" + shape, {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace},
-        {32 * kRouteWarps, 1, 1},
-        {rowsExtent(x), LaunchExtent::fixed(logitBlocks), LaunchExtent::fixed(1)}, out);
-    Value xs = args[0], gates = args[1], logits = args[2];
-    Value token = kb.blockId(gpu::Dimension::x);
+  std::string selection = "_k" + std::to_string(topK) + (softmax ? "_softmax" : "_sigmoid");
+  SmallVector<FuncParam> outputs;
+  if (hasBias)
+    outputs.push_back(inputParam(kb, spec.inputs[2], 2));
+  outputs.push_back(outputParam(kb, spec.outputs[0], 0));
+  outputs.push_back(outputParam(kb, spec.outputs[1], 1));
+
+  auto emitLogits = [&](Value xs, Value gates, Value logits, Value token, Value group) {
     Value lane = kb.laneId();
-    Value group = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), kRouteWarps), kb.warpId());
     WarpDot plan = planWarpDot(Hd, gate.type);
     kb.ifThen(kb.ult(group, groups), [&] {
       SmallVector<Value> experts, safe;
@@ -96,26 +99,11 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
                     [&] { kb.storeScalar(sums[r], logits, {token, experts[r]}); });
       });
     });
-  }
+  };
 
-  SmallVector<FuncParam> params = {workspace};
-  if (hasBias)
-    params.push_back(inputParam(kb, spec.inputs[2], 2));
-  params.push_back(outputParam(kb, spec.outputs[0], 0));
-  params.push_back(outputParam(kb, spec.outputs[1], 1));
-  SmallVector<Value> args =
-      kb.beginKernel("m2c_moe_route_select" + shape + "_k" + std::to_string(topK) +
-                         (softmax ? "_softmax" : "_sigmoid"),
-                     params, {32, 1, 1},
-                     {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
-  Value logits = args[0];
-  Value bias = hasBias ? args[1] : Value();
-  Value ids = args[hasBias ? 2 : 1], weights = args[hasBias ? 3 : 2];
-  Value token = kb.blockId(gpu::Dimension::x);
-  Value lane = kb.threadId();
-  Value warp = kb.idx(0);
-
-  kb.ifThen(kb.eq(warp, kb.idx(0)), [&] {
+  // Scores, bias and top-k by one warp over logits[token, :].
+  auto emitSelect = [&](Value logits, Value bias, Value ids, Value weights, Value token,
+                        Value lane) {
     // Lane l holds experts l, l + 32, ...: ascending ids per lane.
     SmallVector<Value> expert, valid, score, choice;
     for (int64_t j = 0; j < perLane; ++j) {
@@ -192,7 +180,44 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
         kb.storeScalar(w, weights, {token, kb.idx(j)});
       }
     });
-  });
+    };
+
+  Value token, lane, logits;
+  ValueRange rest;
+  SmallVector<Value> args;
+  if (oneLaunch) {
+    SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace};
+    params.append(outputs.begin(), outputs.end());
+    args = kb.beginKernel(out.name, params, {32 * kRouteWarps, 1, 1},
+                          {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+    token = kb.blockId(gpu::Dimension::x);
+    logits = args[2];
+    emitLogits(args[0], args[1], logits, token, kb.warpId());
+    // Global writes before the barrier are visible to the whole block.
+    kb.barrier();
+    rest = ValueRange(args).drop_front(3);
+    lane = kb.laneId();
+  } else {
+    args = kb.beginKernel("m2c_moe_route_logits" + shape,
+                          {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace},
+                          {32 * kRouteWarps, 1, 1},
+                          {rowsExtent(x), LaunchExtent::fixed(logitBlocks), LaunchExtent::fixed(1)},
+                          out);
+    emitLogits(args[0], args[1], args[2], kb.blockId(gpu::Dimension::x),
+               kb.add(kb.mul(kb.blockId(gpu::Dimension::y), kRouteWarps), kb.warpId()));
+    SmallVector<FuncParam> params = {workspace};
+    params.append(outputs.begin(), outputs.end());
+    args = kb.beginKernel("m2c_moe_route_select" + shape + selection, params, {32, 1, 1},
+                          {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+    token = kb.blockId(gpu::Dimension::x);
+    logits = args[0];
+    rest = ValueRange(args).drop_front(1);
+    lane = kb.threadId();
+  }
+  Value bias = hasBias ? rest[0] : Value();
+  Value ids = rest[hasBias ? 1 : 0], weights = rest[hasBias ? 2 : 1];
+  kb.ifThen(kb.eq(kb.warpId(), kb.idx(0)),
+            [&] { emitSelect(logits, bias, ids, weights, token, lane); });
   return success();
 }
 
