@@ -7,6 +7,7 @@
 #include "runtime/support/Status.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace m2c {
@@ -22,6 +23,21 @@ struct StepInputs {
 
   int64_t numTokens() const { return static_cast<int64_t>(tokenIds.size()); }
 };
+
+/// The checks every backend makes first: 1..maxTokens tokens, and arrays
+/// whose sizes agree with the token count and the block-table shape.
+inline Status checkStepShape(const StepInputs &in, int64_t maxTokens) {
+  int64_t tokens = in.numTokens();
+  if (tokens <= 0 || tokens > maxTokens)
+    return Status::error("a step must have 1 to " + std::to_string(maxTokens) +
+                         " tokens (the plan's max_tokens), got " + std::to_string(tokens));
+  if (static_cast<int64_t>(in.positions.size()) != tokens ||
+      static_cast<int64_t>(in.tokenSeqs.size()) != tokens || in.numSeqs <= 0 ||
+      in.maxBlocks <= 0 ||
+      static_cast<int64_t>(in.blockTables.size()) != in.numSeqs * in.maxBlocks)
+    return Status::error("malformed step inputs");
+  return Status::ok();
+}
 
 class Backend {
 public:

@@ -146,15 +146,7 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
 }
 
 StatusOr<const float *> CpuBackend::execute(const plan::Entry &entry, const StepInputs &in) {
-  int64_t tokens = in.numTokens();
-  if (tokens <= 0 || tokens > plan_.maxTokens)
-    return Status::error("a step must have 1 to " + std::to_string(plan_.maxTokens) +
-                         " tokens (the plan's max_tokens), got " + std::to_string(tokens));
-  if (static_cast<int64_t>(in.positions.size()) != tokens ||
-      static_cast<int64_t>(in.tokenSeqs.size()) != tokens || in.numSeqs <= 0 ||
-      in.maxBlocks <= 0 ||
-      static_cast<int64_t>(in.blockTables.size()) != in.numSeqs * in.maxBlocks)
-    return Status::error("malformed step inputs");
+  M2C_RETURN_IF_ERROR(checkStepShape(in, plan_.maxTokens));
   for (const plan::Kernel &kernel : entry.kernels)
     M2C_RETURN_IF_ERROR(runKernel(entry, kernel, in).withContext(kernel.name));
   return bufferF32(entry, entry.output);

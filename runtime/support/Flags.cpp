@@ -8,6 +8,26 @@
 
 namespace m2c {
 
+StatusOr<std::vector<int64_t>> parseIntList(const std::string &flag, const std::string &text,
+                                            int64_t lo, int64_t hi, const std::string &what) {
+  std::vector<int64_t> values;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                     : comma - start);
+    char *end = nullptr;
+    errno = 0;
+    long long value = std::strtoll(item.c_str(), &end, 10);
+    if (item.empty() || *end || errno || value < lo || value > hi)
+      return Status::error(flag + ": '" + item + "' is not " + what);
+    values.push_back(value);
+    if (comma == std::string::npos)
+      return values;
+    start = comma + 1;
+  }
+}
+
 void FlagSet::addString(const std::string &name, std::string *slot) {
   valued_[name] = [slot](const std::string &value) {
     *slot = value;

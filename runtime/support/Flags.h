@@ -19,6 +19,11 @@
 
 namespace m2c {
 
+/// "1,2,3" -> {1, 2, 3}; every item an integer in [lo, hi]. The error
+/// names the flag and the item: "--prompt-ids: 'x' is not a token id".
+StatusOr<std::vector<int64_t>> parseIntList(const std::string &flag, const std::string &text,
+                                            int64_t lo, int64_t hi, const std::string &what);
+
 class FlagSet {
 public:
   /// `help` is printed for --help; --version prints `version`.

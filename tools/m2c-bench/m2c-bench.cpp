@@ -49,25 +49,6 @@ device copy bandwidth measured in the same run (docs/benchmarks.md).
   --help, --version
 )";
 
-StatusOr<std::vector<int64_t>> parseList(const std::string &flag, const std::string &text) {
-  std::vector<int64_t> values;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                     : comma - start);
-    char *end = nullptr;
-    long long v = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end || v <= 0 || v > (1 << 24))
-      return Status::error("--" + flag + ": '" + item + "' is not a positive count");
-    values.push_back(v);
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  return values;
-}
-
 double seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
@@ -151,7 +132,8 @@ int main(int argc, char **argv) {
   flags.addInt("iterations", 1, 10000, [&](int64_t n) { iterations = static_cast<int>(n); });
   auto list = [&](const char *name, std::vector<int64_t> &slot) {
     flags.addCustom(name, [&slot, name](const std::string &v) -> Status {
-      StatusOr<std::vector<int64_t>> parsed = parseList(name, v);
+      StatusOr<std::vector<int64_t>> parsed =
+          parseIntList(std::string("--") + name, v, 1, 1 << 24, "a positive count");
       if (!parsed)
         return parsed.status();
       slot = parsed.take();

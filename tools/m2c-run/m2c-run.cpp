@@ -58,25 +58,6 @@ int fail(const std::string &message) {
   return 1;
 }
 
-StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  while (true) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                     : comma - start);
-    char *end = nullptr;
-    errno = 0;
-    long long id = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end || errno || id < 0 || id > INT32_MAX)
-      return Status::error("--prompt-ids: '" + item + "' is not a token id");
-    ids.push_back(static_cast<int32_t>(id));
-    if (comma == std::string::npos)
-      return ids;
-    start = comma + 1;
-  }
-}
-
 struct Options {
   std::string artifact, device = "cpu", batchFile, output, tokenizer, checkpoint;
   std::vector<std::vector<int32_t>> prompts;
@@ -98,10 +79,10 @@ Status parseFlags(int argc, char **argv, Options &o, bool &exitNow) {
   flags.addString("tokenizer", &o.tokenizer);
   flags.addString("checkpoint", &o.checkpoint);
   flags.addCustom("prompt-ids", [&](const std::string &v) -> Status {
-    StatusOr<std::vector<int32_t>> ids = parseIds(v);
+    StatusOr<std::vector<int64_t>> ids = parseIntList("--prompt-ids", v, 0, INT32_MAX, "a token id");
     if (!ids)
       return ids.status();
-    o.prompts.push_back(ids.take());
+    o.prompts.emplace_back(ids->begin(), ids->end());
     return Status::ok();
   });
   flags.addInt("max-new-tokens", 0, INT32_MAX, [&](int64_t n) { o.defaults.maxNewTokens = n; });

@@ -77,6 +77,8 @@ cl::opt<std::string> checkpointPath(
 cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key"),
                                    cl::value_desc("key=value"), cl::sub(chatCommand),
                                    cl::cat(chatCategory));
+cl::opt<std::string> device("device", cl::desc("Where to run: cpu or cuda"), cl::init("cpu"),
+                            cl::sub(chatCommand), cl::cat(chatCategory));
 cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
                      cl::sub(chatCommand), cl::cat(chatCategory));
 
@@ -95,6 +97,7 @@ Status loadModel(LoadedModel &model, const EngineOptions &engineOptions) {
   request.backend.weights.seed = weightSeed;
   request.backend.weights.checkpointPath = checkpointPath;
   request.backend.threads = threads;
+  request.backend.device = device;
   // The whole conversation plus the null block.
   request.backend.kvBlocksFor = [](const plan::Plan &plan) {
     return 1 + (maxContext + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;

@@ -6,6 +6,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/engine/Engine.h"
 #include "runtime/serve/BatchFile.h"
+#include "runtime/support/Flags.h"
 #include "runtime/support/Npy.h"
 #include "runtime/tokenizer/Tokenizer.h"
 #include "runtime/weights/Weights.h"
@@ -104,26 +105,6 @@ cl::opt<std::string> quantSpec("quant",
 cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
                            cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
 
-StatusOr<std::vector<int32_t>> parseIds(const std::string &text) {
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                     : comma - start);
-    char *end = nullptr;
-    errno = 0;
-    long long value = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || errno != 0 || value < 0 || value > INT32_MAX)
-      return Status::error("--prompt-ids: '" + item + "' is not a token id");
-    ids.push_back(static_cast<int32_t>(value));
-    if (comma == std::string::npos)
-      break;
-    start = comma + 1;
-  }
-  return ids;
-}
-
 std::string joinIds(const std::vector<int32_t> &ids) {
   std::string text;
   for (size_t i = 0; i < ids.size(); ++i)
@@ -159,10 +140,11 @@ int runRun() {
     return reportError("--max-new-tokens: expected >= 0, got " + Twine(maxNewTokens));
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string &text : promptIds) {
-    StatusOr<std::vector<int32_t>> ids = parseIds(text);
+    StatusOr<std::vector<int64_t>> ids =
+        parseIntList("--prompt-ids", text, 0, INT32_MAX, "a token id");
     if (!ids)
       return reportError(ids.status().message());
-    prompts.push_back(ids.take());
+    prompts.emplace_back(ids->begin(), ids->end());
   }
   // --prompt: text through the tokenizer, and text back out as it streams.
   std::unique_ptr<Tokenizer> tokenizer;
