@@ -37,12 +37,6 @@ Status readEntry(const json &line, const Tokenizer *tokenizer, BatchEntry &entry
   for (auto it = line.begin(); it != line.end(); ++it) {
     const std::string &key = it.key();
     const json &value = it.value();
-    auto number = [&](double lo, double hi) -> StatusOr<double> {
-      if (!value.is_number() || value.get<double>() < lo || value.get<double>() > hi)
-        return Status::error("\"" + key + "\" must be a number in [" + json(lo).dump() + ", " +
-                             json(hi).dump() + "], got " + value.dump());
-      return value.get<double>();
-    };
     auto integer = [&](int64_t lo, int64_t hi) -> StatusOr<int64_t> {
       if (!value.is_number_integer() || value.get<int64_t>() < lo || value.get<int64_t>() > hi)
         return Status::error("\"" + key + "\" must be an integer in [" + std::to_string(lo) +
@@ -90,10 +84,11 @@ Status readEntry(const json &line, const Tokenizer *tokenizer, BatchEntry &entry
         return n.status();
       r.sampling.topK = static_cast<int32_t>(*n);
     } else if (key == "temperature" || key == "top_p") {
-      StatusOr<double> x = number(0, 1e6);
-      if (!x)
-        return x.status();
-      (key == "temperature" ? r.sampling.temperature : r.sampling.topP) = static_cast<float>(*x);
+      // Ranges are validateSamplingParams's, below.
+      if (!value.is_number())
+        return Status::error("\"" + key + "\" must be a number, got " + value.dump());
+      (key == "temperature" ? r.sampling.temperature : r.sampling.topP) =
+          static_cast<float>(value.get<double>());
     } else {
       return Status::error("unknown key \"" + key + "\"");
     }
