@@ -30,10 +30,9 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
   if (enabled("m2c-fuse-moe-residual"))
     funcs.addPass(createFuseMoeResidual());
   // ... and no attn.gqa reads single-use norm.rms queries and keys (the
-  // QK-norm runs inside the attention kernel, before RoPE).
-  // The PTX attention kernel does not take the norm weights yet, so GPU
-  // targets keep the QK-norms as separate kernels for now.
-  if (enabled("m2c-fuse-qk-norm") && options.target.empty())
+  // QK-norm runs inside the attention kernel, before RoPE; on the GPU the
+  // KV-write and attend launches each normalise the rows they read).
+  if (enabled("m2c-fuse-qk-norm"))
     funcs.addPass(createFuseQkNorm());
 
   // Stage 2, quantization (module level). Post-condition: every weight of

@@ -52,7 +52,43 @@ struct AttentionShape {
   int64_t H, KV, D, rotaryDim, half, group, blockSize;
   double theta;
   plan::ElementType cacheType;
+  /// The fused QK-norm (inputs 6 and 7): RMSNorm of the whole q and k rows
+  /// before RoPE, as the unfused norm.rms kernels would compute it.
+  bool qkNorm = false;
+  double qkEps = 1e-6;
 };
+
+/// The f32 RMS scale 1 / sqrt(mean(x^2) + eps) of row `token` of `xs`
+/// ([T, C] f32), reduced over the block (`threads` whole warps): the sum
+/// in f32, the last steps in f64 like the rms_norm kernel.
+Value rowRmsScale(KernelBuilder &kb, Value xs, Value token, int64_t C, int64_t threads,
+                  double eps, llvm::StringRef scratchName) {
+  const int64_t width = vectorWidth(C, 4), chunks = C / width;
+  Value scratch = kb.shared(scratchName, {threads / 32}, kb.f32());
+  SmallVector<Value> sum = kb.loop(
+      kb.threadId(), kb.idx(chunks), kb.idx(threads), {kb.cf32(0.0)},
+      [&](Value chunk, ValueRange iter) -> SmallVector<Value> {
+        Value v = kb.load(xs, {token, kb.mul(chunk, width)}, width);
+        return {kb.addf(iter[0], kb.reduceAdd(kb.mulf(v, v)))};
+      });
+  Value total = kb.blockSum(sum[0], scratch, threads / 32);
+  Type f64 = kb.b.getF64Type();
+  Value mean = arith::ExtFOp::create(kb.b, f64, kb.divf(total, kb.cf32(static_cast<double>(C))));
+  Value root = math::SqrtOp::create(
+      kb.b, kb.addf(mean, arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(eps))));
+  return arith::TruncFOp::create(
+      kb.b, kb.f32(), kb.divf(arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(1.0)), root));
+}
+
+/// Loads n elements of row `token` at column `at`, normalised when `weight`
+/// is set: (x * scale) * weight, the reference's order.
+Value loadNormalized(KernelBuilder &kb, Value xs, Value token, Value at, int64_t n, Value scale,
+                     Value weight) {
+  Value x = kb.load(xs, {token, at}, n);
+  if (!weight)
+    return x;
+  return kb.mulf(kb.mulf(x, kb.splat(scale, n)), kb.loadF32(weight, {at}, n));
+}
 
 /// inv_freq[i] = float(1 / theta^(2i / rotary_dim)), computed in double as
 /// the CPU reference does.
@@ -151,6 +187,8 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShap
       inputParam(kb, spec.inputs[1], 1), inputParam(kb, spec.inputs[2], 2),
       inputParam(kb, spec.inputs[3], 3), inputParam(kb, spec.inputs[4], 4),
       inputParam(kb, spec.inputs[5], 5), kvLayerParam(kb, s), maxBlocksParam(kb)};
+  if (s.qkNorm)
+    params.push_back(inputParam(kb, spec.inputs[7], 7));
   SmallVector<Value> args =
       kb.beginKernel(name, params, {threads, 1, 1},
                      {rowsExtent(spec.inputs[1]), LaunchExtent::fixed(1), LaunchExtent::fixed(1)},
@@ -161,6 +199,10 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShap
   Value freq = kb.constantTable(name + "_inv_freq", inverseFrequencies(s));
 
   Value token = kb.blockId(gpu::Dimension::x);
+  Value kNorm = s.qkNorm ? args[7] : Value();
+  Value kScale = s.qkNorm ? rowRmsScale(kb, ks, token, s.KV * s.D, threads, s.qkEps,
+                                        name + "_k_partials")
+                          : Value();
   Value posI32 = kb.loadScalar(positions, {token});
   Value pos = kb.toIndex(posI32);
   Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
@@ -173,8 +215,9 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShap
     auto body = [&] {
       Value e = kb.mul(chunk, width);
       Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
-      Value k = applyRope(kb, s, rope, e,
-                          [&](Value at) { return kb.load(ks, {token, at}, width); });
+      Value k = applyRope(kb, s, rope, e, [&](Value at) {
+        return loadNormalized(kb, ks, token, at, width, kScale, kNorm);
+      });
       kb.store(kb.fromF32(k, cacheElement), cache, {kb.add(base, e)});
       Value v = kb.load(vs, {token, e}, width);
       kb.store(kb.fromF32(v, cacheElement), cache, {kb.add(kb.add(base, s.KV * s.D), e)});
@@ -239,6 +282,8 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
                       {KernelParam::Kind::Workspace, 0}});
   else
     params.push_back(outputParam(kb, o, 0));
+  if (s.qkNorm)
+    params.push_back(inputParam(kb, spec.inputs[6], 6));
   SmallVector<Value> args = kb.beginKernel(
       name, params, {32 * kWarps, 1, 1},
       {rowsExtent(q), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(splits)}, out);
@@ -248,6 +293,12 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Value freq = kb.constantTable(name + "_inv_freq", inverseFrequencies(s));
 
   Value token = kb.blockId(gpu::Dimension::x);
+  // Every block normalises its token's whole q row (H * D): the scale
+  // needs all of it, and it is a few KB against the cache rows read below.
+  Value qNorm = s.qkNorm ? args[7] : Value();
+  Value qScale = s.qkNorm ? rowRmsScale(kb, qs, token, s.H * s.D, 32 * kWarps, s.qkEps,
+                                        name + "_q_partials")
+                          : Value();
   Value kvHead = kb.blockId(gpu::Dimension::y);
   Value split = kb.blockId(gpu::Dimension::z);
   Value tid = kb.threadId();
@@ -276,8 +327,9 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Rope rope = ropeFactors(kb, s, freq, posF, d0, width);
   for (int64_t g = 0; g < s.group; ++g) {
     Value headBase = kb.mul(kb.add(kb.mul(kvHead, s.group), g), s.D);
-    Value query = applyRope(kb, s, rope, kb.add(headBase, d0),
-                            [&](Value at) { return kb.load(qs, {token, at}, width); });
+    Value query = applyRope(kb, s, rope, kb.add(headBase, d0), [&](Value at) {
+      return loadNormalized(kb, qs, token, at, width, qScale, qNorm);
+    });
     queries.push_back(idleLanes ? kb.select(activeLane, query, kb.zeros(kb.vec(width, kb.f32())))
                                 : query);
   }
@@ -452,9 +504,11 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   const bool decode = spec.decode;
   const int64_t splits = decode ? kDecodeSplits : 1;
   const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
+  s.qkNorm = spec.inputs.size() == 8;
+  s.qkEps = spec.attr("qk_norm_eps", 1e-6);
   std::string suffix = "_h" + std::to_string(s.H) + "_kvh" + std::to_string(s.KV) + "_d" +
                        std::to_string(s.D) + "_" + shortTypeName(s.cacheType) + "_bs" +
-                       std::to_string(s.blockSize);
+                       std::to_string(s.blockSize) + (s.qkNorm ? "_qkn" : "");
   out.name = std::string(decode ? "m2c_attention_decode" : "m2c_attention") + suffix;
 
   buildKvWrite(kb, spec, s, out, suffix);

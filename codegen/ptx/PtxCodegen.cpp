@@ -170,7 +170,8 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     arity = expect(1, 1);
     break;
   case plan::KernelKind::Attention:
-    arity = expect(6, 1);
+    // Two more inputs are the fused QK-norm's weights.
+    arity = expect(spec.inputs.size() == 8 ? 8 : 6, 1);
     spec.kvCache = plan.kvCache;
     break;
   case plan::KernelKind::MoeRoute:

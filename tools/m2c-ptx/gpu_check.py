@@ -337,7 +337,13 @@ class Checker:
                 return rel_err(outs[0], ref16), f"(vs fp32 ref {rel_err(outs[0], ref):.1e})"
             return rel_err(outs[0], ref), ""
         if kind == "attention":
-            ref, cache = attention_ref(step, ins[0], ins[1], ins[2], attrs, cache_before)
+            q, k = ins[0], ins[1]
+            if len(ins) == 8:  # the fused QK-norm: RMSNorm of whole rows, before RoPE
+                eps = attrs["qk_norm_eps"]
+                norm = lambda x, w: (x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True)
+                                                              + eps)) * w.double()
+                q, k = norm(q, ins[6]), norm(k, ins[7])
+            ref, cache = attention_ref(step, q, k, ins[2], attrs, cache_before)
             e_out = rel_err(outs[0], ref)
             e_cache = rel_err(step.cache, cache)
             return max(e_out, e_cache), f"(cache {e_cache:.1e})"
