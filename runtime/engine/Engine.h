@@ -92,7 +92,6 @@ private:
       : plan_(plan), backend_(backend), options_(options), kv_(std::move(kv)) {}
 
   struct Sequence;
-  struct Scheduler;
   Status admit(Sequence &seq);
   Status prefillChunk(Sequence &seq, int64_t count);
   Status decodeStep(const std::vector<Sequence *> &batch);
