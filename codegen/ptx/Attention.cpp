@@ -43,7 +43,7 @@ namespace {
 
 constexpr int64_t kWarps = 4;
 /// Splits of the positions per (token, KV head) in decode steps.
-constexpr int64_t kDecodeSplits = 8;
+constexpr int64_t kDecodeSplits = 16;
 /// A finite "minus infinity" for running maxima: exp(m - m') stays 0, never
 /// NaN, when a lane has seen no position yet.
 constexpr double kNoScore = -1e30;
