@@ -136,12 +136,14 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
   for (int i = 0; i < 2; ++i) {
     StatusOr<void *> host = driver_.allocateHost(chunk, "weight staging");
     StatusOr<cuda::EventHandle> event = driver_.createEvent();
+    if (host)
+      staging[i] = *host;
+    if (event)
+      done[i] = *event;
     if (!host || !event) {
       release();
       return host ? event.status() : host.status();
     }
-    staging[i] = *host;
-    done[i] = *event;
   }
   Status status = [&]() -> Status {
     std::vector<float> values;
@@ -187,8 +189,10 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
     }
     return driver_.synchronize(stream_);
   }();
+  // Copies still in flight read the staging buffers: wait before freeing.
+  Status drained = driver_.synchronize(stream_);
   release();
-  return status;
+  return status ? drained : status;
 }
 
 Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
