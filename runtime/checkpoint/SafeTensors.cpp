@@ -2,6 +2,8 @@
 
 #include "runtime/checkpoint/SafeTensors.h"
 
+#include "runtime/support/JsonError.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -38,46 +40,9 @@ int64_t numElements(const std::vector<int64_t> &shape) {
 
 namespace {
 
-/// Collects nlohmann's parse-error text without exceptions: the DOM parser
-/// called with allow_exceptions=false only says "discarded", which is not
-/// a diagnostic a user can act on.
-struct ParseErrorRecorder {
-  std::string message;
-  size_t position = 0;
-
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(json::number_integer_t) { return true; }
-  bool number_unsigned(json::number_unsigned_t) { return true; }
-  bool number_float(json::number_float_t, const std::string &) {
-    return true;
-  }
-  bool string(std::string &) { return true; }
-  bool binary(json::binary_t &) { return true; }
-  bool start_object(std::size_t) { return true; }
-  bool key(std::string &) { return true; }
-  bool end_object() { return true; }
-  bool start_array(std::size_t) { return true; }
-  bool end_array() { return true; }
-  bool parse_error(std::size_t pos, const std::string &,
-                   const nlohmann::detail::exception &ex) {
-    position = pos;
-    message = ex.what();
-    return false;
-  }
-};
-
 std::string describeJsonError(const std::string &text) {
-  ParseErrorRecorder recorder;
-  json::sax_parse(text, &recorder);
-  if (recorder.message.empty())
-    return "header is not valid JSON";
-  // Drop nlohmann's "[json.exception.parse_error.101] " tag.
-  std::string msg = recorder.message;
-  size_t tagEnd = msg.find("] ");
-  if (msg.rfind("[json.exception", 0) == 0 && tagEnd != std::string::npos)
-    msg = msg.substr(tagEnd + 2);
-  return "header is not valid JSON: " + msg;
+  std::string why = jsonParseErrorText(text);
+  return why.empty() ? "header is not valid JSON" : "header is not valid JSON: " + why;
 }
 
 /// Reads a JSON value as a non-negative integer that fits in int64.

@@ -2,6 +2,7 @@
 
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include "runtime/support/JsonError.h"
 #include "runtime/tokenizer/AddedTokens.h"
 #include "runtime/tokenizer/Bpe.h"
 #include "runtime/tokenizer/ByteLevel.h"
@@ -23,35 +24,9 @@ using namespace tokenizer::jsonfields;
 
 namespace {
 
-/// Collects nlohmann's parse-error text without exceptions.
-struct ParseErrorRecorder {
-  std::string message;
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(json::number_integer_t) { return true; }
-  bool number_unsigned(json::number_unsigned_t) { return true; }
-  bool number_float(json::number_float_t, const std::string &) { return true; }
-  bool string(std::string &) { return true; }
-  bool binary(json::binary_t &) { return true; }
-  bool start_object(std::size_t) { return true; }
-  bool key(std::string &) { return true; }
-  bool end_object() { return true; }
-  bool start_array(std::size_t) { return true; }
-  bool end_array() { return true; }
-  bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &ex) {
-    message = ex.what();
-    return false;
-  }
-};
-
 std::string describeJsonError(std::string_view text) {
-  ParseErrorRecorder recorder;
-  json::sax_parse(text, &recorder);
-  std::string msg = recorder.message;
-  size_t tagEnd = msg.find("] ");
-  if (msg.rfind("[json.exception", 0) == 0 && tagEnd != std::string::npos)
-    msg = msg.substr(tagEnd + 2);
-  return msg.empty() ? "not valid JSON" : "not valid JSON: " + msg;
+  std::string why = jsonParseErrorText(text);
+  return why.empty() ? "not valid JSON" : "not valid JSON: " + why;
 }
 
 enum class DecoderKind { JoinWithSpace, ByteLevel };
