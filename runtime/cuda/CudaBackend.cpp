@@ -18,6 +18,9 @@ constexpr uint64_t kAlign = 256;
 
 uint64_t alignUp(uint64_t value) { return (value + kAlign - 1) / kAlign * kAlign; }
 
+/// Block-table width without maxSequenceTokens: 64K tokens at block size 16.
+constexpr int64_t kDefaultMaxBlocksPerSeq = 4096;
+
 /// Decode batch sizes that get their own CUDA graph.
 const int64_t kGraphBuckets[] = {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
 
@@ -272,7 +275,7 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
       return info.status();
     double budget = info->second * options.memoryFraction -
                     static_cast<double>(info->second - info->first) - fixed -
-                    inputBytes(seqCapBlocks ? seqCapBlocks : 4096);
+                    inputBytes(seqCapBlocks ? seqCapBlocks : kDefaultMaxBlocksPerSeq);
     blocks = budget > 0 ? static_cast<int64_t>(budget / perBlockAllLayers) : 0;
     blocks = std::min<int64_t>(blocks, INT32_MAX);
     if (blocks < 2)
@@ -285,7 +288,7 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
                          std::to_string(blocks));
   numKvBlocks_ = blocks;
   maxBlocksPerSeq_ = seqCapBlocks ? std::min(seqCapBlocks, blocks - 1)
-                                  : std::min<int64_t>(blocks - 1, 4096);
+                                  : std::min(blocks - 1, kDefaultMaxBlocksPerSeq);
   kvLayerBytes_ = blockBytes * static_cast<uint64_t>(blocks);
   kvBytes_ = kvLayerBytes_ * kv.layers;
   StatusOr<DevicePtr> cache = driver_.allocate(kvBytes_, "the KV cache (" +
@@ -436,9 +439,19 @@ Status CudaBackend::enqueue(size_t e, int64_t tokens, int64_t stride,
   return Status::ok();
 }
 
-int64_t CudaBackend::bucketFor(int64_t tokens) const {
+StatusOr<size_t> CudaBackend::entryIndex(const plan::Entry &entry) const {
+  for (size_t e = 0; e < plan_.entries.size(); ++e)
+    if (&plan_.entries[e] == &entry)
+      return e;
+  return Status::error("entry '" + entry.name + "' is not this backend's plan's");
+}
+
+int64_t CudaBackend::graphBucket(const plan::Entry &entry, const StepInputs &in) const {
+  // Prefill grids depend on the chunk length; a decode step pads to a bucket.
+  if (!cudaGraphs_ || entry.lastTokenLogits || in.numSeqs != in.numTokens())
+    return 0;
   for (int64_t bucket : kGraphBuckets)
-    if (bucket >= tokens && bucket <= plan_.maxTokens)
+    if (bucket >= in.numTokens() && bucket <= plan_.maxTokens)
       return bucket;
   return 0;
 }
@@ -464,14 +477,13 @@ StatusOr<const float *> CudaBackend::readLogits(const plan::Entry &entry, int64_
 
 StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const StepInputs &in) {
   M2C_RETURN_IF_ERROR(validate(in));
-  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
-  if (e >= plan_.entries.size())
-    return Status::error("entry '" + entry.name + "' is not this backend's plan's");
+  StatusOr<size_t> index = entryIndex(entry);
+  if (!index)
+    return index.status();
+  size_t e = *index;
   int64_t tokens = in.numTokens();
   int64_t rows = entry.lastTokenLogits ? 1 : tokens;
-  int64_t bucket = cudaGraphs_ && !entry.lastTokenLogits && in.numSeqs == tokens
-                       ? bucketFor(tokens)
-                       : 0;
+  int64_t bucket = graphBucket(entry, in);
   if (bucket == 0) {
     M2C_RETURN_IF_ERROR(uploadInputs(in, tokens, in.maxBlocks));
     M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks));
@@ -500,11 +512,9 @@ StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInput
   StatusOr<const float *> warm = execute(entry, in);
   if (!warm)
     return warm.status();
-  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
+  size_t e = *entryIndex(entry); // execute() above checked it
   int64_t tokens = in.numTokens();
-  int64_t bucket = cudaGraphs_ && !entry.lastTokenLogits && in.numSeqs == tokens
-                       ? bucketFor(tokens)
-                       : 0;
+  int64_t bucket = graphBucket(entry, in);
   StatusOr<cuda::EventHandle> start = driver_.createEvent();
   StatusOr<cuda::EventHandle> stop = driver_.createEvent();
   if (!start || !stop) {
@@ -542,9 +552,10 @@ StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInput
 StatusOr<std::vector<KernelTiming>> CudaBackend::profileStep(const plan::Entry &entry,
                                                              const StepInputs &in) {
   M2C_RETURN_IF_ERROR(validate(in));
-  size_t e = static_cast<size_t>(&entry - plan_.entries.data());
-  if (e >= plan_.entries.size())
-    return Status::error("entry '" + entry.name + "' is not this backend's plan's");
+  StatusOr<size_t> index = entryIndex(entry);
+  if (!index)
+    return index.status();
+  size_t e = *index;
   std::vector<cuda::EventHandle> events(entry.kernels.size() + 1, nullptr);
   auto release = [&] {
     for (cuda::EventHandle event : events)

@@ -114,7 +114,10 @@ private:
   Status launchOne(size_t entryIndex, size_t kernelIndex, const LaunchRef &ref, int64_t tokens,
                    int64_t stride);
   cuda::DevicePtr inputPtr(plan::EntryInput input) const;
-  int64_t bucketFor(int64_t tokens) const;
+  /// Index of `entry` in the plan; an entry of another plan is an error.
+  StatusOr<size_t> entryIndex(const plan::Entry &entry) const;
+  /// The decode graph bucket a step replays, or 0 to launch directly.
+  int64_t graphBucket(const plan::Entry &entry, const StepInputs &inputs) const;
   StatusOr<const float *> readLogits(const plan::Entry &entry, int64_t rows);
 
   const plan::Plan &plan_;
