@@ -15,6 +15,7 @@
 #include "runtime/engine/Engine.h"
 #include "runtime/support/Npy.h"
 #include "runtime/weights/Weights.h"
+#include "test/support/Numerics.h"
 
 #include <gtest/gtest.h>
 
@@ -27,6 +28,7 @@
 #include <sys/stat.h>
 
 using namespace m2c;
+using m2c::testing::relativeError;
 
 namespace {
 
@@ -61,16 +63,6 @@ std::vector<GoldenPrompt> loadPrompts(const std::string &dir) {
     prompts.push_back({ids->i32, generated->i32, logits->f32});
   }
   return prompts;
-}
-
-double relativeError(const float *a, const float *b, size_t n) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double d = static_cast<double>(a[i]) - b[i];
-    diff += d * d;
-    norm += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
 }
 
 /// A model compiled in memory and bound to its checkpoint.

@@ -12,6 +12,7 @@
 #include "runtime/cuda/CudaBackend.h"
 #include "runtime/engine/CpuBackend.h"
 #include "runtime/engine/Engine.h"
+#include "test/support/Numerics.h"
 
 #include <gtest/gtest.h>
 
@@ -111,17 +112,6 @@ inline RunOutcome runEngine(const plan::Plan &plan, Backend &backend,
     outcome.results = results.take();
   outcome.stats = (*engine)->stats();
   return outcome;
-}
-
-/// Relative L2 error of `a` against the reference `b`.
-inline double relativeError(const float *a, const float *b, size_t n) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double d = static_cast<double>(a[i]) - b[i];
-    diff += d * d;
-    norm += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(diff) / std::sqrt(norm);
 }
 
 /// `count` requests with prompts of 1..maxPrompt tokens (a few at each
