@@ -12,6 +12,7 @@
 
 #include "codegen/ptx/KernelBuilder.h"
 #include "codegen/ptx/KernelSpec.h"
+#include "codegen/ptx/WeightOperand.h"
 
 #include <functional>
 
@@ -53,6 +54,12 @@ bool moeGroupedSupports(const KernelSpec &spec);
 mlir::LogicalResult buildRandomFill(KernelBuilder &kb, plan::ElementType logical,
                                     plan::ElementType storage, int64_t block, KernelBinary &out);
 
+// PackWeights.cpp
+/// Packs one f32 matrix into a quantized format on the GPU (plan::GpuPackKernel).
+mlir::LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBinary &out);
+/// Threads per block of the format's pack kernel.
+int64_t packKernelBlock(plan::Quantization q);
+
 //===----------------------------------------------------------------------===//
 // Shared by the families
 //===----------------------------------------------------------------------===//
@@ -85,21 +92,30 @@ inline FuncParam tokensParam(KernelBuilder &kb) {
 mlir::LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message);
 
 /// The GEMV inner loop (Gemv.cpp): one warp's partial dot products of a few
-/// matrix rows with one K-vector, split across lanes in 16-byte chunks (lane
-/// l owns chunks l, l + 32, ...), `unroll` chunks per row in flight.
-/// `loadX(k, n)` and each `loadRows[r](k, n)` yield n f32 at k; rows must be
-/// valid (clamp them before). Returns one f32 vector accumulator per row:
-/// sum its lanes, then across the warp.
+/// weight rows with one K-vector, split across lanes in 16-byte chunks of
+/// the stored rows (lane l owns chunks l, l + 32, ...), `unroll` chunks per
+/// row in flight. `loadX(k, n)` yields n f32 at k; rows must be valid (clamp
+/// them before). Packed chunks stay packed until their math, so the loads in
+/// flight cost 4 registers each. Returns one f32 vector accumulator of
+/// accWidth() lanes per row: sum its lanes, then across the warp.
 struct WarpDot {
   int64_t K = 0;
   int64_t width = 0;  ///< elements per chunk
   int64_t unroll = 1; ///< chunk iterations per loop step
+  int64_t accWidth() const { return std::min<int64_t>(width, 8); }
 };
-WarpDot planWarpDot(int64_t K, plan::ElementType weightType);
+/// One row a WarpDot reads: `expert` is null for [N, K] weights.
+struct WeightRow {
+  const WeightOperand *weight;
+  mlir::Value expert, row;
+};
+/// `width`: elements per chunk (WeightOperand::chunkElements()); `rows`:
+/// weight rows per warp, which bounds the unroll for wide (packed) chunks.
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows);
 llvm::SmallVector<mlir::Value>
 emitWarpDot(KernelBuilder &kb, const WarpDot &plan, mlir::Value lane,
             llvm::function_ref<mlir::Value(mlir::Value k, int64_t n)> loadX,
-            llvm::ArrayRef<std::function<mlir::Value(mlir::Value k, int64_t n)>> loadRows);
+            llvm::ArrayRef<WeightRow> rows);
 
 } // namespace m2c::ptx
 

@@ -39,10 +39,28 @@ TileCopy::TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, int64_t el
                    Value tid, RowAddress address)
     : kb_(kb) {
   width_ = 16 / elementBytes;
-  const int64_t chunksPerRow = tile.blockK / width_;
-  perThread_ = rows * chunksPerRow / kThreads;
+  init(tile, rows, tid, address);
+}
+
+TileCopy::TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, const WeightOperand &weight,
+                   Value tid, RowAddress address)
+    : kb_(kb), weight_(&weight) {
+  width_ = weight.chunkElements();
+  init(tile, rows, tid, address);
+}
+
+void TileCopy::init(const Tile &tile, int64_t rows, Value tid, RowAddress address) {
+  KernelBuilder &kb = kb_;
+  const int64_t chunksPerRow = tile.blockK / width_, chunks = rows * chunksPerRow;
+  perThread_ = ceilDiv(chunks, kThreads);
+  ragged_ = chunks % kThreads != 0;
   for (int64_t i = 0; i < perThread_; ++i) {
     Value id = kb.add(tid, i * kThreads);
+    // Threads past the last chunk re-read it and store nothing.
+    if (ragged_) {
+      active_.push_back(kb.ult(id, chunks));
+      id = kb.minu(id, chunks - 1);
+    }
     Value row = kb.divu(id, chunksPerRow);
     tileRows_.push_back(row);
     cols_.push_back(kb.mul(kb.remu(id, chunksPerRow), width_));
@@ -53,19 +71,38 @@ TileCopy::TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, int64_t el
 SmallVector<Value> TileCopy::load(Value matrix, Value k0) const {
   SmallVector<Value> values;
   for (int64_t i = 0; i < perThread_; ++i) {
-    SmallVector<Value> indices(addresses_[i]);
-    indices.push_back(kb_.add(k0, cols_[i]));
-    values.push_back(kb_.load(matrix, indices, width_));
+    Value k = kb_.add(k0, cols_[i]);
+    if (!weight_) {
+      SmallVector<Value> indices(addresses_[i]);
+      indices.push_back(k);
+      values.push_back(kb_.load(matrix, indices, width_));
+      continue;
+    }
+    const SmallVector<Value> &at = addresses_[i];
+    WeightOperand::Chunk chunk =
+        weight_->loadChunk(kb_, at.size() == 2 ? at[0] : Value(), at.back(), k);
+    values.push_back(chunk.data);
+    if (weight_->packed())
+      values.push_back(chunk.scale);
   }
   return values;
 }
 
 void TileCopy::store(ValueRange values, Value shared) const {
+  const int64_t step = carried() / perThread_;
   for (int64_t i = 0; i < perThread_; ++i) {
-    Value v = values[i];
-    if (!cast<VectorType>(v.getType()).getElementType().isBF16())
-      v = kb_.fromF32(kb_.toF32(v), kb_.b.getBF16Type());
-    kb_.store(v, shared, {tileRows_[i], cols_[i]});
+    auto write = [&] {
+      Value v = values[i * step];
+      if (weight_ && weight_->packed())
+        v = weight_->dequantize(kb_, {v, values[i * step + 1]});
+      if (!cast<VectorType>(v.getType()).getElementType().isBF16())
+        v = kb_.fromF32(kb_.toF32(v), kb_.b.getBF16Type());
+      kb_.store(v, shared, {tileRows_[i], cols_[i]});
+    };
+    if (ragged_)
+      kb_.ifThen(active_[i], write);
+    else
+      write();
   }
 }
 
@@ -118,11 +155,11 @@ SmallVector<SmallVector<Value>> emitMainLoop(KernelBuilder &kb, const Tile &tile
       [&](Value kt, ValueRange iter) -> SmallVector<Value> {
         SmallVector<Value> acc(iter.begin(), iter.begin() + numAcc * bs.size());
         size_t at = numAcc * bs.size();
-        a.copy->store(iter.slice(at, a.copy->perThread()), a.shared);
-        at += a.copy->perThread();
+        a.copy->store(iter.slice(at, a.copy->carried()), a.shared);
+        at += a.copy->carried();
         for (const Operand &b : bs) {
-          b.copy->store(iter.slice(at, b.copy->perThread()), b.shared);
-          at += b.copy->perThread();
+          b.copy->store(iter.slice(at, b.copy->carried()), b.shared);
+          at += b.copy->carried();
         }
         kb.barrier();
         // Prefetch the next k-tile (the last iteration re-reads its own).
@@ -204,7 +241,7 @@ bool mmaGemmSupports(const KernelSpec &spec) {
   const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
   return x.tokenRows && w.shape.size() == 2 && w.shape[1] % mma::kMinBlockK == 0 &&
          w.shape[0] % 8 == 0 && convertible(x.type) && convertible(w.type) &&
-         y.type == plan::ElementType::F32;
+         WeightOperand(w).unsupportedReason().empty() && y.type == plan::ElementType::F32;
 }
 
 LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
@@ -215,21 +252,25 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
     return unsupported(kb, "the mma.sync GEMM needs K (" + llvm::Twine(K) +
                                ") a multiple of 32 and N (" + llvm::Twine(N) +
                                ") a multiple of 8");
-  Tile tile{128, chooseBlockK(K, byteSize(w.type))};
+  WeightOperand weight(w);
+  Tile tile{128, chooseBlockK(K, weight.loadBytes())};
   const int64_t tilesN = ceilDiv(N, tile.blockN);
-  out.name = "m2c_gemm_mma_" + std::string(shortTypeName(w.type)) + "_n" + std::to_string(N) +
-             "_k" + std::to_string(K);
+  out.name = "m2c_gemm_mma_" + weight.typeName() + "_n" + std::to_string(N) + "_k" +
+             std::to_string(K);
   if (x.type != plan::ElementType::F32)
     out.name += std::string("_x") + shortTypeName(x.type);
 
-  SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, w, 1),
-                                   outputParam(kb, y, 0), tokensParam(kb)};
+  SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
+  weight.appendParams(kb, params, 1);
+  params.append({outputParam(kb, y, 0), tokensParam(kb)});
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {kThreads, 1, 1},
       {LaunchExtent::tokens(1, kBlockM), LaunchExtent::fixed(tilesN), LaunchExtent::fixed(1)},
       out);
-  Value xs = args[0], ws = args[1], ys = args[2];
-  Value numTokens = kb.toIndex(args[3]);
+  Value xs = args[0];
+  weight.bind(ValueRange(args).slice(1, weight.numParams()));
+  Value ys = args[1 + weight.numParams()];
+  Value numTokens = kb.toIndex(args.back());
   Type bf16 = kb.b.getBF16Type();
   Value sharedA = kb.shared(out.name + "_a", {kBlockM, tile.sharedK()}, bf16);
   Value sharedB = kb.shared(out.name + "_b", {tile.blockN, tile.sharedK()}, bf16);
@@ -242,12 +283,12 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   TileCopy copyA(kb, tile, kBlockM, byteSize(x.type), tid, [&](Value r) -> SmallVector<Value> {
     return {kb.minu(kb.add(m0, r), lastToken)};
   });
-  TileCopy copyB(kb, tile, tile.blockN, byteSize(w.type), tid, [&](Value r) -> SmallVector<Value> {
+  TileCopy copyB(kb, tile, tile.blockN, weight, tid, [&](Value r) -> SmallVector<Value> {
     Value row = kb.add(n0, r);
     return {N % tile.blockN ? kb.minu(row, N - 1) : row};
   });
   SmallVector<SmallVector<Value>> acc =
-      emitMainLoop(kb, tile, K, {xs, &copyA, sharedA}, {{ws, &copyB, sharedB}});
+      emitMainLoop(kb, tile, K, {xs, &copyA, sharedA}, {{Value(), &copyB, sharedB}});
 
   const bool raggedN = N % tile.blockN != 0;
   forEachPair(kb, tile, [&](Value row, Value col, int64_t index) {

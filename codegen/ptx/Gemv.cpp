@@ -10,20 +10,25 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"
+#include "codegen/ptx/WeightOperand.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 
 namespace m2c::ptx {
 
-WarpDot planWarpDot(int64_t K, plan::ElementType weightType) {
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows) {
   WarpDot plan;
   plan.K = K;
-  plan.width = vectorWidth(K, byteSize(weightType));
+  plan.width = width;
   int64_t iters = ceilDiv(K / plan.width, 32);
+  // Wide chunks (packed weights) hold their x slice in `width` registers
+  // per step; keep the loads in flight within ~128 registers.
+  int64_t maxUnroll = width > 8 ? std::max<int64_t>(1, 128 / (rows * 4 + width)) : 4;
   for (int64_t unroll : {4, 3, 2})
-    if (iters % unroll == 0) {
+    if (unroll <= maxUnroll && iters % unroll == 0) {
       plan.unroll = unroll;
       break;
     }
@@ -32,17 +37,18 @@ WarpDot planWarpDot(int64_t K, plan::ElementType weightType) {
 
 SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lane,
                                llvm::function_ref<Value(Value, int64_t)> loadX,
-                               ArrayRef<std::function<Value(Value, int64_t)>> loadRows) {
+                               ArrayRef<WeightRow> rows) {
   const int64_t n = plan.width, chunks = plan.K / n, iters = ceilDiv(chunks, 32);
+  const int64_t accWidth = plan.accWidth();
   const bool tail = chunks % 32 != 0;
-  VectorType accType = kb.vec(n, kb.f32());
-  SmallVector<Value> init(loadRows.size(), kb.zeros(accType));
+  VectorType accType = kb.vec(accWidth, kb.f32());
+  SmallVector<Value> init(rows.size(), kb.zeros(accType));
   return kb.loop(
       kb.idx(0), kb.idx(iters), kb.idx(plan.unroll), init,
       [&](Value iv, ValueRange iter) -> SmallVector<Value> {
         SmallVector<Value> accs(iter.begin(), iter.end());
         SmallVector<Value> xs;
-        SmallVector<SmallVector<Value>> ws;
+        SmallVector<SmallVector<WeightOperand::Chunk>> ws;
         // All loads of the step first: they are independent and overlap.
         for (int64_t u = 0; u < plan.unroll; ++u) {
           Value chunk = kb.add(kb.mul(kb.add(iv, u), 32), lane);
@@ -55,15 +61,28 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
           Value x = loadX(k, n);
           // Lanes past the end re-read the last chunk and contribute zero.
           if (tail)
-            x = kb.select(valid, x, kb.zeros(accType));
+            x = kb.select(valid, x, kb.zeros(kb.vec(n, kb.f32())));
           xs.push_back(x);
           ws.emplace_back();
-          for (const auto &loadRow : loadRows)
-            ws.back().push_back(loadRow(k, n));
+          for (const WeightRow &r : rows)
+            ws.back().push_back(r.weight->loadChunk(kb, r.expert, r.row, k));
         }
         for (int64_t u = 0; u < plan.unroll; ++u)
-          for (size_t r = 0; r < loadRows.size(); ++r)
-            accs[r] = kb.fma(ws[u][r], xs[u], accs[r]);
+          for (size_t r = 0; r < rows.size(); ++r) {
+            Value w = rows[r].weight->dequantize(kb, ws[u][r]);
+            // Wide chunks fold into the narrower accumulator slice by slice.
+            for (int64_t s = 0; s < n; s += accWidth) {
+              auto slice = [&](Value v) -> Value {
+                if (accWidth == n)
+                  return v;
+                SmallVector<int64_t> lanes;
+                for (int64_t i = 0; i < accWidth; ++i)
+                  lanes.push_back(s + i);
+                return vector::ShuffleOp::create(kb.b, v, v, lanes);
+              };
+              accs[r] = kb.fma(slice(w), slice(xs[u]), accs[r]);
+            }
+          }
         return accs;
       });
 }
@@ -74,6 +93,9 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   if (x.shape[1] != K || y.shape[1] != N)
     return unsupported(kb, "linear shapes do not match: x [" + llvm::Twine(x.shape[1]) +
                                "], w [" + llvm::Twine(N) + ", " + llvm::Twine(K) + "]");
+  WeightOperand weight(w);
+  if (std::string reason = weight.unsupportedReason(); !reason.empty())
+    return unsupported(kb, reason);
 
   constexpr int64_t kWarps = 4;
   // Rows per warp: more rows reuse each x load, but small N needs the
@@ -90,20 +112,21 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   // grid.y is limited to 65535: put the tokens there if the rows do not fit.
   const bool tokensInX = rowBlocks <= 65535;
 
-  out.name = "m2c_gemv_" + std::string(shortTypeName(w.type)) + "_n" + std::to_string(N) +
-             "_k" + std::to_string(K);
+  out.name = "m2c_gemv_" + weight.typeName() + "_n" + std::to_string(N) + "_k" + std::to_string(K);
   if (x.type != plan::ElementType::F32)
     out.name += std::string("_x") + shortTypeName(x.type);
 
-  SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, w, 1),
-                                   outputParam(kb, y, 0)};
+  SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
+  weight.appendParams(kb, params, 1);
+  params.push_back(outputParam(kb, y, 0));
   std::array<LaunchExtent, 3> grid;
   grid[0] = tokensInX ? rowsExtent(x) : LaunchExtent::fixed(rowBlocks);
   grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : rowsExtent(x);
   grid[2] = LaunchExtent::fixed(1);
   SmallVector<Value> args =
       kb.beginKernel(out.name, params, {32 * kWarps, 1, 1}, grid, out);
-  Value xs = args[0], ws = args[1], ys = args[2];
+  Value xs = args[0], ys = args.back();
+  weight.bind(ValueRange(args).slice(1, weight.numParams()));
 
   Value token = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
   Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
@@ -112,16 +135,15 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), rowsPerWarp);
 
   SmallVector<Value> rows, safeRows;
-  std::vector<std::function<Value(Value, int64_t)>> loadRows;
+  SmallVector<WeightRow> loadRows;
   for (int64_t r = 0; r < rowsPerWarp; ++r) {
     Value row = kb.add(firstRow, r);
     rows.push_back(row);
     safeRows.push_back(ragged ? kb.minu(row, N - 1) : row);
+    loadRows.push_back({&weight, Value(), safeRows.back()});
   }
-  for (int64_t r = 0; r < rowsPerWarp; ++r)
-    loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(ws, {safeRows[r], k}, n); });
 
-  WarpDot plan = planWarpDot(K, w.type);
+  WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp);
   SmallVector<Value> accs = emitWarpDot(
       kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
       loadRows);

@@ -139,12 +139,12 @@ Value KernelBuilder::reduceAdd(Value vector) {
 Value KernelBuilder::threadId() { return gpu::ThreadIdOp::create(b, gpu::Dimension::x); }
 Value KernelBuilder::blockId(gpu::Dimension dim) { return gpu::BlockIdOp::create(b, dim); }
 
-Value KernelBuilder::load(Value memref, ValueRange indices, int64_t n) {
+Value KernelBuilder::load(Value memref, ValueRange indices, int64_t n, int64_t maxAlign) {
   auto type = cast<MemRefType>(memref.getType());
   Type element = type.getElementType();
   int64_t bytes = n * element.getIntOrFloatBitWidth() / 8;
   int64_t align = 1;
-  while (align < 16 && bytes % (align * 2) == 0)
+  while (align < maxAlign && bytes % (align * 2) == 0)
     align *= 2;
   return vector::LoadOp::create(b, vec(n, element), memref, indices, /*nontemporal=*/false,
                                 llvm::MaybeAlign(align));
@@ -306,16 +306,18 @@ Value KernelBuilder::warpMax(Value value, int64_t width) {
   return value;
 }
 
-Value KernelBuilder::blockSum(Value value, Value scratch, int64_t numWarps) {
-  Value sum = warpSum(value);
+Value KernelBuilder::blockReduce(Value value, Value scratch, int64_t numWarps, bool max) {
+  Value partial = max ? warpMax(value) : warpSum(value);
   if (numWarps == 1)
-    return sum;
+    return partial;
   Value warp = warpId();
-  ifThen(eq(laneId(), idx(0)), [&] { storeScalar(sum, scratch, {warp}); });
+  ifThen(eq(laneId(), idx(0)), [&] { storeScalar(partial, scratch, {warp}); });
   barrier();
   Value total = loadScalar(scratch, {idx(0)});
-  for (int64_t w = 1; w < numWarps; ++w)
-    total = addf(total, loadScalar(scratch, {idx(w)}));
+  for (int64_t w = 1; w < numWarps; ++w) {
+    Value next = loadScalar(scratch, {idx(w)});
+    total = max ? maxf(total, next) : addf(total, next);
+  }
   // The scratch may be reused right after.
   barrier();
   return total;

@@ -98,8 +98,9 @@ public:
 
   // Memory.
   /// vector.load of n elements with the alignment their byte size allows
-  /// (up to 16): NVPTX splits under-aligned vector loads into scalars.
-  mlir::Value load(mlir::Value memref, mlir::ValueRange indices, int64_t n);
+  /// (up to maxAlign, which the address must have): NVPTX splits
+  /// under-aligned vector loads into smaller ones.
+  mlir::Value load(mlir::Value memref, mlir::ValueRange indices, int64_t n, int64_t maxAlign = 16);
   void store(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
   mlir::Value loadScalar(mlir::Value memref, mlir::ValueRange indices);
   void storeScalar(mlir::Value value, mlir::Value memref, mlir::ValueRange indices);
@@ -138,11 +139,18 @@ public:
   mlir::Value warpMax(mlir::Value value, int64_t width = 32);
   /// Sum over the block: every thread gets the result. `scratch` is a
   /// workgroup memref<numWarps x f32>; the block must be whole warps.
-  mlir::Value blockSum(mlir::Value value, mlir::Value scratch, int64_t numWarps);
+  mlir::Value blockSum(mlir::Value value, mlir::Value scratch, int64_t numWarps) {
+    return blockReduce(value, scratch, numWarps, /*max=*/false);
+  }
+  mlir::Value blockMax(mlir::Value value, mlir::Value scratch, int64_t numWarps) {
+    return blockReduce(value, scratch, numWarps, /*max=*/true);
+  }
 
   mlir::gpu::GPUModuleOp module() { return module_; }
 
 private:
+  mlir::Value blockReduce(mlir::Value value, mlir::Value scratch, int64_t numWarps, bool max);
+
   mlir::gpu::GPUModuleOp module_;
 };
 

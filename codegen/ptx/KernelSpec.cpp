@@ -32,7 +32,10 @@ std::string TensorInfo::str() const {
     os << "w:";
     break;
   }
-  os << shortTypeName(type) << "[";
+  os << shortTypeName(type);
+  if (quantization != plan::Quantization::None)
+    os << "/" << plan::quantizationName(quantization);
+  os << "[";
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i)
       os << ",";

@@ -30,6 +30,9 @@ struct TensorInfo {
   std::vector<int64_t> shape;
   bool tokenRows = false;
   plan::EntryInput input = plan::EntryInput::TokenIds; // kind == Input
+  /// Weights only: packed in this format (then `type` is the logical type
+  /// and the bytes are plan::Weight::storageBytes(); WeightOperand reads them).
+  plan::Quantization quantization = plan::Quantization::None;
 
   std::string str() const;
 };

@@ -13,6 +13,7 @@
 #define M2C_CODEGEN_PTX_MMA_H
 
 #include "codegen/ptx/KernelBuilder.h"
+#include "codegen/ptx/WeightOperand.h"
 
 namespace m2c::ptx::mma {
 
@@ -43,21 +44,33 @@ int64_t chooseBlockK(int64_t K, int64_t weightBytes);
 
 /// Moves [rows, blockK] k-slices of a row-major matrix through registers
 /// into a bf16 shared-memory tile with 16-byte loads: row addresses are
-/// computed once, loads are issued a k-tile ahead, stores convert to bf16.
+/// computed once, loads are issued a k-tile ahead, stores convert (or
+/// dequantize) to bf16.
 class TileCopy {
 public:
+  /// An activation matrix of `elementBytes` elements; `address` gives {row}.
   TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, int64_t elementBytes,
            mlir::Value tid, RowAddress address);
+  /// A weight, packed or not; `address` gives {row} or {expert, row}.
+  TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, const WeightOperand &weight,
+           mlir::Value tid, RowAddress address);
 
+  /// The loop-carried values of one k-tile (`matrix` is unused for weights).
   llvm::SmallVector<mlir::Value> load(mlir::Value matrix, mlir::Value k0) const;
   void store(mlir::ValueRange values, mlir::Value shared) const;
-  int64_t perThread() const { return perThread_; }
+  /// How many values load() returns.
+  int64_t carried() const { return perThread_ * (weight_ && weight_->packed() ? 2 : 1); }
 
 private:
+  void init(const Tile &tile, int64_t rows, mlir::Value tid, RowAddress address);
+
   KernelBuilder &kb_;
+  const WeightOperand *weight_ = nullptr;
   int64_t width_ = 0, perThread_ = 0;
+  /// Whether the last round of chunks covers fewer than all threads.
+  bool ragged_ = false;
   llvm::SmallVector<llvm::SmallVector<mlir::Value>> addresses_;
-  llvm::SmallVector<mlir::Value> tileRows_, cols_;
+  llvm::SmallVector<mlir::Value> tileRows_, cols_, active_;
 };
 
 struct Operand {

@@ -22,6 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"
+#include "codegen/ptx/WeightOperand.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 
@@ -50,6 +51,8 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
                                ") in [1, num_experts (" + llvm::Twine(E) + ")]");
   if (x.shape[1] != Hd)
     return unsupported(kb, "moe_route hidden size does not match the gate");
+  if (gate.quantization != plan::Quantization::None)
+    return unsupported(kb, "the router gate is never quantized");
   constexpr int64_t kRouteWarps = 8;
   const int64_t perLane = ceilDiv(E, 32);
   const int64_t groups = ceilDiv(E, kRowsPerWarp);
@@ -76,17 +79,16 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
 
   auto emitLogits = [&](Value xs, Value gates, Value logits, Value token, Value group) {
     Value lane = kb.laneId();
-    WarpDot plan = planWarpDot(Hd, gate.type);
+    WeightOperand gateRows(gate);
+    gateRows.bind(gates);
+    WarpDot plan = planWarpDot(Hd, gateRows.chunkElements(), kRowsPerWarp);
     kb.ifThen(kb.ult(group, groups), [&] {
-      SmallVector<Value> experts, safe;
-      std::vector<std::function<Value(Value, int64_t)>> loadRows;
+      SmallVector<Value> experts;
+      SmallVector<WeightRow> loadRows;
       for (int64_t r = 0; r < kRowsPerWarp; ++r) {
         experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
-        safe.push_back(kb.minu(experts.back(), E - 1));
+        loadRows.push_back({&gateRows, Value(), kb.minu(experts.back(), E - 1)});
       }
-      for (int64_t r = 0; r < kRowsPerWarp; ++r)
-        loadRows.push_back(
-            [&, r](Value k, int64_t n) { return kb.loadF32(gates, {safe[r], k}, n); });
       SmallVector<Value> accs = emitWarpDot(
           kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
           loadRows);
@@ -233,14 +235,18 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   if (w2.shape[0] != E || w2.shape[1] != Hd || w2.shape[2] != I || x.shape[1] != Hd ||
       y.shape[1] != Hd || weightsT.shape[1] != topK)
     return unsupported(kb, "moe_experts weight shapes do not match");
-  if (w1.type != w3.type)
-    return unsupported(kb, "moe_experts expects w1 and w3 of one element type");
+  WeightOperand up1(w1), up3(w3), down(w2);
+  for (const WeightOperand *weight : {&up1, &up3, &down})
+    if (std::string reason = weight->unsupportedReason(); !reason.empty())
+      return unsupported(kb, reason);
+  if (up1.typeName() != up3.typeName())
+    return unsupported(kb, "moe_experts expects w1 and w3 in one format");
   if (!x.tokenRows)
     return unsupported(kb, "moe_experts expects token-scaled activations");
   const int64_t pairs = spec.maxTokens * topK;
   const std::string shape = "_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
-                            std::to_string(Hd) + "_i" + std::to_string(I) + "_" +
-                            shortTypeName(w1.type);
+                            std::to_string(Hd) + "_i" + std::to_string(I) + "_" + up1.typeName() +
+                            (down.typeName() != up1.typeName() ? "_" + down.typeName() : "");
   out.name = "m2c_moe_experts" + shape + (hasResidual ? "_residual" : "");
   out.workspaceBytes = pairs * I * 4;
   MemRefType actType = kb.memref({pairs, I}, plan::ElementType::F32);
@@ -249,14 +255,17 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   // Launch 1: act[t * k + j, :] = silu(W1[e] x_t) * (W3[e] x_t).
   {
     const int64_t rowBlocks = ceilDiv(I, rowsPerBlock);
-    SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, idsT, 1),
-                                     inputParam(kb, w1, 3), inputParam(kb, w3, 4),
-                                     {actType, {KernelParam::Kind::Workspace, 0}}};
+    SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, idsT, 1)};
+    up1.appendParams(kb, params, 3);
+    up3.appendParams(kb, params, 4);
+    params.push_back({actType, {KernelParam::Kind::Workspace, 0}});
     SmallVector<Value> args = kb.beginKernel(
         "m2c_moe_up" + shape, params, {32 * kWarps, 1, 1},
         {LaunchExtent::tokens(topK), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)},
         out);
-    Value xs = args[0], ids = args[1], w1s = args[2], w3s = args[3], act = args[4];
+    Value xs = args[0], ids = args[1], act = args.back();
+    up1.bind(ValueRange(args).slice(2, up1.numParams()));
+    up3.bind(ValueRange(args).slice(2 + up1.numParams(), up3.numParams()));
     Value pair = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
     Value token = kb.divu(pair, topK), slot = kb.remu(pair, topK);
     Value tid = kb.threadId();
@@ -270,13 +279,13 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       rows.push_back(kb.add(firstRow, r));
       safe.push_back(kb.minu(rows.back(), I - 1));
     }
-    std::vector<std::function<Value(Value, int64_t)>> loadRows;
+    SmallVector<WeightRow> loadRows;
     for (int64_t r = 0; r < kRowsPerWarp; ++r)
-      loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(w1s, {e, safe[r], k}, n); });
+      loadRows.push_back({&up1, e, safe[r]});
     for (int64_t r = 0; r < kRowsPerWarp; ++r)
-      loadRows.push_back([&, r](Value k, int64_t n) { return kb.loadF32(w3s, {e, safe[r], k}, n); });
+      loadRows.push_back({&up3, e, safe[r]});
     SmallVector<Value> accs = emitWarpDot(
-        kb, planWarpDot(Hd, w1.type), lane,
+        kb, planWarpDot(Hd, up1.chunkElements(), 2 * kRowsPerWarp), lane,
         [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); }, loadRows);
     SmallVector<Value> acts;
     for (int64_t r = 0; r < kRowsPerWarp; ++r) {
@@ -297,8 +306,8 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   {
     const int64_t rowBlocks = ceilDiv(Hd, rowsPerBlock);
     SmallVector<FuncParam> params = {{actType, {KernelParam::Kind::Workspace, 0}},
-                                     inputParam(kb, idsT, 1), inputParam(kb, weightsT, 2),
-                                     inputParam(kb, w2, 5)};
+                                     inputParam(kb, idsT, 1), inputParam(kb, weightsT, 2)};
+    down.appendParams(kb, params, 5);
     if (hasResidual)
       params.push_back(inputParam(kb, spec.inputs[6], 6));
     params.push_back(outputParam(kb, y, 0));
@@ -306,8 +315,9 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
         "m2c_moe_down" + shape + (hasResidual ? "_residual" : ""), params,
         {32 * kWarps, 1, 1},
         {rowsExtent(x), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)}, out);
-    Value act = args[0], ids = args[1], routeWeights = args[2], w2s = args[3];
-    Value residual = hasResidual ? args[4] : Value();
+    Value act = args[0], ids = args[1], routeWeights = args[2];
+    down.bind(ValueRange(args).slice(3, down.numParams()));
+    Value residual = hasResidual ? args[3 + down.numParams()] : Value();
     Value ys = args.back();
     Value token = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
     Value tid = kb.threadId();
@@ -318,20 +328,19 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       rows.push_back(kb.add(firstRow, r));
       safe.push_back(kb.minu(rows.back(), Hd - 1));
     }
-    WarpDot plan = planWarpDot(I, w2.type);
-    VectorType accType = kb.vec(plan.width, kb.f32());
+    WarpDot plan = planWarpDot(I, down.chunkElements(), kRowsPerWarp);
+    VectorType accType = kb.vec(plan.accWidth(), kb.f32());
     SmallVector<Value> init(kRowsPerWarp, kb.zeros(accType));
     SmallVector<Value> accs = kb.loop(
         kb.idx(0), kb.idx(topK), kb.idx(1), init,
         [&](Value j, ValueRange iter) -> SmallVector<Value> {
           Value e = kb.toIndex(kb.loadScalar(ids, {token, j}));
           e = kb.select(kb.ult(e, E), e, kb.idx(0));
-          Value weight = kb.splat(kb.loadScalar(routeWeights, {token, j}), plan.width);
+          Value weight = kb.splat(kb.loadScalar(routeWeights, {token, j}), plan.accWidth());
           Value pair = kb.add(kb.mul(token, topK), j);
-          std::vector<std::function<Value(Value, int64_t)>> loadRows;
+          SmallVector<WeightRow> loadRows;
           for (int64_t r = 0; r < kRowsPerWarp; ++r)
-            loadRows.push_back(
-                [&, r](Value k, int64_t n) { return kb.loadF32(w2s, {e, safe[r], k}, n); });
+            loadRows.push_back({&down, e, safe[r]});
           SmallVector<Value> partial = emitWarpDot(
               kb, plan, lane, [&](Value k, int64_t n) { return kb.load(act, {pair, k}, n); },
               loadRows);

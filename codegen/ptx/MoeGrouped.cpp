@@ -24,6 +24,7 @@
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"
 #include "codegen/ptx/Mma.h"
+#include "codegen/ptx/WeightOperand.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -74,8 +75,12 @@ bool moeGroupedSupports(const KernelSpec &spec) {
   if (w1.shape.size() != 3 || w2.shape.size() != 3 || !x.tokenRows)
     return false;
   const int64_t I = w1.shape[1], Hd = w1.shape[2];
+  for (int i : {3, 4, 5})
+    if (!convertible(spec.inputs[i].type) ||
+        !WeightOperand(spec.inputs[i]).unsupportedReason().empty())
+      return false;
   return Hd % mma::kMinBlockK == 0 && I % mma::kMinBlockK == 0 && convertible(x.type) &&
-         convertible(w1.type) && convertible(spec.inputs[4].type) && convertible(w2.type) &&
+         WeightOperand(w1).typeName() == WeightOperand(spec.inputs[4]).typeName() &&
          spec.outputs[0].type == plan::ElementType::F32;
 }
 
@@ -89,14 +94,15 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
   if (w3.shape != w1.shape || w2.shape[0] != E || w2.shape[1] != Hd || w2.shape[2] != I ||
       x.shape[1] != Hd || y.shape[1] != Hd || weightsT.shape[1] != topK)
     return unsupported(kb, "moe_experts weight shapes do not match");
+  WeightOperand up1(w1), up3(w3), down(w2);
   Meta meta{E, spec.maxTokens * topK, ceilDiv(spec.maxTokens * topK, kBlockM) + E};
   const int64_t P = meta.pairs;
   const int64_t actOffset = alignUp(meta.size() * 4);
   const int64_t yOffset = actOffset + alignUp(P * I * 2);
   out.workspaceBytes = yOffset + P * Hd * 4;
   const std::string shape = "_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
-                            std::to_string(Hd) + "_i" + std::to_string(I) + "_" +
-                            shortTypeName(w1.type);
+                            std::to_string(Hd) + "_i" + std::to_string(I) + "_" + up1.typeName() +
+                            (down.typeName() != up1.typeName() ? "_" + down.typeName() : "");
   out.name = "m2c_moe_experts_grouped" + shape + (hasResidual ? "_residual" : "");
 
   MemRefType metaType = kb.memref({meta.size()}, plan::ElementType::I32);
@@ -169,13 +175,17 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
   Type bf16 = kb.b.getBF16Type();
   // 2. act = silu(x W1[e]^T) * (x W3[e]^T) per tile of sorted pairs.
   {
-    mma::Tile tile{64, mma::chooseBlockK(Hd, std::max(byteSize(w1.type), byteSize(w3.type)))};
+    mma::Tile tile{64, mma::chooseBlockK(Hd, std::max(up1.loadBytes(), up3.loadBytes()))};
+    SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
+    up1.appendParams(kb, params, 3);
+    up3.appendParams(kb, params, 4);
+    params.append({metaParam, actParam});
     SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_up_mma" + shape,
-        {inputParam(kb, x, 0), inputParam(kb, w1, 3), inputParam(kb, w3, 4), metaParam, actParam},
-        {mma::kThreads, 1, 1},
+        "m2c_moe_up_mma" + shape, params, {mma::kThreads, 1, 1},
         {tiles, LaunchExtent::fixed(ceilDiv(I, tile.blockN)), LaunchExtent::fixed(1)}, out);
-    Value xs = args[0], w1s = args[1], w3s = args[2], m = args[3], act = args[4];
+    Value xs = args[0], m = args[args.size() - 2], act = args.back();
+    up1.bind(ValueRange(args).slice(1, up1.numParams()));
+    up3.bind(ValueRange(args).slice(1 + up1.numParams(), up3.numParams()));
     Value sharedA = kb.shared("m2c_moe_up_mma" + shape + "_a", {kBlockM, tile.sharedK()}, bf16);
     Value sharedG =
         kb.shared("m2c_moe_up_mma" + shape + "_g", {tile.blockN, tile.sharedK()}, bf16);
@@ -199,10 +209,11 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
         Value row = kb.add(n0, r);
         return {t.expert, I % tile.blockN ? kb.minu(row, I - 1) : row};
       };
-      mma::TileCopy copyG(kb, tile, tile.blockN, byteSize(w1.type), tid, weightRow);
-      mma::TileCopy copyU(kb, tile, tile.blockN, byteSize(w3.type), tid, weightRow);
-      SmallVector<SmallVector<Value>> acc = mma::emitMainLoop(
-          kb, tile, Hd, {xs, &copyA, sharedA}, {{w1s, &copyG, sharedG}, {w3s, &copyU, sharedU}});
+      mma::TileCopy copyG(kb, tile, tile.blockN, up1, tid, weightRow);
+      mma::TileCopy copyU(kb, tile, tile.blockN, up3, tid, weightRow);
+      SmallVector<SmallVector<Value>> acc =
+          mma::emitMainLoop(kb, tile, Hd, {xs, &copyA, sharedA},
+                            {{Value(), &copyG, sharedG}, {Value(), &copyU, sharedU}});
       mma::forEachPair(kb, tile, [&](Value row, Value col, int64_t index) {
         Value c = kb.add(n0, col);
         Value inBounds = kb.ult(row, t.rows);
@@ -226,12 +237,16 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
 
   // 3. y = act W2[e]^T per tile of sorted pairs.
   {
-    mma::Tile tile{128, mma::chooseBlockK(I, byteSize(w2.type))};
+    mma::Tile tile{128, mma::chooseBlockK(I, down.loadBytes())};
+    SmallVector<FuncParam> params;
+    down.appendParams(kb, params, 5);
+    params.append({metaParam, actParam, yParam});
     SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_down_mma" + shape, {inputParam(kb, w2, 5), metaParam, actParam, yParam},
-        {mma::kThreads, 1, 1},
+        "m2c_moe_down_mma" + shape, params, {mma::kThreads, 1, 1},
         {tiles, LaunchExtent::fixed(ceilDiv(Hd, tile.blockN)), LaunchExtent::fixed(1)}, out);
-    Value w2s = args[0], m = args[1], act = args[2], ys = args[3];
+    down.bind(ValueRange(args).take_front(down.numParams()));
+    Value m = args[down.numParams()], act = args[down.numParams() + 1],
+          ys = args[down.numParams() + 2];
     Value sharedA =
         kb.shared("m2c_moe_down_mma" + shape + "_a", {kBlockM, tile.sharedK()}, bf16);
     Value sharedB =
@@ -246,13 +261,13 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
       mma::TileCopy copyA(kb, tile, kBlockM, 2, tid, [&](Value r) -> SmallVector<Value> {
         return {kb.add(t.firstRow, kb.minu(r, lastRow))};
       });
-      mma::TileCopy copyB(kb, tile, tile.blockN, byteSize(w2.type), tid,
+      mma::TileCopy copyB(kb, tile, tile.blockN, down, tid,
                           [&](Value r) -> SmallVector<Value> {
                             Value row = kb.add(n0, r);
                             return {t.expert, Hd % tile.blockN ? kb.minu(row, Hd - 1) : row};
                           });
       SmallVector<SmallVector<Value>> acc =
-          mma::emitMainLoop(kb, tile, I, {act, &copyA, sharedA}, {{w2s, &copyB, sharedB}});
+          mma::emitMainLoop(kb, tile, I, {act, &copyA, sharedA}, {{Value(), &copyB, sharedB}});
       mma::forEachPair(kb, tile, [&](Value row, Value col, int64_t index) {
         Value c = kb.add(n0, col);
         Value inBounds = kb.ult(row, t.rows);

@@ -101,12 +101,10 @@ FailureOr<TensorInfo> resolveOperand(Location loc, const plan::Plan &plan,
       return emitError(loc) << "weight " << op.index << " out of range [0, "
                             << plan.weights.size() << ")";
     const plan::Weight &weight = plan.weights[op.index];
-    if (weight.quantization != plan::Quantization::None)
-      return emitError(loc) << "weight '" << weight.symbol << "' is quantized ("
-                            << plan::quantizationName(weight.quantization)
-                            << "): the PTX path reads only unquantized weights so far";
-    // Kernels read weights as the runtime stores them.
-    t.type = weight.storage.type;
+    // Kernels read weights as the runtime stores them: in their storage
+    // type, or packed (WeightOperand).
+    t.quantization = weight.quantization;
+    t.type = t.quantization == plan::Quantization::None ? weight.storage.type : weight.type;
     t.shape = weight.shape;
     return t;
   }
@@ -190,6 +188,14 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
   }
   if (failed(arity))
     return failure();
+  // Only the matrices of linear layers and experts are ever packed.
+  if (kernel.kind != plan::KernelKind::Linear && kernel.kind != plan::KernelKind::MoeExperts)
+    for (const TensorInfo &t : spec.inputs)
+      if (t.quantization != plan::Quantization::None)
+        return emitError(loc) << "'" << plan::kernelKindName(kernel.kind)
+                              << "' kernel reads a quantized weight ("
+                              << plan::quantizationName(t.quantization)
+                              << "); only linear and moe_experts kernels read packed weights";
 
   spec.decode = entry.name == "decode";
   if (kernel.kind == plan::KernelKind::MoeExperts)
@@ -361,28 +367,52 @@ FailureOr<PlanPtx> emitPlanPtx(MLIRContext &context, const plan::Plan &plan,
   }
   if (!ok)
     return failure();
-  // The random-weight fills, one per type pair the plan's weights use.
-  for (const plan::Weight &w : plan.weights) {
-    bool supported = w.quantization == plan::Quantization::None &&
-                     (w.type == plan::ElementType::F32 || w.type == plan::ElementType::BF16) &&
-                     (w.storage.type == plan::ElementType::F32 ||
-                      w.storage.type == plan::ElementType::BF16);
-    bool seen = llvm::any_of(result.randomFills, [&](const RandomFillBinary &f) {
-      return f.logical == w.type && f.storage == w.storage.type;
-    });
-    if (!supported || seen)
-      continue;
-    RandomFillBinary fill;
-    fill.logical = w.type;
-    fill.storage = w.storage.type;
+  // The random-weight fills, one per type pair the plan's weights use; a
+  // quantized weight is filled as f32 into scratch and packed from there.
+  auto newModule = [&](llvm::function_ref<LogicalResult(KernelBuilder &)> build) {
     ImplicitLocOpBuilder b(UnknownLoc::get(&context), &context);
     b.setInsertionPointToEnd(module->getBody());
     auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");
     KernelBuilder kb(b, gpuModule);
-    if (failed(buildRandomFill(kb, fill.logical, fill.storage, fill.block, fill.binary)))
-      return failure();
-    gpuModule.setSymName(fill.binary.name);
-    result.randomFills.push_back(std::move(fill));
+    return build(kb);
+  };
+  for (const plan::Weight &w : plan.weights) {
+    const bool quantized = w.quantization != plan::Quantization::None;
+    const plan::ElementType storage = quantized ? plan::ElementType::F32 : w.storage.type;
+    bool supported = (w.type == plan::ElementType::F32 || w.type == plan::ElementType::BF16) &&
+                     (storage == plan::ElementType::F32 || storage == plan::ElementType::BF16);
+    bool seen = llvm::any_of(result.randomFills, [&](const RandomFillBinary &f) {
+      return f.logical == w.type && f.storage == storage;
+    });
+    if (supported && !seen) {
+      RandomFillBinary fill;
+      fill.logical = w.type;
+      fill.storage = storage;
+      if (failed(newModule([&](KernelBuilder &kb) {
+            if (failed(buildRandomFill(kb, fill.logical, fill.storage, fill.block, fill.binary)))
+              return failure();
+            kb.module().setSymName(fill.binary.name);
+            return success();
+          })))
+        return failure();
+      result.randomFills.push_back(std::move(fill));
+    }
+    bool packSeen = llvm::any_of(result.packKernels, [&](const PackKernelBinary &p) {
+      return p.quantization == w.quantization;
+    });
+    if (quantized && !packSeen) {
+      PackKernelBinary pack;
+      pack.quantization = w.quantization;
+      pack.block = packKernelBlock(w.quantization);
+      if (failed(newModule([&](KernelBuilder &kb) {
+            if (failed(buildPackKernel(kb, pack.quantization, pack.binary)))
+              return failure();
+            kb.module().setSymName(pack.binary.name);
+            return success();
+          })))
+        return failure();
+      result.packKernels.push_back(std::move(pack));
+    }
   }
   auto ptx = lowerToPtx(*module, options);
   if (failed(ptx))
@@ -392,6 +422,8 @@ FailureOr<PlanPtx> emitPlanPtx(MLIRContext &context, const plan::Plan &plan,
     byName[binary.name] = &binary.ptx;
   for (RandomFillBinary &fill : result.randomFills)
     byName[fill.binary.name] = &fill.binary.ptx;
+  for (PackKernelBinary &pack : result.packKernels)
+    byName[pack.binary.name] = &pack.binary.ptx;
   for (auto &[name, text] : *ptx)
     *byName[name] = std::move(text);
   result.seconds =

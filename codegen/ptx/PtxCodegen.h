@@ -119,12 +119,22 @@ struct RandomFillBinary {
   KernelBinary binary;
 };
 
+/// A quantized-packing kernel (plan::GpuPackKernel) for one format.
+struct PackKernelBinary {
+  plan::Quantization quantization = plan::Quantization::None;
+  int64_t block = 0;
+  KernelBinary binary;
+};
+
 struct PlanPtx {
   PtxTarget target = PtxTarget::SM90;
   std::vector<KernelBinary> kernels;
   /// One per (logical, storage) type pair of the plan's unquantized f32 and
   /// bf16 weights.
   std::vector<RandomFillBinary> randomFills;
+  /// One per quantization format of the plan's weights; their random fills
+  /// write f32 (logical, F32) to scratch first.
+  std::vector<PackKernelBinary> packKernels;
   /// kernelOf[e][k]: index into `kernels` of plan.entries[e].kernels[k].
   std::vector<std::vector<int64_t>> kernelOf;
   /// Seconds spent building IR and lowering it to PTX.

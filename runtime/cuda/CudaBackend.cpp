@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 namespace m2c {
 
@@ -33,6 +34,7 @@ CudaBackend::~CudaBackend() {
     driver_.unload(module);
   driver_.free(arena_);
   driver_.free(weights_);
+  driver_.free(packScratch_);
   driver_.free(kvCache_);
   driver_.freeHost(hostInputs_);
   driver_.freeHost(hostLogits_);
@@ -104,18 +106,16 @@ Status CudaBackend::loadKernels() {
 }
 
 Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendOptions &options) {
-  // One allocation; every weight 256-byte aligned in its storage type.
+  // One allocation; every weight 256-byte aligned in its stored form.
   std::vector<uint64_t> offsets;
   uint64_t total = 0;
   for (const plan::Weight &w : plan_.weights) {
-    if (w.quantization != plan::Quantization::None)
-      return Status::error("weight '" + w.symbol + "': " + plan::quantizationName(w.quantization) +
-                           " weights have no GPU kernels yet; compile without --quant");
-    if (w.storage.type != plan::ElementType::F32 && w.storage.type != plan::ElementType::BF16)
+    if (w.quantization == plan::Quantization::None &&
+        w.storage.type != plan::ElementType::F32 && w.storage.type != plan::ElementType::BF16)
       return Status::error("weight '" + w.symbol + "': storage type " +
                            plan::elementTypeName(w.storage.type) + " is not supported on the GPU");
     offsets.push_back(total);
-    total += alignUp(static_cast<uint64_t>(w.numElements()) * plan::elementSize(w.storage.type));
+    total += alignUp(w.storageBytes());
   }
   StatusOr<DevicePtr> base = driver_.allocate(total, "the weights");
   if (!base)
@@ -125,7 +125,7 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
   for (uint64_t offset : offsets)
     weightPtrs_.push_back(weights_ + offset);
 
-  // Two pinned chunks: convert into one while the other is copied.
+  // Two pinned chunks: fill one while the other is copied.
   uint64_t chunk = std::max<uint64_t>(options.stagingBytes, 1 << 20);
   void *staging[2] = {nullptr, nullptr};
   cuda::EventHandle done[2] = {nullptr, nullptr};
@@ -149,44 +149,59 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
     }
   }
   Status status = [&]() -> Status {
-    std::vector<float> values;
-    uint64_t bytesDone = 0;
     int next = 0;
+    // Copies `bytes` to weight i through the staging chunks; write(dst,
+    // begin, count) fills a chunk with bytes [begin, begin + count).
+    auto stage = [&](size_t i, uint64_t bytes, uint64_t granule,
+                     const std::function<void(uint8_t *, uint64_t, uint64_t)> &write) -> Status {
+      uint64_t perChunk = chunk / granule * granule;
+      for (uint64_t begin = 0; begin < bytes; begin += perChunk) {
+        uint64_t count = std::min(perChunk, bytes - begin);
+        if (pending[next])
+          M2C_RETURN_IF_ERROR(driver_.waitEvent(done[next]));
+        write(static_cast<uint8_t *>(staging[next]), begin, count);
+        M2C_RETURN_IF_ERROR(
+            driver_.copyToDevice(weightPtrs_[i] + begin, staging[next], count, stream_));
+        M2C_RETURN_IF_ERROR(driver_.record(done[next], stream_));
+        pending[next] = true;
+        next ^= 1;
+      }
+      return Status::ok();
+    };
+    std::vector<float> values;
+    std::vector<uint8_t> packed;
+    uint64_t bytesDone = 0;
     for (size_t i = 0; i < plan_.weights.size(); ++i) {
       const plan::Weight &w = plan_.weights[i];
       bool filled = false;
       if (reader.random() && options.randomOnDevice)
         M2C_RETURN_IF_ERROR(fillRandom(i, reader.seed(), filled));
-      if (filled) {
-        bytesDone += static_cast<uint64_t>(w.numElements()) * plan::elementSize(w.storage.type);
-        if (options.progress)
-          options.progress(i + 1, plan_.weights.size(), bytesDone);
-        continue;
+      if (!filled && w.quantization != plan::Quantization::None) {
+        packed.resize(w.storageBytes());
+        M2C_RETURN_IF_ERROR(reader.readPacked(w, packed.data()));
+        M2C_RETURN_IF_ERROR(stage(i, packed.size(), 1, [&](uint8_t *dst, uint64_t begin,
+                                                           uint64_t count) {
+          std::memcpy(dst, packed.data() + begin, count);
+        }));
+      } else if (!filled) {
+        values.resize(static_cast<size_t>(w.numElements()));
+        M2C_RETURN_IF_ERROR(reader.read(w, values.data()));
+        const uint64_t elem = plan::elementSize(w.storage.type);
+        const bool bf16 = w.storage.type == plan::ElementType::BF16;
+        M2C_RETURN_IF_ERROR(stage(i, values.size() * elem, elem, [&](uint8_t *dst,
+                                                                     uint64_t begin,
+                                                                     uint64_t count) {
+          const float *src = values.data() + begin / elem;
+          if (!bf16) {
+            std::memcpy(dst, src, count);
+            return;
+          }
+          uint16_t *out = reinterpret_cast<uint16_t *>(dst);
+          for (uint64_t j = 0; j < count / 2; ++j)
+            out[j] = f32ToBf16(src[j]);
+        }));
       }
-      values.resize(static_cast<size_t>(w.numElements()));
-      M2C_RETURN_IF_ERROR(reader.read(w, values.data()));
-      if (!reader.quantized())
-        fakeQuantize(w, values.data());
-      size_t elem = static_cast<size_t>(plan::elementSize(w.storage.type));
-      size_t perChunk = chunk / elem;
-      for (size_t begin = 0; begin < values.size(); begin += perChunk) {
-        size_t count = std::min(perChunk, values.size() - begin);
-        if (pending[next])
-          M2C_RETURN_IF_ERROR(driver_.waitEvent(done[next]));
-        if (w.storage.type == plan::ElementType::BF16) {
-          uint16_t *dst = static_cast<uint16_t *>(staging[next]);
-          for (size_t j = 0; j < count; ++j)
-            dst[j] = f32ToBf16(values[begin + j]);
-        } else {
-          std::memcpy(staging[next], values.data() + begin, count * sizeof(float));
-        }
-        M2C_RETURN_IF_ERROR(driver_.copyToDevice(weightPtrs_[i] + begin * elem, staging[next],
-                                                 count * elem, stream_));
-        M2C_RETURN_IF_ERROR(driver_.record(done[next], stream_));
-        pending[next] = true;
-        next ^= 1;
-      }
-      bytesDone += values.size() * elem;
+      bytesDone += w.storageBytes();
       if (options.progress)
         options.progress(i + 1, plan_.weights.size(), bytesDone);
     }
@@ -195,44 +210,102 @@ Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendO
   // Copies still in flight read the staging buffers: wait before freeing.
   Status drained = driver_.synchronize(stream_);
   release();
+  if (packScratch_) {
+    driver_.free(packScratch_);
+    packScratch_ = 0;
+  }
   return status ? drained : status;
+}
+
+Status CudaBackend::loadGpuFunction(const std::string &ptx, const std::string &name,
+                                    cuda::FunctionHandle &fn) {
+  if (fn)
+    return Status::ok();
+  StatusOr<cuda::ModuleHandle> module = driver_.loadPtx(ptx, name);
+  if (!module)
+    return module.status();
+  modules_.push_back(*module);
+  StatusOr<cuda::FunctionHandle> function = driver_.function(*module, name);
+  if (!function)
+    return function.status();
+  fn = *function;
+  return Status::ok();
 }
 
 Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
   filled = false;
   const plan::Weight &w = plan_.weights[i];
+  const bool quantized = w.quantization != plan::Quantization::None;
+  // A quantized weight is filled as f32 into scratch, one matrix at a time,
+  // and packed from there.
+  const plan::ElementType fillType = quantized ? plan::ElementType::F32 : w.storage.type;
   const std::vector<plan::GpuRandomFill> &fills = plan_.gpu.randomFills;
-  if (w.quantization != plan::Quantization::None)
-    return Status::ok();
   auto it = std::find_if(fills.begin(), fills.end(), [&](const plan::GpuRandomFill &f) {
-    return f.logical == w.type && f.storage == w.storage.type;
+    return f.logical == w.type && f.storage == fillType;
   });
-  if (it == fills.end())
+  const std::vector<plan::GpuPackKernel> &packs = plan_.gpu.packKernels;
+  auto pack = std::find_if(packs.begin(), packs.end(), [&](const plan::GpuPackKernel &p) {
+    return p.quantization == w.quantization;
+  });
+  if (it == fills.end() || (quantized && (pack == packs.end() || w.shape.size() < 2)))
     return Status::ok();
   size_t f = static_cast<size_t>(it - fills.begin());
   fillFunctions_.resize(fills.size(), nullptr);
-  if (!fillFunctions_[f]) {
-    StatusOr<cuda::ModuleHandle> module = driver_.loadPtx(it->ptx, it->name);
-    if (!module)
-      return module.status();
-    modules_.push_back(*module);
-    StatusOr<cuda::FunctionHandle> fn = driver_.function(*module, it->name);
-    if (!fn)
-      return fn.status();
-    fillFunctions_[f] = *fn;
-  }
+  M2C_RETURN_IF_ERROR(loadGpuFunction(it->ptx, it->name, fillFunctions_[f]));
+
   RandomWeightStream stream = randomWeightStream(w, seed);
-  uint64_t dst = weightPtrs_[i];
-  int64_t count = w.numElements();
-  uint64_t state = stream.state;
   double scale = stream.scale, shift = stream.shift;
-  void *params[] = {&dst, &count, &state, &scale, &shift};
-  int64_t pairs = (count + 1) / 2;
-  cuda::LaunchDims dims;
-  dims.grid[0] = static_cast<unsigned>((pairs + it->block - 1) / it->block);
-  dims.block[0] = static_cast<unsigned>(it->block);
-  M2C_RETURN_IF_ERROR(driver_.launch(fillFunctions_[f], dims, params, stream_)
-                          .withContext("random fill of '" + w.symbol + "'"));
+  auto launchFill = [&](uint64_t dst, int64_t count, uint64_t state) -> Status {
+    void *params[] = {&dst, &count, &state, &scale, &shift};
+    int64_t pairs = (count + 1) / 2;
+    cuda::LaunchDims dims;
+    dims.grid[0] = static_cast<unsigned>((pairs + it->block - 1) / it->block);
+    dims.block[0] = static_cast<unsigned>(it->block);
+    return driver_.launch(fillFunctions_[f], dims, params, stream_)
+        .withContext("random fill of '" + w.symbol + "'");
+  };
+  if (!quantized) {
+    M2C_RETURN_IF_ERROR(launchFill(weightPtrs_[i], w.numElements(), stream.state));
+  } else {
+    size_t p = static_cast<size_t>(pack - packs.begin());
+    packFunctions_.resize(packs.size(), nullptr);
+    M2C_RETURN_IF_ERROR(loadGpuFunction(pack->ptx, pack->name, packFunctions_[p]));
+    int64_t rows = w.shape[w.shape.size() - 2], cols = w.shape.back();
+    int64_t perMatrix = rows * cols, matrices = w.numElements() / perMatrix;
+    if (perMatrix % 2)
+      return Status::ok(); // the stream's pairs would straddle matrices
+    uint64_t scratchBytes = static_cast<uint64_t>(perMatrix) * 4;
+    if (scratchBytes > packScratchBytes_) {
+      if (packScratch_)
+        driver_.free(packScratch_);
+      packScratch_ = 0;
+      StatusOr<DevicePtr> scratch = driver_.allocate(scratchBytes, "quantized-fill scratch");
+      if (!scratch)
+        return scratch.status();
+      packScratch_ = *scratch;
+      packScratchBytes_ = scratchBytes;
+    }
+    const uint64_t matrixBytes = w.storageBytes() / static_cast<uint64_t>(matrices);
+    // Each matrix: codes, then its f32 scales (docs/quantization.md).
+    const uint64_t dataBytes = static_cast<uint64_t>(
+        w.quantization == plan::Quantization::Int4G128 ? rows * ((cols + 1) / 2) : rows * cols);
+    std::array<int64_t, 3> grid = plan::packGrid(w.quantization, rows, cols);
+    for (int64_t e = 0; e < matrices; ++e) {
+      // splitmix64 is a counter: matrix e starts e * rows * cols draws in.
+      uint64_t state = stream.state + static_cast<uint64_t>(e * perMatrix) * 0x9e3779b97f4a7c15ull;
+      M2C_RETURN_IF_ERROR(launchFill(packScratch_, perMatrix, state));
+      uint64_t src = packScratch_;
+      uint64_t codes = weightPtrs_[i] + static_cast<uint64_t>(e) * matrixBytes;
+      uint64_t scales = codes + dataBytes;
+      void *params[] = {&src, &codes, &scales, &rows, &cols};
+      cuda::LaunchDims dims;
+      for (int d = 0; d < 3; ++d)
+        dims.grid[d] = static_cast<unsigned>(grid[d]);
+      dims.block[0] = static_cast<unsigned>(pack->block);
+      M2C_RETURN_IF_ERROR(driver_.launch(packFunctions_[p], dims, params, stream_)
+                              .withContext("packing '" + w.symbol + "'"));
+    }
+  }
   filled = true;
   ++weightsFilledOnDevice_;
   return Status::ok();
@@ -242,8 +315,7 @@ StatusOr<std::vector<uint8_t>> CudaBackend::downloadWeight(size_t index) {
   if (index >= plan_.weights.size())
     return Status::error("no weight " + std::to_string(index));
   const plan::Weight &w = plan_.weights[index];
-  std::vector<uint8_t> bytes(static_cast<size_t>(w.numElements()) *
-                             plan::elementSize(w.storage.type));
+  std::vector<uint8_t> bytes(static_cast<size_t>(w.storageBytes()));
   M2C_RETURN_IF_ERROR(driver_.copyToHost(bytes.data(), weightPtrs_[index], bytes.size(), stream_));
   M2C_RETURN_IF_ERROR(driver_.synchronize(stream_));
   return bytes;

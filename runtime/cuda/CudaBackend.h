@@ -104,6 +104,9 @@ private:
   /// Loads the fill kernels and writes weight i with one when there is one
   /// for its types; `filled` says whether it did.
   Status fillRandom(size_t i, uint64_t seed, bool &filled);
+  /// Loads `name` from `ptx` into `fn` unless it is loaded already.
+  Status loadGpuFunction(const std::string &ptx, const std::string &name,
+                         cuda::FunctionHandle &fn);
   Status validate(const StepInputs &inputs) const;
   /// Copies the step inputs to the device, with block-table rows of `stride`
   /// entries and `rows` tokens (>= the step's, padded with null tokens).
@@ -126,6 +129,12 @@ private:
   std::vector<cuda::ModuleHandle> modules_;
   /// Random-fill kernels, by plan.gpu.randomFills index (loaded on use).
   std::vector<cuda::FunctionHandle> fillFunctions_;
+  /// Pack kernels, by plan.gpu.packKernels index (loaded on use), and the
+  /// f32 scratch a quantized weight's matrices are filled into (freed after
+  /// the upload).
+  std::vector<cuda::FunctionHandle> packFunctions_;
+  cuda::DevicePtr packScratch_ = 0;
+  uint64_t packScratchBytes_ = 0;
   /// launches_[e][k]: the launches of plan.entries[e].kernels[k].
   std::vector<std::vector<std::vector<LaunchRef>>> launches_;
   cuda::DevicePtr arena_ = 0, workspace_ = 0, inputs_ = 0, weights_ = 0, kvCache_ = 0;

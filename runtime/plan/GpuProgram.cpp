@@ -66,7 +66,29 @@ std::string gpuProgramToJson(const GpuProgram &program) {
                      {"block", f.block},
                      {"ptx", f.ptx}});
   root["random_fills"] = std::move(fills);
+  ordered_json packs = ordered_json::array();
+  for (const GpuPackKernel &p : program.packKernels)
+    packs.push_back({{"quantization", quantizationName(p.quantization)},
+                     {"name", p.name},
+                     {"block", p.block},
+                     {"ptx", p.ptx}});
+  root["pack_kernels"] = std::move(packs);
   return root.dump(1);
+}
+
+std::array<int64_t, 3> packGrid(Quantization q, int64_t rows, int64_t cols) {
+  auto blocks = [](int64_t n) { return (n + 127) / 128; };
+  switch (q) {
+  case Quantization::Int8:
+    return {rows, 1, 1};
+  case Quantization::Int4G128:
+    return {rows, blocks(cols), 1};
+  case Quantization::Fp8Block128:
+    return {blocks(rows), blocks(cols), 1};
+  case Quantization::None:
+    break;
+  }
+  return {0, 0, 0};
 }
 
 StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &plan) {
@@ -193,6 +215,30 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       if (!readInt(node, "block", fill.block, 32, 1024) || fill.block % 32)
         return fail(path + ".block", "expected whole warps, at most 1024 threads");
       program.randomFills.push_back(std::move(fill));
+    }
+  }
+  // Optional: artifacts without quantized weights, or from before, have none.
+  if (root.contains("pack_kernels")) {
+    const json &packs = root["pack_kernels"];
+    if (!packs.is_array())
+      return fail("pack_kernels", "expected an array");
+    for (size_t i = 0; i < packs.size(); ++i) {
+      const json &node = packs[i];
+      std::string path = "pack_kernels[" + std::to_string(i) + "]";
+      if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
+          !node.contains("ptx") || !node["ptx"].is_string() || !node.contains("quantization") ||
+          !node["quantization"].is_string())
+        return fail(path, "expected an object with quantization, name and ptx");
+      StatusOr<Quantization> q = parseQuantization(node["quantization"].get<std::string>());
+      if (!q || *q == Quantization::None)
+        return fail(path + ".quantization", "expected int8, int4_g128 or fp8_block128");
+      GpuPackKernel pack;
+      pack.quantization = *q;
+      pack.name = node["name"].get<std::string>();
+      pack.ptx = node["ptx"].get<std::string>();
+      if (!readInt(node, "block", pack.block, 32, 1024) || pack.block % 32)
+        return fail(path + ".block", "expected whole warps, at most 1024 threads");
+      program.packKernels.push_back(std::move(pack));
     }
   }
   return program;

@@ -11,6 +11,7 @@
 #define M2C_RUNTIME_PLAN_GPUPROGRAM_H
 
 #include "runtime/plan/ElementType.h"
+#include "runtime/plan/Quantization.h"
 #include "runtime/support/Status.h"
 
 #include <array>
@@ -74,10 +75,26 @@ struct GpuRandomFill {
   int64_t block = 256;
 };
 
+/// A kernel that packs one f32 matrix (a random fill's output, in scratch)
+/// into a quantized format exactly as packQuantized does on the host, for
+/// `--random-weights` of quantized weights on the GPU. Its ABI is fixed:
+/// (src f32*, codes u8*, scales f32*, rows i64, cols i64), one launch per
+/// matrix, `block` threads, grid by format (packGrid).
+struct GpuPackKernel {
+  Quantization quantization = Quantization::None;
+  std::string name; // the PTX module's symbol and its entry
+  std::string ptx;
+  int64_t block = 0;
+};
+/// The grid of a pack launch: int8 one block per row; int4_g128 one per
+/// (row, 128-column group); fp8_block128 one per 128 x 128 block.
+std::array<int64_t, 3> packGrid(Quantization q, int64_t rows, int64_t cols);
+
 struct GpuProgram {
   std::string target; // "sm_80", "sm_90" or "sm_90a"
   std::vector<GpuKernel> kernels;
   std::vector<GpuRandomFill> randomFills;
+  std::vector<GpuPackKernel> packKernels;
   /// kernelOf[e][k]: the GpuKernel that runs plan.entries[e].kernels[k].
   std::vector<std::vector<int64_t>> kernelOf;
 };

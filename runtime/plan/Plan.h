@@ -10,6 +10,7 @@
 #define M2C_RUNTIME_PLAN_PLAN_H
 
 #include "runtime/plan/GpuProgram.h"
+#include "runtime/plan/Quantization.h"
 #include "runtime/support/Status.h"
 
 #include <cstdint>
@@ -99,18 +100,6 @@ struct WeightStorage {
   uint64_t offset = 0; // into the artifact's weight section
   uint64_t bytes = 0;
 };
-
-/// Weight quantization formats (docs/quantization.md). Matrices are the
-/// last two dimensions [N, K]; a leading dimension stacks experts.
-enum class Quantization : uint8_t {
-  None,
-  Int8,         // symmetric int8 per output row: q [N, K] i8, scales [N] f32
-  Int4G128,     // symmetric int4, groups of 128 along K: q [N, ceil(K/2)] packed
-                // low nibble first, scales [N, ceil(K/128)] f32
-  Fp8Block128,  // e4m3fn, 128x128 blocks: q [N, K], scales [ceil(N/128), ceil(K/128)] f32
-};
-const char *quantizationName(Quantization q);
-StatusOr<Quantization> parseQuantization(const std::string &name);
 
 struct Weight {
   std::string symbol;  // the IR symbol

@@ -288,6 +288,19 @@ Status WeightReader::read(const plan::Weight &w, float *dst) const {
   return checkpointWeightF32(*bound_->binding, w, dst);
 }
 
+Status WeightReader::readPacked(const plan::Weight &w, uint8_t *dst) const {
+  if (w.quantization == plan::Quantization::None)
+    return Status::error("weight '" + w.symbol + "' is not quantized");
+  if (artifact_) {
+    std::memcpy(dst, artifact_->weightData() + w.storage.offset, w.storageBytes());
+    return Status::ok();
+  }
+  std::vector<float> values(static_cast<size_t>(w.numElements()));
+  M2C_RETURN_IF_ERROR(read(w, values.data()));
+  packQuantized(w, values.data(), dst);
+  return Status::ok();
+}
+
 StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact,
                                 const WeightSourceOptions &options) {
   StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, artifact, options);

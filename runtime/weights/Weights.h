@@ -80,6 +80,9 @@ public:
   /// The weight's values as the source holds them. Embedded weights are
   /// already in their quantized format; the others are not (see quantized()).
   Status read(const plan::Weight &w, float *dst) const;
+  /// A quantized weight's packed bytes (w.storageBytes()): the artifact's
+  /// own, or the values packed as the artifact would hold them.
+  Status readPacked(const plan::Weight &w, uint8_t *dst) const;
   /// True when read() returns values already quantized to w.quantization.
   bool quantized() const { return artifact_ != nullptr; }
   /// True when the values are the seeded generator's (randomWeightStream).

@@ -37,9 +37,19 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     m2c compile "test/data/golden/${golden%:*}" --target sm_90 --kv-cache-dtype "${golden#*:}" \
       --kv-block-size 4 --max-tokens 64 --weights embed -o "$art/golden-${golden%:*}-sm90.m2a"
   done
+  # Every packed format, on experts, attention and lm_head (f32 KV, so the
+  # GPU-vs-CPU comparison sees the weights' kernels alone).
+  for q in int8 int4 fp8; do
+    m2c compile tiny --target sm_90 --kv-cache-dtype f32 --quant "experts=$q,attn=$q,lm_head=$q" \
+      --random-weights --weights embed -o "$art/tiny-sm90-$q.m2a"
+  done
   m2c compile minimax-m2-card --target sm_90 --weights none -o "$art/card-sm90.m2a"
-  # minimax-m2 at 4 of its 62 layers (bf16: the preset's FP8 format is for
-  # checkpoints, and the GPU has no int4 expert kernels yet).
+  # minimax-m2, all 62 layers, int4 experts (bf16 attention and lm_head):
+  # ~128 GB of weights, for an H200.
+  m2c compile minimax-m2 --set quantization_config=null --quant experts=int4 --target sm_90 \
+    --weights none -o "$art/m2-int4-sm90.m2a"
+  # minimax-m2 at 4 of its 62 layers in bf16 (the preset's FP8 format is
+  # for checkpoints): the same layers, unquantized, for an H100.
   m2c compile minimax-m2 --set num_hidden_layers=4 --set 'attn_type_list=[1,1,1,1]' \
     --set quantization_config=null --target sm_90 --weights none -o "$art/m2-4layers-sm90.m2a"
 else

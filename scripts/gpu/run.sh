@@ -60,7 +60,12 @@ if want engine; then
   # Full-size variants with random weights: a 1024-token prefill, then 256
   # decode steps; plus 32 concurrent requests on the card.
   prompt=$(python3 -c "print(','.join(str((i * 7919) % 200000) for i in range(1024)))")
-  for model in card-sm90 m2-4layers-sm90; do
+  mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+  models="card-sm90 m2-4layers-sm90"
+  # minimax-m2 with int4 experts holds ~128 GB of weights: H200 only.
+  if [[ "${mem:-0}" -gt 120000 ]]; then models="$models m2-int4-sm90"
+  else note "m2-int4-sm90: skipped, needs ~128 GB (this GPU has ${mem:-?} MiB)"; fi
+  for model in $models; do
     if build-gpu/bin/m2c-run "$art/$model.m2a" --device cuda --random-weights \
          --prompt-ids "$prompt" --max-new-tokens 257 --stats > "$OUT/run-$model.jsonl" \
          2> "$OUT/run-$model.log"; then
@@ -97,10 +102,15 @@ if want bench; then
   mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
   batches="1,8,32,64"
   [[ "${mem:-0}" -lt 100000 ]] && batches="1,8,32"  # 64 x 8K of card KV needs 64 GB
-  for model in card-sm90 m2-4layers-sm90; do
-    if build-gpu/bin/m2c-bench "$art/$model.m2a" --random-weights --batches "$batches" \
+  models="card-sm90 m2-4layers-sm90"
+  [[ "${mem:-0}" -gt 120000 ]] && models="$models m2-int4-sm90"
+  for model in $models; do
+    flags=(--batches "$batches")
+    # int4 minimax-m2 leaves ~12 GB for the KV cache: 1K contexts, batch <= 32.
+    [[ "$model" == m2-int4-sm90 ]] && flags=(--batches 1,8,32 --contexts 1024 --prefill 1024)
+    if build-gpu/bin/m2c-bench "$art/$model.m2a" --random-weights "${flags[@]}" \
          --json "$OUT/bench-$model.json" > "$OUT/bench-$model.txt" 2> "$OUT/bench-$model.log"; then
-      note "m2c-bench $model (batches $batches):"
+      note "m2c-bench $model (${flags[*]}):"
       cat "$OUT/bench-$model.txt" | tee -a "$summary"
     else
       note "m2c-bench $model: FAILED"; tail -5 "$OUT/bench-$model.log" | tee -a "$summary"

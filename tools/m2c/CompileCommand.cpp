@@ -331,6 +331,9 @@ int runCompile() {
     for (const plan::GpuRandomFill &fill : plan->gpu.randomFills)
       output->os() << "// ===== m2c kernel " << fill.name << " (" << target << ") =====\n"
                    << fill.ptx << "\n";
+    for (const plan::GpuPackKernel &pack : plan->gpu.packKernels)
+      output->os() << "// ===== m2c kernel " << pack.name << " (" << target << ") =====\n"
+                   << pack.ptx << "\n";
     output->keep();
     return 0;
   }

@@ -231,6 +231,9 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
   for (const ptx::RandomFillBinary &fill : compiled->randomFills)
     program.randomFills.push_back(
         {fill.logical, fill.storage, fill.binary.name, fill.binary.ptx, fill.block});
+  for (const ptx::PackKernelBinary &pack : compiled->packKernels)
+    program.packKernels.push_back(
+        {pack.quantization, pack.binary.name, pack.binary.ptx, pack.block});
   return Status::ok();
 }
 

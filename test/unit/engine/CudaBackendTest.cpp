@@ -95,6 +95,8 @@ TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
   }
   EXPECT_LE(nearTies, 1) << "greedy ids part at more than one near-tie";
   // bf16 tensor-core prefill GEMMs against the f32 CPU reference.
+  // Packed weights dequantize to exactly the CPU's values, so the bound is
+  // the unquantized one (tighter than the formats' own, docs/quantization.md).
   EXPECT_LE(worst, 1e-2);
   std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g; greedy ids identical in "
               "%zu of %zu requests (%d parted at a near-tie)\n",
@@ -177,19 +179,24 @@ TEST_P(GpuArtifactTest, RandomWeightsWrittenOnTheGpuAreTheHostStream) {
   EXPECT_EQ(backends[1]->weightsFilledOnDevice(), static_cast<int64_t>(plan.weights.size()));
   // libdevice's f64 log/sin/cos against glibc's may move a value across an
   // f32 rounding boundary, rarely; bf16 rounding hides nearly all of that.
+  // Packed weights (codes and scales, packed on the GPU) compare byte by byte.
   int64_t elements = 0, differing = 0;
   for (size_t i = 0; i < plan.weights.size(); ++i) {
     StatusOr<std::vector<uint8_t>> host = backends[0]->downloadWeight(i);
     StatusOr<std::vector<uint8_t>> device = backends[1]->downloadWeight(i);
     ASSERT_TRUE(host && device);
-    size_t elem = static_cast<size_t>(plan::elementSize(plan.weights[i].storage.type));
+    ASSERT_EQ(host->size(), device->size());
+    size_t elem = plan.weights[i].quantization != plan::Quantization::None
+                      ? 1
+                      : static_cast<size_t>(plan::elementSize(plan.weights[i].storage.type));
     for (size_t e = 0; e < host->size(); e += elem) {
       ++elements;
       differing += std::memcmp(host->data() + e, device->data() + e, elem) != 0;
     }
   }
   EXPECT_LE(differing, elements / 1000000 + 1);
-  std::printf("[ random fill ] %s: %lld of %lld elements differ from the host stream\n", GetParam(),
+  std::printf("[ random fill ] %s: %lld of %lld elements (bytes, when packed) differ from the "
+              "host stream\n", GetParam(),
               static_cast<long long>(differing), static_cast<long long>(elements));
 }
 
@@ -205,12 +212,19 @@ TEST_P(GpuArtifactTest, SanitizerPrefillAndDecode) {
     EXPECT_TRUE(r.status) << r.status.message();
 }
 
+// Unquantized with an f32 or a bf16 KV cache, and the three packed formats
+// (experts, attention and lm_head quantized; scripts/gpu/prepare.sh).
 INSTANTIATE_TEST_SUITE_P(Tiny, GpuArtifactTest,
-                         ::testing::Values("tiny-sm90.m2a", "tiny-sm90-bf16kv.m2a"),
+                         ::testing::Values("tiny-sm90.m2a", "tiny-sm90-bf16kv.m2a",
+                                           "tiny-sm90-int8.m2a", "tiny-sm90-int4.m2a",
+                                           "tiny-sm90-fp8.m2a"),
                          [](const ::testing::TestParamInfo<const char *> &info) {
-                           return std::string(info.param).find("bf16") != std::string::npos
-                                      ? "bf16_kv"
-                                      : "f32_kv";
+                           std::string name = info.param;
+                           for (const char *format : {"int8", "int4", "fp8"})
+                             if (name.find(format) != std::string::npos)
+                               return std::string(format);
+                           return name.find("bf16") != std::string::npos ? std::string("bf16_kv")
+                                                                         : std::string("f32_kv");
                          });
 
 // transformers' logits (test/data/golden, made on the GPU machine) against

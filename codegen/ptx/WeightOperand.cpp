@@ -1,0 +1,214 @@
+//===- WeightOperand.cpp - Reading a weight matrix, packed or not ---------===//
+
+#include "codegen/ptx/WeightOperand.h"
+
+#include "codegen/ptx/Families.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace m2c::ptx {
+
+using plan::Quantization;
+
+WeightOperand::WeightOperand(const TensorInfo &info) : info_(info) {}
+
+std::string WeightOperand::unsupportedReason() const {
+  if (info_.shape.size() != 2 && info_.shape.size() != 3)
+    return "a weight matrix must be [N, K] or [E, N, K]";
+  if (packed() && cols() % chunkElements() != 0)
+    return std::string("a ") + plan::quantizationName(info_.quantization) +
+           " weight's rows must hold whole 16-byte chunks (" + std::to_string(chunkElements()) +
+           " columns); it has " + std::to_string(cols());
+  return "";
+}
+
+std::string WeightOperand::typeName() const {
+  switch (info_.quantization) {
+  case Quantization::Int8:
+    return "int8";
+  case Quantization::Int4G128:
+    return "int4";
+  case Quantization::Fp8Block128:
+    return "fp8";
+  case Quantization::None:
+    break;
+  }
+  return shortTypeName(info_.type);
+}
+
+int64_t WeightOperand::chunkElements() const {
+  switch (info_.quantization) {
+  case Quantization::Int8:
+  case Quantization::Fp8Block128:
+    return 16;
+  case Quantization::Int4G128:
+    return 32;
+  case Quantization::None:
+    break;
+  }
+  return vectorWidth(cols(), byteSize(info_.type));
+}
+
+int64_t WeightOperand::loadBytes() const { return packed() ? 1 : byteSize(info_.type); }
+
+int64_t WeightOperand::experts() const {
+  return info_.shape.size() == 3 ? info_.shape[0] : 1;
+}
+
+int64_t WeightOperand::rowBytes() const {
+  return info_.quantization == Quantization::Int4G128 ? (cols() + 1) / 2 : cols();
+}
+
+int64_t WeightOperand::dataBytes() const { return rows() * rowBytes(); }
+
+int64_t WeightOperand::matrixBytes() const {
+  auto blocks = [](int64_t n) { return ceilDiv(n, 128); };
+  switch (info_.quantization) {
+  case Quantization::Int8:
+    return dataBytes() + 4 * rows();
+  case Quantization::Int4G128:
+    return dataBytes() + 4 * rows() * blocks(cols());
+  case Quantization::Fp8Block128:
+    return dataBytes() + 4 * blocks(rows()) * blocks(cols());
+  case Quantization::None:
+    break;
+  }
+  return rows() * cols() * byteSize(info_.type);
+}
+
+int64_t WeightOperand::chunkAlign() const {
+  int64_t align = 16;
+  auto fit = [&](int64_t stride) {
+    while (stride % align)
+      align /= 2;
+  };
+  fit(rowBytes());
+  if (experts() > 1)
+    fit(matrixBytes());
+  return align;
+}
+
+void WeightOperand::appendParams(KernelBuilder &kb, SmallVectorImpl<FuncParam> &params,
+                                 int64_t index) const {
+  if (!packed()) {
+    params.push_back(inputParam(kb, info_, index));
+    return;
+  }
+  const int64_t total = experts() * matrixBytes();
+  params.push_back({MemRefType::get({total}, kb.b.getI8Type()), {KernelParam::Kind::Input, index}});
+  params.push_back({MemRefType::get({total / 4}, kb.f32()), {KernelParam::Kind::Input, index}});
+}
+
+void WeightOperand::bind(ValueRange args) {
+  if (packed()) {
+    bytes_ = args[0];
+    scales_ = args[1];
+  } else {
+    matrix_ = args[0];
+  }
+}
+
+WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, Value row,
+                                              Value k) const {
+  const int64_t n = chunkElements();
+  if (!packed()) {
+    SmallVector<Value> indices;
+    if (expert)
+      indices.push_back(expert);
+    indices.append({row, k});
+    return {kb.load(matrix_, indices, n), Value()};
+  }
+  Value base = expert ? kb.mul(expert, matrixBytes()) : kb.idx(0);
+  Value column = info_.quantization == Quantization::Int4G128 ? kb.divu(k, 2) : k;
+  Value offset = kb.add(base, kb.add(kb.mul(row, rowBytes()), column));
+  Chunk chunk;
+  chunk.data = kb.load(bytes_, {offset}, 16, chunkAlign());
+  // Scales follow each matrix's codes; all offsets here are multiples of 4.
+  Value scaleIndex;
+  const int64_t colBlocks = ceilDiv(cols(), 128);
+  switch (info_.quantization) {
+  case Quantization::Int8:
+    scaleIndex = row;
+    break;
+  case Quantization::Int4G128:
+    scaleIndex = kb.add(kb.mul(row, colBlocks), kb.divu(k, 128));
+    break;
+  case Quantization::Fp8Block128:
+    scaleIndex = kb.add(kb.mul(kb.divu(row, 128), colBlocks), kb.divu(k, 128));
+    break;
+  case Quantization::None:
+    break;
+  }
+  Value scalesBase = kb.add(kb.divu(base, 4), kb.idx(dataBytes() / 4));
+  chunk.scale = kb.loadScalar(scales_, {kb.add(scalesBase, scaleIndex)});
+  return chunk;
+}
+
+Value WeightOperand::dequantize(KernelBuilder &kb, const Chunk &chunk) const {
+  if (!packed())
+    return kb.toF32(chunk.data);
+  ImplicitLocOpBuilder &b = kb.b;
+  VectorType wordType = kb.vec(4, kb.i32()), floatType = kb.vec(4, kb.f32());
+  auto splatI32 = [&](uint32_t v) -> Value {
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(wordType, b.getI32IntegerAttr(static_cast<int32_t>(v))));
+  };
+  auto splatF32 = [&](float v) -> Value {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(floatType, b.getF32FloatAttr(v)));
+  };
+  Value words = vector::BitCastOp::create(b, wordType, chunk.data);
+  auto field = [&](int64_t shift, uint32_t mask) -> Value {
+    Value shifted = shift ? arith::ShRUIOp::create(b, words, splatI32(shift)).getResult() : words;
+    return arith::AndIOp::create(b, shifted, splatI32(mask));
+  };
+  auto asFloat = [&](Value bits) -> Value {
+    return vector::BitCastOp::create(b, floatType, bits);
+  };
+
+  // fields[j][i] is element i * perWord + j.
+  SmallVector<Value> fields;
+  int64_t perWord = 4;
+  switch (info_.quantization) {
+  case Quantization::Int8:
+    for (int64_t j = 0; j < 4; ++j) {
+      Value biased = arith::XOrIOp::create(b, field(8 * j, 0xFF), splatI32(0x4B000080u));
+      fields.push_back(kb.subf(asFloat(biased), splatF32(8388608.0f + 128.0f)));
+    }
+    break;
+  case Quantization::Int4G128:
+    perWord = 8;
+    for (int64_t j = 0; j < 8; ++j) {
+      Value biased = arith::XOrIOp::create(b, field(4 * j, 0xF), splatI32(0x4B000008u));
+      fields.push_back(kb.subf(asFloat(biased), splatF32(8388608.0f + 8.0f)));
+    }
+    break;
+  case Quantization::Fp8Block128:
+    for (int64_t j = 0; j < 4; ++j) {
+      Value magnitude = arith::ShLIOp::create(b, field(8 * j, 0x7F), splatI32(20));
+      Value sign = arith::ShLIOp::create(b, field(8 * j, 0x80), splatI32(24));
+      Value bits = arith::OrIOp::create(b, magnitude, sign);
+      fields.push_back(kb.mulf(asFloat(bits), splatF32(0x1p120f)));
+    }
+    break;
+  case Quantization::None:
+    break;
+  }
+  Value all = fields[0];
+  for (size_t j = 1; j < fields.size(); ++j) {
+    SmallVector<int64_t> concat;
+    for (int64_t i = 0; i < 4 * static_cast<int64_t>(j + 1); ++i)
+      concat.push_back(i);
+    all = vector::ShuffleOp::create(b, all, fields[j], concat);
+  }
+  SmallVector<int64_t> order;
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < perWord; ++j)
+      order.push_back(4 * j + i);
+  Value values = vector::ShuffleOp::create(b, all, all, order);
+  return kb.mulf(values, kb.splat(chunk.scale, 4 * perWord));
+}
+
+} // namespace m2c::ptx
