@@ -80,9 +80,9 @@ SmallVector<Value> TileCopy::load(Value matrix, Value k0) const {
     }
     const SmallVector<Value> &at = addresses_[i];
     WeightOperand::Chunk chunk =
-        weight_->loadChunk(kb_, at.size() == 2 ? at[0] : Value(), at.back(), k);
+        weight_->loadChunk(kb_, at.size() == 2 ? at[0] : Value(), at.back(), k, withScales());
     values.push_back(chunk.data);
-    if (weight_->packed())
+    if (withScales())
       values.push_back(chunk.scale);
   }
   return values;
@@ -94,7 +94,7 @@ void TileCopy::store(ValueRange values, Value shared) const {
     auto write = [&] {
       Value v = values[i * step];
       if (weight_ && weight_->packed())
-        v = weight_->dequantize(kb_, {v, values[i * step + 1]});
+        v = weight_->dequantize(kb_, {v, withScales() ? values[i * step + 1] : Value()});
       if (!cast<VectorType>(v.getType()).getElementType().isBF16())
         v = kb_.fromF32(kb_.toF32(v), kb_.b.getBF16Type());
       kb_.store(v, shared, {tileRows_[i], cols_[i]});
@@ -297,9 +297,12 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
     if (raggedN)
       inBounds = kb.andi(inBounds, kb.ult(c, N));
     kb.ifThen(inBounds, [&] {
-      Value pair = vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()),
-                                                  ValueRange{acc[0][index], acc[0][index + 1]});
-      kb.store(pair, ys, {r, c});
+      SmallVector<Value> values = {acc[0][index], acc[0][index + 1]};
+      // Output columns are weight rows: int8 tiles held exact codes.
+      if (weight.scalesInEpilogue())
+        for (int64_t i = 0; i < 2; ++i)
+          values[i] = kb.mulf(values[i], weight.rowScale(kb, Value(), kb.add(c, i)));
+      kb.store(vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values), ys, {r, c});
     });
   });
   return success();

@@ -59,10 +59,14 @@ public:
   llvm::SmallVector<mlir::Value> load(mlir::Value matrix, mlir::Value k0) const;
   void store(mlir::ValueRange values, mlir::Value shared) const;
   /// How many values load() returns.
-  int64_t carried() const { return perThread_ * (weight_ && weight_->packed() ? 2 : 1); }
+  int64_t carried() const { return perThread_ * (withScales() ? 2 : 1); }
 
 private:
   void init(const Tile &tile, int64_t rows, mlir::Value tid, RowAddress address);
+  /// Packed chunks carry their scale unless the epilogue applies it.
+  bool withScales() const {
+    return weight_ && weight_->packed() && !weight_->scalesInEpilogue();
+  }
 
   KernelBuilder &kb_;
   const WeightOperand *weight_ = nullptr;

@@ -223,6 +223,11 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
           SmallVector<Value> values;
           for (int64_t i = 0; i < 2; ++i) {
             Value g = acc[0][index + i], u = acc[1][index + i];
+            // int8 tiles held exact codes; their row scales apply here.
+            if (up1.scalesInEpilogue())
+              g = kb.mulf(g, up1.rowScale(kb, t.expert, kb.add(c, i)));
+            if (up3.scalesInEpilogue())
+              u = kb.mulf(u, up3.rowScale(kb, t.expert, kb.add(c, i)));
             // torch's silu: g / (1 + exp(-g)).
             Value silu =
                 kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
@@ -274,9 +279,12 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
         if (Hd % tile.blockN)
           inBounds = kb.andi(inBounds, kb.ult(c, Hd));
         kb.ifThen(inBounds, [&] {
-          Value pair = vector::FromElementsOp::create(
-              kb.b, kb.vec(2, kb.f32()), ValueRange{acc[0][index], acc[0][index + 1]});
-          kb.store(pair, ys, {kb.add(t.firstRow, row), c});
+          SmallVector<Value> values = {acc[0][index], acc[0][index + 1]};
+          if (down.scalesInEpilogue())
+            for (int64_t i = 0; i < 2; ++i)
+              values[i] = kb.mulf(values[i], down.rowScale(kb, t.expert, kb.add(c, i)));
+          kb.store(vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values), ys,
+                   {kb.add(t.firstRow, row), c});
         });
       });
     });

@@ -112,7 +112,7 @@ void WeightOperand::bind(ValueRange args) {
 }
 
 WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, Value row,
-                                              Value k) const {
+                                              Value k, bool withScale) const {
   const int64_t n = chunkElements();
   if (!packed()) {
     SmallVector<Value> indices;
@@ -126,6 +126,8 @@ WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, V
   Value offset = kb.add(base, kb.add(kb.mul(row, rowBytes()), column));
   Chunk chunk;
   chunk.data = kb.load(bytes_, {offset}, 16, chunkAlign());
+  if (!withScale)
+    return chunk;
   // Scales follow each matrix's codes; all offsets here are multiples of 4.
   Value scaleIndex;
   const int64_t colBlocks = ceilDiv(cols(), 128);
@@ -208,7 +210,16 @@ Value WeightOperand::dequantize(KernelBuilder &kb, const Chunk &chunk) const {
     for (int64_t j = 0; j < perWord; ++j)
       order.push_back(4 * j + i);
   Value values = vector::ShuffleOp::create(b, all, all, order);
+  if (!chunk.scale)
+    return values;
   return kb.mulf(values, kb.splat(chunk.scale, 4 * perWord));
+}
+
+Value WeightOperand::rowScale(KernelBuilder &kb, Value expert, Value row) const {
+  assert(scalesInEpilogue() && "only int8 rows have one scale");
+  Value base = expert ? kb.mul(expert, matrixBytes()) : kb.idx(0);
+  Value scalesBase = kb.add(kb.divu(base, 4), kb.idx(dataBytes() / 4));
+  return kb.loadScalar(scales_, {kb.add(scalesBase, row)});
 }
 
 } // namespace m2c::ptx

@@ -52,10 +52,21 @@ public:
     mlir::Value data, scale;
   };
   /// The chunk of row `row` of matrix `expert` (null for [N, K]) at column
-  /// `k`, a multiple of chunkElements().
-  Chunk loadChunk(KernelBuilder &kb, mlir::Value expert, mlir::Value row, mlir::Value k) const;
-  /// Its values as a vector of f32, in column order.
+  /// `k`, a multiple of chunkElements(); without its scale when
+  /// `withScale` is false.
+  Chunk loadChunk(KernelBuilder &kb, mlir::Value expert, mlir::Value row, mlir::Value k,
+                  bool withScale = true) const;
+  /// Its values as a vector of f32, in column order; codes only (exact
+  /// small integers or e4m3 values, all exact in bf16) when it has no scale.
   mlir::Value dequantize(KernelBuilder &kb, const Chunk &chunk) const;
+
+  /// Whether a row has one scale over all of K (int8), so tensor-core tiles
+  /// can hold the exact codes and the GEMM's epilogue apply rowScale(): the
+  /// bf16 tile then rounds nothing.
+  bool scalesInEpilogue() const {
+    return info_.quantization == plan::Quantization::Int8;
+  }
+  mlir::Value rowScale(KernelBuilder &kb, mlir::Value expert, mlir::Value row) const;
 
 private:
   int64_t rowBytes() const;
