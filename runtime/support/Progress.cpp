@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <unistd.h>
 
 namespace m2c {
 
@@ -19,18 +20,25 @@ void ProgressLine::update(size_t done, size_t total, uint64_t bytes) {
   if (start_ < 0)
     start_ = now;
   double elapsed = now - start_;
-  // Quiet for quick work; a line every call once it has taken a second.
+  // Quiet for quick work. Then a terminal line is rewritten a few times a
+  // second; a log file (not a terminal) gets a line every 5 s, and the last.
   if (elapsed < 1.0 && !printed_)
     return;
+  static const bool terminal = isatty(fileno(stderr));
+  const double interval = terminal ? 0.2 : 5.0;
+  if (printed_ && done < total && now - lastPrint_ < interval)
+    return;
+  lastPrint_ = now;
   double eta = done ? elapsed * (static_cast<double>(total) - done) / done : 0;
-  std::fprintf(stderr, "\r%s: %zu/%zu, %.1f MB, %.0f s elapsed, ETA %.0f s   ", what_.c_str(),
-               done, total, bytes / 1e6, elapsed, eta);
+  std::fprintf(stderr, "%s%s: %zu/%zu, %.1f MB, %.0f s elapsed, ETA %.0f s%s",
+               terminal ? "\r" : "", what_.c_str(), done, total, bytes / 1e6, elapsed, eta,
+               terminal ? "   " : "\n");
   std::fflush(stderr);
   printed_ = true;
 }
 
 ProgressLine::~ProgressLine() {
-  if (printed_)
+  if (printed_ && isatty(fileno(stderr)))
     std::fputs("\n", stderr);
 }
 

@@ -2,7 +2,8 @@
 //
 // Long work (loading or uploading weights, benchmarks) reports
 // "<what>: i/n, X MB, T s elapsed, ETA E s" on one rewritten stderr line,
-// and only once it has taken a second, so quick runs stay quiet.
+// and only once it has taken a second, so quick runs stay quiet. Written to
+// a file instead, it is one line every 5 s.
 //
 //===----------------------------------------------------------------------===//
 #ifndef M2C_RUNTIME_SUPPORT_PROGRESS_H
@@ -24,7 +25,7 @@ public:
 
 private:
   std::string what_;
-  double start_ = -1;
+  double start_ = -1, lastPrint_ = 0;
   bool printed_ = false;
 };
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""transformers (eager) on the same variant and GPU as m2c-bench, for the ratio.
+"""transformers (eager, and under torch.compile) on the same variant and GPU
+as m2c-bench, for the ratio.
 
 Usage: python3 peers.py PLAN.json OUT.json [--batches 1,32] [--context 1024] [--steps 10]
+                        [--compile]
 
 Builds MiniMaxM2ForCausalLM from the plan's config_json (the model m2c
 compiled) in bf16 on the GPU with transformers' own random initialisation:
@@ -10,7 +12,9 @@ them, except through expert routing, uniform-ish in both), which is stated
 wherever the figures are quoted. Times a decode step at each batch after a
 prefill of `context` tokens, with torch.cuda.synchronize around each step,
 plus a cuBLAS bf16 GEMM at the prefill's GEMM shapes as the tensor-core
-ceiling.
+ceiling. --compile also times decode with a StaticCache under
+torch.compile(mode="reduce-overhead") (Inductor kernels replayed as CUDA
+graphs), after warm-up steps that compile; a failure is recorded, not fatal.
 """
 import argparse
 import json
@@ -20,6 +24,46 @@ import time
 import torch
 
 
+def time_compiled(model, cfg, ids, context, steps):
+    """Decode steps of torch.compile(model.forward, mode="reduce-overhead") on a
+    StaticCache, after a prefill; the first 3 steps compile and are not timed."""
+    from transformers import StaticCache
+    batch = ids.shape[0]
+    entry = {"batch": batch, "context": context, "mode": "reduce-overhead, StaticCache"}
+    try:
+        length = context + steps + 8
+        try:
+            cache = StaticCache(config=cfg, max_cache_len=length)
+        except TypeError:
+            cache = StaticCache(config=cfg, max_batch_size=batch, max_cache_len=length,
+                                device="cuda", dtype=torch.bfloat16)
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True,
+                    cache_position=torch.arange(context, device="cuda"))
+        nxt = out.logits[:, -1:].argmax(-1)
+        forward = torch.compile(model.forward, mode="reduce-overhead")
+        start = time.time()
+        times = []
+        for step in range(steps + 3):
+            position = torch.tensor([context + step], device="cuda")
+            torch.cuda.synchronize()
+            s = time.perf_counter()
+            out = forward(input_ids=nxt, past_key_values=cache, use_cache=True,
+                          cache_position=position)
+            nxt = out.logits[:, -1:].argmax(-1).clone()
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - s)
+        entry["compile_seconds"] = sum(times[:3])
+        times = sorted(times[3:])
+        entry["ms"] = times[len(times) // 2] * 1e3
+        print(f"torch.compile decode: batch {batch}, context {context}: {entry['ms']:.2f} ms/step "
+              f"(compiled in {entry['compile_seconds']:.0f} s, {time.time() - start:.0f} s in all)",
+              flush=True)
+    except Exception as e:  # noqa: BLE001 - the peer's failure is a result too
+        entry["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+        print(f"torch.compile decode: batch {batch}: FAILED {entry['error']}", flush=True)
+    return entry
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("plan")
@@ -27,6 +71,7 @@ def main():
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--context", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--compile", action="store_true")
     args = ap.parse_args()
     plan = json.load(open(args.plan))
     cfg_json = json.loads(plan["config_json"])
@@ -75,6 +120,10 @@ def main():
             result["decode"].append({"batch": batch, "context": args.context, "ms": ms})
             del pkv, out
             torch.cuda.empty_cache()
+            if args.compile:
+                result.setdefault("compiled", []).append(
+                    time_compiled(model, cfg, ids, args.context, args.steps))
+                torch.cuda.empty_cache()
 
         # cuBLAS bf16 GEMMs at the prefill's shapes (T = 1024 tokens).
         H = cfg.hidden_size

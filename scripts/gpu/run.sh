@@ -3,7 +3,8 @@
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
 #   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,kernels,golden]
-# bench: m2c-bench and the transformers peer.
+# bench: m2c-bench; peers: transformers eager and torch.compile on the card;
+# plot: bench.png (scripts/gpu/plot.py) from the bench and peer JSONs.
 # runtime: build + every GoogleTest (the CUDA backend against the CPU one and
 #          transformers, the scheduler with 64 requests); engine: sanitizers
 #          and full-size runs through m2c-run.
@@ -97,7 +98,7 @@ fi
 
 if want bench; then
   # m2c-bench: decode and prefill against the copy ceiling measured in the
-  # same run; then transformers eager on the card (scripts/gpu/peers.py).
+  # same run.
   art="$PWD/.deps/artifacts"
   mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
   batches="1,8,32,64"
@@ -116,12 +117,26 @@ if want bench; then
       note "m2c-bench $model: FAILED"; tail -5 "$OUT/bench-$model.log" | tee -a "$summary"
     fi
   done
-  if PYTHONUNBUFFERED=1 timeout 420 python3 scripts/gpu/peers.py .deps/ptx/minimax-m2-card/plan.json \
-       "$OUT/peers-card.json" --batches 1,32 > "$OUT/peers-card.log" 2>&1; then
-    note "transformers eager, card:"; grep -E "transformers|cuBLAS" "$OUT/peers-card.log" | tee -a "$summary"
+fi
+
+if want peers; then
+  # transformers eager and torch.compile on the card (scripts/gpu/peers.py).
+  if PYTHONUNBUFFERED=1 timeout 540 python3 scripts/gpu/peers.py .deps/ptx/minimax-m2-card/plan.json \
+       "$OUT/peers-card.json" --batches 1,32 --compile > "$OUT/peers-card.log" 2>&1; then
+    note "transformers eager and torch.compile, card:"
+    grep -E "transformers|torch.compile|cuBLAS" "$OUT/peers-card.log" | tee -a "$summary"
   else
     note "peers: FAILED"; tail -8 "$OUT/peers-card.log" | tee -a "$summary"
   fi
+fi
+
+if want plot; then
+  # bench.png from this run's (or carried, .deps/results) bench and peer JSONs.
+  jsons=$(ls "$OUT"/bench-*.json 2>/dev/null || ls .deps/results/bench-*.json 2>/dev/null)
+  peers=$(ls "$OUT/peers-card.json" .deps/results/peers-card.json 2>/dev/null | head -1)
+  # shellcheck disable=SC2086
+  if [[ -n "$jsons" ]] && python3 scripts/gpu/plot.py "$OUT/bench.png" $jsons \
+       ${peers:+--peers "$peers"} >> "$summary" 2>&1; then :; else note "plot: FAILED or no data"; fi
 fi
 
 if want kernels; then

@@ -95,10 +95,19 @@ TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
   }
   EXPECT_LE(nearTies, 1) << "greedy ids part at more than one near-tie";
   // bf16 tensor-core prefill GEMMs against the f32 CPU reference.
-  // Packed weights dequantize to exactly the CPU's values, so the bound is
-  // the unquantized one (tighter than the formats' own, docs/quantization.md).
-  EXPECT_LE(worst, 1e-2);
-  std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g; greedy ids identical in "
+  // The bounds of issue 4 per format. Decode GEMVs dequantize to exactly the
+  // CPU's values; prefill tensor cores round activations to bf16, and
+  // int4/fp8 tiles also round q * scale to bf16 (int8 tiles hold the exact
+  // codes and scale in the epilogue).
+  double bound = 1e-2;
+  for (const plan::Weight &w : plan.weights) {
+    if (w.quantization == plan::Quantization::Fp8Block128)
+      bound = std::max(bound, 3e-2);
+    if (w.quantization == plan::Quantization::Int4G128)
+      bound = std::max(bound, 6e-2);
+  }
+  EXPECT_LE(worst, bound);
+  std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g (bound %.0e); greedy ids identical in "
               "%zu of %zu requests (%d parted at a near-tie)\n",
               GetParam(), worst, requests.size() - nearTies, requests.size(), nearTies);
 }
