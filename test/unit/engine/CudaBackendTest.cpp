@@ -109,7 +109,7 @@ TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
   EXPECT_LE(worst, bound);
   std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g (bound %.0e); greedy ids identical in "
               "%zu of %zu requests (%d parted at a near-tie)\n",
-              GetParam(), worst, requests.size() - nearTies, requests.size(), nearTies);
+              GetParam(), worst, bound, requests.size() - nearTies, requests.size(), nearTies);
 }
 
 TEST_P(GpuArtifactTest, CudaGraphsGiveTheSameLogitsAsLaunches) {
