@@ -92,12 +92,15 @@ inline FuncParam tokensParam(KernelBuilder &kb) {
 mlir::LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message);
 
 /// The GEMV inner loop (Gemv.cpp): one warp's partial dot products of a few
-/// weight rows with one K-vector, split across lanes in 16-byte chunks of
-/// the stored rows (lane l owns chunks l, l + 32, ...), `unroll` chunks per
-/// row in flight. `loadX(k, n)` yields n f32 at k; rows must be valid (clamp
-/// them before). Packed chunks stay packed until their math, so the loads in
-/// flight cost 4 registers each. Returns one f32 vector accumulator of
-/// accWidth() lanes per row: sum its lanes, then across the warp.
+/// weight rows with one or more K-vectors (the tokens of an expert group),
+/// split across lanes in 16-byte chunks of the stored rows (lane l owns
+/// chunks l, l + 32, ...), `unroll` chunks in flight. `loadXs[g](k, n)`
+/// yields n f32 of vector g at k; rows must be valid (clamp them before).
+/// Packed chunks stay packed until their math, so the loads in flight cost
+/// 4 registers each. Returns one f32 vector accumulator of accWidth() lanes
+/// per (row, vector), row-major: sum its lanes, then across the warp. Each
+/// (row, vector) pair accumulates in the same order whatever the others,
+/// so grouping vectors never changes a result.
 struct WarpDot {
   int64_t K = 0;
   int64_t width = 0;  ///< elements per chunk
@@ -109,13 +112,13 @@ struct WeightRow {
   const WeightOperand *weight;
   mlir::Value expert, row;
 };
-/// `width`: elements per chunk (WeightOperand::chunkElements()); `rows`:
-/// weight rows per warp, which bounds the unroll for wide (packed) chunks.
-WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows);
-llvm::SmallVector<mlir::Value>
-emitWarpDot(KernelBuilder &kb, const WarpDot &plan, mlir::Value lane,
-            llvm::function_ref<mlir::Value(mlir::Value k, int64_t n)> loadX,
-            llvm::ArrayRef<WeightRow> rows);
+using LoadVector = std::function<mlir::Value(mlir::Value k, int64_t n)>;
+/// `width`: elements per chunk (WeightOperand::chunkElements()); `rows` and
+/// `vectors` per warp bound the unroll by the registers loads hold.
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors = 1);
+llvm::SmallVector<mlir::Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan,
+                                           mlir::Value lane, llvm::ArrayRef<LoadVector> loadXs,
+                                           llvm::ArrayRef<WeightRow> rows);
 
 } // namespace m2c::ptx
 

@@ -19,14 +19,20 @@ using namespace mlir;
 
 namespace m2c::ptx {
 
-WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows) {
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors) {
   WarpDot plan;
   plan.K = K;
   plan.width = width;
   int64_t iters = ceilDiv(K / plan.width, 32);
-  // Wide chunks (packed weights) hold their x slice in `width` registers
-  // per step; keep the loads in flight within ~128 registers.
-  int64_t maxUnroll = width > 8 ? std::max<int64_t>(1, 128 / (rows * 4 + width)) : 4;
+  // Registers the loads of one step hold: 4 per row chunk, `width` per
+  // vector chunk (wide chunks load x at their math). Up to 40 allows 4
+  // steps in flight; beyond, keep ~128.
+  int64_t perStep = rows * 4 + (width > 8 ? 0 : vectors * width);
+  int64_t maxUnroll = perStep <= 40 ? 4 : std::max<int64_t>(1, 128 / perStep);
+  // A packed chunk dequantizes to `width` f32 per row, live across the
+  // group's vectors: one chunk per step then.
+  if (width > 8 && vectors > 1)
+    maxUnroll = 1;
   for (int64_t unroll : {4, 3, 2})
     if (unroll <= maxUnroll && iters % unroll == 0) {
       plan.unroll = unroll;
@@ -36,19 +42,25 @@ WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows) {
 }
 
 SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lane,
-                               llvm::function_ref<Value(Value, int64_t)> loadX,
-                               ArrayRef<WeightRow> rows) {
+                               ArrayRef<LoadVector> loadXs, ArrayRef<WeightRow> rows) {
   const int64_t n = plan.width, chunks = plan.K / n, iters = ceilDiv(chunks, 32);
-  const int64_t accWidth = plan.accWidth();
+  const int64_t accWidth = plan.accWidth(), vectors = static_cast<int64_t>(loadXs.size());
   const bool tail = chunks % 32 != 0;
+  const bool lazyX = accWidth < n;
   VectorType accType = kb.vec(accWidth, kb.f32());
-  SmallVector<Value> init(rows.size(), kb.zeros(accType));
+  SmallVector<Value> init(rows.size() * vectors, kb.zeros(accType));
+  // Lanes past the end re-read the last chunk and contribute zero.
+  auto loadXAt = [&](const LoadVector &loadX, Value k, int64_t count, Value valid) {
+    Value x = loadX(k, count);
+    return tail ? kb.select(valid, x, kb.zeros(kb.vec(count, kb.f32()))) : x;
+  };
   return kb.loop(
       kb.idx(0), kb.idx(iters), kb.idx(plan.unroll), init,
       [&](Value iv, ValueRange iter) -> SmallVector<Value> {
         SmallVector<Value> accs(iter.begin(), iter.end());
-        SmallVector<Value> xs;
+        SmallVector<SmallVector<Value>> xs;
         SmallVector<SmallVector<WeightOperand::Chunk>> ws;
+        SmallVector<Value> ks, valids;
         // All loads of the step first: they are independent and overlap.
         for (int64_t u = 0; u < plan.unroll; ++u) {
           Value chunk = kb.add(kb.mul(kb.add(iv, u), 32), lane);
@@ -58,30 +70,37 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
             chunk = kb.minu(chunk, chunks - 1);
           }
           Value k = kb.mul(chunk, n);
-          Value x = loadX(k, n);
-          // Lanes past the end re-read the last chunk and contribute zero.
-          if (tail)
-            x = kb.select(valid, x, kb.zeros(kb.vec(n, kb.f32())));
-          xs.push_back(x);
+          ks.push_back(k);
+          valids.push_back(valid);
+          // Wide (packed) chunks load x slice by slice at their math, so
+          // the registers held stay those of the 8-wide accumulators.
+          xs.emplace_back();
+          if (!lazyX)
+            for (const LoadVector &loadX : loadXs)
+              xs.back().push_back(loadXAt(loadX, k, n, valid));
           ws.emplace_back();
           for (const WeightRow &r : rows)
             ws.back().push_back(r.weight->loadChunk(kb, r.expert, r.row, k));
         }
+        auto slice = [&](Value v, int64_t s) -> Value {
+          if (accWidth == n)
+            return v;
+          SmallVector<int64_t> lanes;
+          for (int64_t i = 0; i < accWidth; ++i)
+            lanes.push_back(s + i);
+          return vector::ShuffleOp::create(kb.b, v, v, lanes);
+        };
         for (int64_t u = 0; u < plan.unroll; ++u)
           for (size_t r = 0; r < rows.size(); ++r) {
             Value w = rows[r].weight->dequantize(kb, ws[u][r]);
             // Wide chunks fold into the narrower accumulator slice by slice.
-            for (int64_t s = 0; s < n; s += accWidth) {
-              auto slice = [&](Value v) -> Value {
-                if (accWidth == n)
-                  return v;
-                SmallVector<int64_t> lanes;
-                for (int64_t i = 0; i < accWidth; ++i)
-                  lanes.push_back(s + i);
-                return vector::ShuffleOp::create(kb.b, v, v, lanes);
-              };
-              accs[r] = kb.fma(slice(w), slice(xs[u]), accs[r]);
-            }
+            for (int64_t g = 0; g < vectors; ++g)
+              for (int64_t s = 0; s < n; s += accWidth) {
+                Value &acc = accs[r * vectors + g];
+                Value x = lazyX ? loadXAt(loadXs[g], kb.add(ks[u], s), accWidth, valids[u])
+                                : slice(xs[u][g], s);
+                acc = kb.fma(slice(w, s), x, acc);
+              }
           }
         return accs;
       });
@@ -144,9 +163,8 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   }
 
   WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp);
-  SmallVector<Value> accs = emitWarpDot(
-      kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
-      loadRows);
+  LoadVector loadX = [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); };
+  SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {loadX}, loadRows);
 
   Type yType = KernelBuilder::elementType(kb.b.getContext(), y.type);
   SmallVector<Value> sums;

@@ -68,7 +68,7 @@ std::string KernelSpec::key() const {
   if (kind == plan::KernelKind::Attention)
     os << (decode ? "/decode" : "/prefill");
   if (kind == plan::KernelKind::MoeExperts)
-    os << (moeGrouped ? "/grouped" : "/per_pair");
+    os << (moeGrouped ? "/grouped" : "/gemv");
   os << "(";
   for (size_t i = 0; i < inputs.size(); ++i)
     os << (i ? "," : "") << inputs[i].str();

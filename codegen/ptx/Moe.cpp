@@ -25,6 +25,7 @@
 #include "codegen/ptx/WeightOperand.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 #include <limits>
 
@@ -89,9 +90,8 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
         experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
         loadRows.push_back({&gateRows, Value(), kb.minu(experts.back(), E - 1)});
       }
-      SmallVector<Value> accs = emitWarpDot(
-          kb, plan, lane, [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); },
-          loadRows);
+      LoadVector loadX = [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); };
+      SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {loadX}, loadRows);
       SmallVector<Value> sums;
       for (Value acc : accs)
         sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
@@ -223,6 +223,63 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   return success();
 }
 
+namespace {
+
+/// The decode experts' expert groups. The block of pair p (token p / k,
+/// slot p % k) leads p's group when p is the lowest pair that selected its
+/// expert; the others exit. The leader lists the group's pairs in shared
+/// memory (in atomic order: each pair's arithmetic is its own, so the order
+/// changes no result) and hands them out kGroup at a time.
+struct ExpertGroup {
+  Value expert, count, list; ///< list: workgroup memref<maxPairs x i32>
+};
+constexpr int64_t kGroup = 4;
+
+/// Emits the leader check and the listing; calls body(group) in the
+/// leader's blocks only (uniformly across the block).
+void withExpertGroup(KernelBuilder &kb, const std::string &name, Value ids, Value pair,
+                     Value numPairs, int64_t maxPairs, int64_t E, int64_t topK,
+                     llvm::function_ref<void(const ExpertGroup &)> body) {
+  ImplicitLocOpBuilder &b = kb.b;
+  Value list = kb.shared(name + "_pairs", {maxPairs}, kb.i32());
+  Value state = kb.shared(name + "_state", {2}, kb.i32()); // count, not-leader
+  auto expertOf = [&](Value p) {
+    Value e = kb.toIndex(kb.loadScalar(ids, {kb.divu(p, topK), kb.remu(p, topK)}));
+    // Ids outside [0, E) (the runtime validates them) count as expert 0.
+    return kb.select(kb.ult(e, E), e, kb.idx(0));
+  };
+  Value e = expertOf(pair);
+  Value tid = kb.threadId();
+  kb.ifThen(kb.eq(tid, kb.idx(0)), [&] {
+    kb.storeScalar(kb.ci32(0), state, {kb.idx(0)});
+    kb.storeScalar(kb.ci32(0), state, {kb.idx(1)});
+  });
+  kb.barrier();
+  kb.loop(tid, numPairs, kb.idx(32 * kWarps), [&](Value q) {
+    kb.ifThen(kb.eq(expertOf(q), e), [&] {
+      // A lower pair chose e: that pair's block leads.
+      // (An atomic, so that concurrent writers are no race for racecheck.)
+      kb.ifThen(kb.ult(q, pair), [&] {
+        memref::AtomicRMWOp::create(
+            b, arith::AtomicRMWKindAttr::get(b.getContext(), arith::AtomicRMWKind::maxs),
+            kb.ci32(1), state, ValueRange{kb.idx(1)});
+      });
+      kb.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::uge, q, pair), [&] {
+        Value slot = memref::AtomicRMWOp::create(
+            b, arith::AtomicRMWKindAttr::get(b.getContext(), arith::AtomicRMWKind::addi),
+            kb.ci32(1), state, ValueRange{kb.idx(0)});
+        kb.storeScalar(kb.toI32(q), list, {kb.toIndex(slot)});
+      });
+    });
+  });
+  kb.barrier();
+  Value leads = kb.eq(kb.toIndex(kb.loadScalar(state, {kb.idx(1)})), kb.idx(0));
+  Value count = kb.toIndex(kb.loadScalar(state, {kb.idx(0)}));
+  kb.ifThen(leads, [&] { body({e, count, list}); });
+}
+
+} // namespace
+
 LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &idsT = spec.inputs[1], &weightsT = spec.inputs[2];
   const TensorInfo &w1 = spec.inputs[3], &w3 = spec.inputs[4], &w2 = spec.inputs[5];
@@ -248,119 +305,154 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
                             std::to_string(Hd) + "_i" + std::to_string(I) + "_" + up1.typeName() +
                             (down.typeName() != up1.typeName() ? "_" + down.typeName() : "");
   out.name = "m2c_moe_experts" + shape + (hasResidual ? "_residual" : "");
-  out.workspaceBytes = pairs * I * 4;
-  MemRefType actType = kb.memref({pairs, I}, plan::ElementType::F32);
-  const int64_t rowsPerBlock = kRowsPerWarp * kWarps;
+  // Workspace: act [pairs, I], then each pair's expert output y [pairs, Hd].
+  const int64_t yOffset = ceilDiv(pairs * I * 4, 256) * 256;
+  out.workspaceBytes = yOffset + pairs * Hd * 4;
+  FuncParam actParam = {kb.memref({pairs, I}, plan::ElementType::F32),
+                        {KernelParam::Kind::Workspace, 0}};
+  FuncParam yParam = {kb.memref({pairs, Hd}, plan::ElementType::F32),
+                      {KernelParam::Kind::Workspace, yOffset}};
 
-  // Launch 1: act[t * k + j, :] = silu(W1[e] x_t) * (W3[e] x_t).
+  // One grouped GEMV launch: for each group of up to kGroup pairs, every
+  // warp streams its rows of the expert's matrices once for all of them.
+  // emit(args, expert, firstRow, groupPairs) does the math and the stores.
+  // Rows per warp: 1 of W1 and 1 of W3 (up), 2 of W2 (down): 16 or 8
+  // accumulators of 8 f32 for a group of 4.
+  auto groupedLaunch = [&](const std::string &name, SmallVector<FuncParam> params, int64_t rows,
+                           int64_t rowsPerWarp,
+                           llvm::function_ref<void(ValueRange args, Value e, Value firstRow,
+                                                   ArrayRef<Value> groupPairs)>
+                               emit) {
+    params.push_back(tokensParam(kb));
+    SmallVector<Value> args = kb.beginKernel(
+        name, params, {32 * kWarps, 1, 1},
+        {LaunchExtent::tokens(topK), LaunchExtent::fixed(ceilDiv(rows, rowsPerWarp * kWarps)),
+         LaunchExtent::fixed(1)},
+        out);
+    Value pair = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
+    Value numPairs = kb.mul(kb.toIndex(args.back()), topK);
+    Value firstRow =
+        kb.mul(kb.add(kb.mul(rowBlock, kWarps), kb.warpId()), rowsPerWarp);
+    withExpertGroup(kb, name, args[1], pair, numPairs, pairs, E, topK, [&](const ExpertGroup &g) {
+      // kGroup pairs at a time, then the rest one by one (a single pair, as
+      // at batch 1, does no redundant math).
+      Value full = kb.mul(kb.divu(g.count, kGroup), kGroup);
+      for (int64_t size : {kGroup, int64_t(1)}) {
+        kb.loop(size == 1 ? full : kb.idx(0), size == 1 ? g.count : full, kb.idx(size),
+                [&](Value g0) {
+          SmallVector<Value> groupPairs;
+          for (int64_t i = 0; i < size; ++i)
+            groupPairs.push_back(kb.toIndex(kb.loadScalar(g.list, {kb.add(g0, i)})));
+          emit(args, g.expert, firstRow, groupPairs);
+        });
+      }
+    });
+  };
+
+  // Launch 1: act[q, :] = silu(W1[e] x_t) * (W3[e] x_t) for each pair q = (t, j).
   {
-    const int64_t rowBlocks = ceilDiv(I, rowsPerBlock);
     SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, idsT, 1)};
     up1.appendParams(kb, params, 3);
     up3.appendParams(kb, params, 4);
-    params.push_back({actType, {KernelParam::Kind::Workspace, 0}});
-    SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_up" + shape, params, {32 * kWarps, 1, 1},
-        {LaunchExtent::tokens(topK), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)},
-        out);
-    Value xs = args[0], ids = args[1], act = args.back();
-    up1.bind(ValueRange(args).slice(2, up1.numParams()));
-    up3.bind(ValueRange(args).slice(2 + up1.numParams(), up3.numParams()));
-    Value pair = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
-    Value token = kb.divu(pair, topK), slot = kb.remu(pair, topK);
-    Value tid = kb.threadId();
-    Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-    // Ids outside [0, E) (the runtime validates them) read expert 0.
-    Value e = kb.toIndex(kb.loadScalar(ids, {token, slot}));
-    e = kb.select(kb.ult(e, E), e, kb.idx(0));
-    Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), kRowsPerWarp);
-    SmallVector<Value> rows, safe;
-    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-      rows.push_back(kb.add(firstRow, r));
-      safe.push_back(kb.minu(rows.back(), I - 1));
-    }
-    SmallVector<WeightRow> loadRows;
-    for (int64_t r = 0; r < kRowsPerWarp; ++r)
-      loadRows.push_back({&up1, e, safe[r]});
-    for (int64_t r = 0; r < kRowsPerWarp; ++r)
-      loadRows.push_back({&up3, e, safe[r]});
-    SmallVector<Value> accs = emitWarpDot(
-        kb, planWarpDot(Hd, up1.chunkElements(), 2 * kRowsPerWarp), lane,
-        [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); }, loadRows);
-    SmallVector<Value> acts;
-    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-      Value g = kb.warpSum(kb.reduceAdd(accs[r]));
-      Value u = kb.warpSum(kb.reduceAdd(accs[kRowsPerWarp + r]));
-      // torch's silu: g / (1 + exp(-g)).
-      Value silu =
-          kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
-      acts.push_back(kb.mulf(silu, u));
-    }
-    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-      for (int64_t r = 0; r < kRowsPerWarp; ++r)
-        kb.ifThen(kb.ult(rows[r], I), [&] { kb.storeScalar(acts[r], act, {pair, rows[r]}); });
+    params.push_back(actParam);
+    groupedLaunch("m2c_moe_up" + shape, params, I, 1,
+                  [&](ValueRange args, Value e, Value firstRow, ArrayRef<Value> groupPairs) {
+      Value xs = args[0], act = args[args.size() - 2];
+      up1.bind(args.slice(2, up1.numParams()));
+      up3.bind(args.slice(2 + up1.numParams(), up3.numParams()));
+      SmallVector<Value> rows;
+      SmallVector<WeightRow> loadRows;
+      rows.push_back(firstRow);
+      for (const WeightOperand *w : {&up1, &up3})
+        for (Value row : rows)
+          loadRows.push_back({w, e, kb.minu(row, I - 1)});
+      SmallVector<LoadVector> loadXs;
+      for (Value q : groupPairs) {
+        Value token = kb.divu(q, topK);
+        loadXs.push_back([&, token](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); });
+      }
+      Value lane = kb.laneId();
+      const int64_t n = static_cast<int64_t>(groupPairs.size());
+      SmallVector<Value> accs =
+          emitWarpDot(kb, planWarpDot(Hd, up1.chunkElements(), 2, n), lane, loadXs, loadRows);
+      for (int64_t r = 0; r < 1; ++r)
+        for (int64_t i = 0; i < n; ++i) {
+          Value g = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
+          Value u = kb.warpSum(kb.reduceAdd(accs[(1 + r) * n + i]));
+          // torch's silu: g / (1 + exp(-g)).
+          Value silu =
+              kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
+          Value a = kb.mulf(silu, u);
+          kb.ifThen(kb.andi(kb.eq(lane, kb.idx(0)), kb.ult(rows[r], I)),
+                    [&] { kb.storeScalar(a, act, {groupPairs[i], rows[r]}); });
+        }
     });
   }
 
-  // Launch 2: y[t, :] = sum_j w[t, j] W2[e_j] act[t * k + j] (+ residual).
+  // Launch 2: y[q, :] = W2[e] act[q] for each pair q.
   {
-    const int64_t rowBlocks = ceilDiv(Hd, rowsPerBlock);
-    SmallVector<FuncParam> params = {{actType, {KernelParam::Kind::Workspace, 0}},
-                                     inputParam(kb, idsT, 1), inputParam(kb, weightsT, 2)};
+    SmallVector<FuncParam> params = {actParam, inputParam(kb, idsT, 1)};
     down.appendParams(kb, params, 5);
+    params.push_back(yParam);
+    groupedLaunch("m2c_moe_down" + shape, params, Hd, 2,
+                  [&](ValueRange args, Value e, Value firstRow, ArrayRef<Value> groupPairs) {
+      Value act = args[0], ys = args[args.size() - 2];
+      down.bind(args.slice(2, down.numParams()));
+      SmallVector<Value> rows;
+      SmallVector<WeightRow> loadRows;
+      for (int64_t r = 0; r < 2; ++r) {
+        rows.push_back(kb.add(firstRow, r));
+        loadRows.push_back({&down, e, kb.minu(rows.back(), Hd - 1)});
+      }
+      SmallVector<LoadVector> loadXs;
+      for (Value q : groupPairs)
+        loadXs.push_back([&, q](Value k, int64_t n) { return kb.load(act, {q, k}, n); });
+      Value lane = kb.laneId();
+      const int64_t n = static_cast<int64_t>(groupPairs.size());
+      SmallVector<Value> accs = emitWarpDot(
+          kb, planWarpDot(I, down.chunkElements(), 2, n), lane, loadXs, loadRows);
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t i = 0; i < n; ++i) {
+          Value v = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
+          kb.ifThen(kb.andi(kb.eq(lane, kb.idx(0)), kb.ult(rows[r], Hd)),
+                    [&] { kb.storeScalar(v, ys, {groupPairs[i], rows[r]}); });
+        }
+    });
+  }
+
+  // Launch 3: out[t] = sum_j w[t, j] y[t * k + j] (+ residual), j in slot order.
+  {
+    const int64_t width = vectorWidth(Hd, 4);
+    const int64_t chunks = Hd / width;
+    const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
+    SmallVector<FuncParam> params = {inputParam(kb, weightsT, 2), yParam};
     if (hasResidual)
       params.push_back(inputParam(kb, spec.inputs[6], 6));
     params.push_back(outputParam(kb, y, 0));
     SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_down" + shape + (hasResidual ? "_residual" : ""), params,
-        {32 * kWarps, 1, 1},
-        {rowsExtent(x), LaunchExtent::fixed(rowBlocks), LaunchExtent::fixed(1)}, out);
-    Value act = args[0], ids = args[1], routeWeights = args[2];
-    down.bind(ValueRange(args).slice(3, down.numParams()));
-    Value residual = hasResidual ? args[3 + down.numParams()] : Value();
-    Value ys = args.back();
-    Value token = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
-    Value tid = kb.threadId();
-    Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-    Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), kRowsPerWarp);
-    SmallVector<Value> rows, safe;
-    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-      rows.push_back(kb.add(firstRow, r));
-      safe.push_back(kb.minu(rows.back(), Hd - 1));
-    }
-    WarpDot plan = planWarpDot(I, down.chunkElements(), kRowsPerWarp);
-    VectorType accType = kb.vec(plan.accWidth(), kb.f32());
-    SmallVector<Value> init(kRowsPerWarp, kb.zeros(accType));
-    SmallVector<Value> accs = kb.loop(
-        kb.idx(0), kb.idx(topK), kb.idx(1), init,
-        [&](Value j, ValueRange iter) -> SmallVector<Value> {
-          Value e = kb.toIndex(kb.loadScalar(ids, {token, j}));
-          e = kb.select(kb.ult(e, E), e, kb.idx(0));
-          Value weight = kb.splat(kb.loadScalar(routeWeights, {token, j}), plan.accWidth());
-          Value pair = kb.add(kb.mul(token, topK), j);
-          SmallVector<WeightRow> loadRows;
-          for (int64_t r = 0; r < kRowsPerWarp; ++r)
-            loadRows.push_back({&down, e, safe[r]});
-          SmallVector<Value> partial = emitWarpDot(
-              kb, plan, lane, [&](Value k, int64_t n) { return kb.load(act, {pair, k}, n); },
-              loadRows);
-          SmallVector<Value> next;
-          for (int64_t r = 0; r < kRowsPerWarp; ++r)
-            next.push_back(kb.fma(partial[r], weight, iter[r]));
-          return next;
-        });
-    SmallVector<Value> sums;
-    for (Value acc : accs)
-      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
-    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-      for (int64_t r = 0; r < kRowsPerWarp; ++r)
-        kb.ifThen(kb.ult(rows[r], Hd), [&] {
-          Value v = sums[r];
-          if (hasResidual)
-            v = kb.addf(kb.loadScalar(residual, {token, rows[r]}), v);
-          kb.storeScalar(v, ys, {token, rows[r]});
-        });
-    });
+        "m2c_moe_combine" + shape + (hasResidual ? "_residual" : ""), params, {threads, 1, 1},
+        {rowsExtent(x), LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1)},
+        out);
+    Value routeWeights = args[0], ys = args[1];
+    Value residual = hasResidual ? args[2] : Value();
+    Value result = args.back();
+    Value token = kb.blockId(gpu::Dimension::x);
+    Value chunk = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), threads), kb.threadId());
+    auto body = [&] {
+      Value d = kb.mul(chunk, width);
+      Value acc = kb.zeros(kb.vec(width, kb.f32()));
+      for (int64_t j = 0; j < topK; ++j) {
+        Value w = kb.splat(kb.loadScalar(routeWeights, {token, kb.idx(j)}), width);
+        acc = kb.addf(acc, kb.mulf(kb.load(ys, {kb.add(kb.mul(token, topK), j), d}, width), w));
+      }
+      if (hasResidual)
+        acc = kb.addf(kb.loadF32(residual, {token, d}, width), acc);
+      kb.store(acc, result, {token, d});
+    };
+    if (chunks % threads)
+      kb.ifThen(kb.ult(chunk, chunks), body);
+    else
+      body();
   }
   return success();
 }
