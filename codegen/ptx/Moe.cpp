@@ -229,11 +229,10 @@ namespace {
 /// slot p % k) leads p's group when p is the lowest pair that selected its
 /// expert; the others exit. The leader lists the group's pairs in shared
 /// memory (in atomic order: each pair's arithmetic is its own, so the order
-/// changes no result) and hands them out kGroup at a time.
+/// changes no result) and hands them out `group` at a time.
 struct ExpertGroup {
   Value expert, count, list; ///< list: workgroup memref<maxPairs x i32>
 };
-constexpr int64_t kGroup = 4;
 
 /// Emits the leader check and the listing; calls body(group) in the
 /// leader's blocks only (uniformly across the block).
@@ -313,7 +312,13 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   FuncParam yParam = {kb.memref({pairs, Hd}, plan::ElementType::F32),
                       {KernelParam::Kind::Workspace, yOffset}};
 
-  // One grouped GEMV launch: for each group of up to kGroup pairs, every
+  // Pairs per pass: 4 for bf16/f32 rows. A packed chunk dequantizes to 16-32
+  // f32 per row, which 4 pairs' accumulators leave no registers for: one
+  // pair at a time, with more rows per warp instead.
+  const bool packed = up1.packed() || down.packed();
+  const int64_t group = packed ? 1 : 4;
+  const int64_t upRows = packed ? 2 : 1, downRows = packed ? 4 : 2;
+  // One grouped GEMV launch: for each group of up to `group` pairs, every
   // warp streams its rows of the expert's matrices once for all of them.
   // emit(args, expert, firstRow, groupPairs) does the math and the stores.
   // Rows per warp: 1 of W1 and 1 of W3 (up), 2 of W2 (down): 16 or 8
@@ -334,10 +339,10 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     Value firstRow =
         kb.mul(kb.add(kb.mul(rowBlock, kWarps), kb.warpId()), rowsPerWarp);
     withExpertGroup(kb, name, args[1], pair, numPairs, pairs, E, topK, [&](const ExpertGroup &g) {
-      // kGroup pairs at a time, then the rest one by one (a single pair, as
-      // at batch 1, does no redundant math).
-      Value full = kb.mul(kb.divu(g.count, kGroup), kGroup);
-      for (int64_t size : {kGroup, int64_t(1)}) {
+      // `group` pairs at a time, then the rest one by one (a single pair,
+      // as at batch 1, does no redundant math).
+      Value full = group > 1 ? kb.mul(kb.divu(g.count, group), group) : kb.idx(0);
+      for (int64_t size : group > 1 ? SmallVector<int64_t>{group, 1} : SmallVector<int64_t>{1}) {
         kb.loop(size == 1 ? full : kb.idx(0), size == 1 ? g.count : full, kb.idx(size),
                 [&](Value g0) {
           SmallVector<Value> groupPairs;
@@ -355,14 +360,15 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     up1.appendParams(kb, params, 3);
     up3.appendParams(kb, params, 4);
     params.push_back(actParam);
-    groupedLaunch("m2c_moe_up" + shape, params, I, 1,
+    groupedLaunch("m2c_moe_up" + shape, params, I, upRows,
                   [&](ValueRange args, Value e, Value firstRow, ArrayRef<Value> groupPairs) {
       Value xs = args[0], act = args[args.size() - 2];
       up1.bind(args.slice(2, up1.numParams()));
       up3.bind(args.slice(2 + up1.numParams(), up3.numParams()));
       SmallVector<Value> rows;
       SmallVector<WeightRow> loadRows;
-      rows.push_back(firstRow);
+      for (int64_t r = 0; r < upRows; ++r)
+        rows.push_back(kb.add(firstRow, r));
       for (const WeightOperand *w : {&up1, &up3})
         for (Value row : rows)
           loadRows.push_back({w, e, kb.minu(row, I - 1)});
@@ -374,11 +380,12 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       Value lane = kb.laneId();
       const int64_t n = static_cast<int64_t>(groupPairs.size());
       SmallVector<Value> accs =
-          emitWarpDot(kb, planWarpDot(Hd, up1.chunkElements(), 2, n), lane, loadXs, loadRows);
-      for (int64_t r = 0; r < 1; ++r)
+          emitWarpDot(kb, planWarpDot(Hd, up1.chunkElements(), 2 * upRows, n), lane, loadXs,
+                      loadRows);
+      for (int64_t r = 0; r < upRows; ++r)
         for (int64_t i = 0; i < n; ++i) {
           Value g = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
-          Value u = kb.warpSum(kb.reduceAdd(accs[(1 + r) * n + i]));
+          Value u = kb.warpSum(kb.reduceAdd(accs[(upRows + r) * n + i]));
           // torch's silu: g / (1 + exp(-g)).
           Value silu =
               kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
@@ -394,13 +401,13 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     SmallVector<FuncParam> params = {actParam, inputParam(kb, idsT, 1)};
     down.appendParams(kb, params, 5);
     params.push_back(yParam);
-    groupedLaunch("m2c_moe_down" + shape, params, Hd, 2,
+    groupedLaunch("m2c_moe_down" + shape, params, Hd, downRows,
                   [&](ValueRange args, Value e, Value firstRow, ArrayRef<Value> groupPairs) {
       Value act = args[0], ys = args[args.size() - 2];
       down.bind(args.slice(2, down.numParams()));
       SmallVector<Value> rows;
       SmallVector<WeightRow> loadRows;
-      for (int64_t r = 0; r < 2; ++r) {
+      for (int64_t r = 0; r < downRows; ++r) {
         rows.push_back(kb.add(firstRow, r));
         loadRows.push_back({&down, e, kb.minu(rows.back(), Hd - 1)});
       }
@@ -410,8 +417,8 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       Value lane = kb.laneId();
       const int64_t n = static_cast<int64_t>(groupPairs.size());
       SmallVector<Value> accs = emitWarpDot(
-          kb, planWarpDot(I, down.chunkElements(), 2, n), lane, loadXs, loadRows);
-      for (int64_t r = 0; r < 2; ++r)
+          kb, planWarpDot(I, down.chunkElements(), downRows, n), lane, loadXs, loadRows);
+      for (int64_t r = 0; r < downRows; ++r)
         for (int64_t i = 0; i < n; ++i) {
           Value v = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
           kb.ifThen(kb.andi(kb.eq(lane, kb.idx(0)), kb.ult(rows[r], Hd)),

@@ -106,9 +106,9 @@ if want bench; then
   models="card-sm90 m2-4layers-sm90"
   [[ "${mem:-0}" -gt 120000 ]] && models="$models m2-int4-sm90"
   for model in $models; do
-    flags=(--batches "$batches")
+    flags=(--batches "$batches" --profile-batches 1,32)
     # int4 minimax-m2 leaves ~12 GB for the KV cache: 1K contexts, batch <= 32.
-    [[ "$model" == m2-int4-sm90 ]] && flags=(--batches 1,8,32 --contexts 1024 --prefill 1024)
+    [[ "$model" == m2-int4-sm90 ]] && flags=(--batches 1,8,32 --contexts 1024 --prefill 1024 --profile-batches 1,32)
     if build-gpu/bin/m2c-bench "$art/$model.m2a" --random-weights "${flags[@]}" \
          --json "$OUT/bench-$model.json" > "$OUT/bench-$model.txt" 2> "$OUT/bench-$model.log"; then
       note "m2c-bench $model (${flags[*]}):"

@@ -43,6 +43,7 @@ device copy bandwidth measured in the same run (docs/benchmarks.md).
   --batches 1,8,32,64        decode batch sizes
   --contexts 1024,8192       decode context lengths (tokens already cached)
   --prefill 1024,8192        prompt lengths for prefill throughput
+  --profile-batches 1,32     per-kernel tables at these decode batches (default 1)
   --iterations N             timed decode steps per point (default 20)
   --no-cuda-graphs           time kernel-by-kernel launches instead
   --json FILE                every figure as JSON
@@ -122,6 +123,7 @@ int fail(const std::string &message) {
 int main(int argc, char **argv) {
   std::string checkpoint, jsonPath;
   std::vector<int64_t> batches = {1, 8, 32, 64}, contexts = {1024, 8192}, prefills = {1024, 8192};
+  std::vector<int64_t> profileBatches = {1};
   bool randomWeights = false, cudaGraphs = true;
   int iterations = 20;
   FlagSet flags(kUsage, std::string("m2c-bench ") + M2C_VERSION);
@@ -143,6 +145,7 @@ int main(int argc, char **argv) {
   list("batches", batches);
   list("contexts", contexts);
   list("prefill", prefills);
+  list("profile-batches", profileBatches);
   std::vector<std::string> positionals;
   bool exitNow = false;
   if (Status status = flags.parse(argc, argv, positionals, exitNow); !status)
@@ -305,50 +308,58 @@ int main(int argc, char **argv) {
   }
   report["prefill"] = prefillRows;
 
-  // Per kernel at batch 1 and the first context, each against its own
-  // roofline (its bytes at the copy bandwidth).
+  // Per kernel at each profiled batch and the first context, each against
+  // its own roofline (its bytes at the copy bandwidth).
   int64_t context = contexts.front();
-  StepInputs in = decodeInputs(plan, 1, context);
-  StatusOr<std::vector<KernelTiming>> timings = (*backend)->profileStep(*decode, in);
-  if (!timings)
-    return fail(timings.status().message());
-  struct Group {
-    std::string kernel;
-    int64_t count = 0;
-    double us = 0, bytes = 0;
-  };
-  std::vector<Group> groups;
-  double totalUs = 0;
-  for (size_t k = 0; k < timings->size(); ++k) {
-    double bytes = kernelBytes(plan, *decode, decode->kernels[k], 1, context);
-    const std::string &name = (*timings)[k].kernel;
-    auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const Group &g) { return g.kernel == name; });
-    if (it == groups.end())
-      it = groups.insert(groups.end(), Group{name});
-    it->count += 1;
-    it->us += (*timings)[k].microseconds;
-    it->bytes += bytes;
-    totalUs += (*timings)[k].microseconds;
+  json kernelTables = json::array();
+  for (int64_t batch : profileBatches) {
+    StepInputs in = decodeInputs(plan, batch, context);
+    StatusOr<std::vector<KernelTiming>> timings = (*backend)->profileStep(*decode, in);
+    if (!timings)
+      return fail(timings.status().message());
+    struct Group {
+      std::string kernel;
+      int64_t count = 0;
+      double us = 0, bytes = 0;
+    };
+    std::vector<Group> groups;
+    double totalUs = 0;
+    for (size_t k = 0; k < timings->size(); ++k) {
+      double bytes = kernelBytes(plan, *decode, decode->kernels[k], batch, context);
+      const std::string &name = (*timings)[k].kernel;
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const Group &g) { return g.kernel == name; });
+      if (it == groups.end())
+        it = groups.insert(groups.end(), Group{name});
+      it->count += 1;
+      it->us += (*timings)[k].microseconds;
+      it->bytes += bytes;
+      totalUs += (*timings)[k].microseconds;
+    }
+    std::sort(groups.begin(), groups.end(),
+              [](const Group &a, const Group &b) { return a.us > b.us; });
+    std::printf("\nkernels, decode batch %lld, context %lld (launched one by one, %.1f us in all):\n",
+                (long long)batch, (long long)context, totalUs);
+    std::printf("%-52s %6s %10s %8s %10s %11s\n", "kernel", "count", "us_each", "%step",
+                "MB_each", "%roofline");
+    json kernelRows = json::array();
+    for (const Group &g : groups) {
+      double each = g.us / g.count, bytesEach = g.bytes / g.count;
+      double roofline = bytesEach > 0 ? bytesEach / copyBandwidth * 1e6 / each : 0;
+      std::printf("%-52s %6lld %10.2f %7.1f%% %10.2f %10.1f%%\n", g.kernel.c_str(),
+                  (long long)g.count, each, 100 * g.us / totalUs, bytesEach / 1e6,
+                  100 * roofline);
+      kernelRows.push_back({{"kernel", g.kernel},
+                            {"count", g.count},
+                            {"us_each", each},
+                            {"bytes_each", bytesEach},
+                            {"fraction_of_roofline", roofline}});
+    }
+    if (batch == 1)
+      report["kernels_batch1"] = kernelRows;
+    kernelTables.push_back({{"batch", batch}, {"context", context}, {"kernels", kernelRows}});
   }
-  std::sort(groups.begin(), groups.end(), [](const Group &a, const Group &b) { return a.us > b.us; });
-  std::printf("\nkernels, decode batch 1, context %lld (launched one by one, %.1f us in all):\n",
-              (long long)context, totalUs);
-  std::printf("%-52s %6s %10s %8s %10s %11s\n", "kernel", "count", "us_each", "%step", "MB_each",
-              "%roofline");
-  json kernelRows = json::array();
-  for (const Group &g : groups) {
-    double each = g.us / g.count, bytesEach = g.bytes / g.count;
-    double roofline = bytesEach > 0 ? bytesEach / copyBandwidth * 1e6 / each : 0;
-    std::printf("%-52s %6lld %10.2f %7.1f%% %10.2f %10.1f%%\n", g.kernel.c_str(),
-                (long long)g.count, each, 100 * g.us / totalUs, bytesEach / 1e6, 100 * roofline);
-    kernelRows.push_back({{"kernel", g.kernel},
-                          {"count", g.count},
-                          {"us_each", each},
-                          {"bytes_each", bytesEach},
-                          {"fraction_of_roofline", roofline}});
-  }
-  report["kernels_batch1"] = kernelRows;
+  report["kernels"] = kernelTables;
   if (!jsonPath.empty()) {
     std::ofstream out(jsonPath);
     out << report.dump(2) << "\n";
