@@ -117,10 +117,16 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
     return unsupported(kb, reason);
 
   constexpr int64_t kWarps = 4;
+  // Decode GEMVs read each weight row once for up to 4 tokens of the step
+  // (a token's arithmetic is the same whatever its group, so results do
+  // not depend on the batch); the one-row lm_head after take_last_row has
+  // a single token.
+  const int64_t group = x.tokenRows ? 4 : 1;
   // Rows per warp: more rows reuse each x load, but small N needs the
-  // blocks to cover the GPU (~2 waves of 132 SMs).
+  // blocks to cover the GPU (~2 waves of 132 SMs); 4 tokens' accumulators
+  // leave room for 2.
   int64_t rowsPerWarp = 1;
-  for (int64_t r : {4, 2})
+  for (int64_t r : {group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
     if (ceilDiv(N, r * kWarps) >= 264) {
       rowsPerWarp = r;
       break;
@@ -138,16 +144,20 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
   weight.appendParams(kb, params, 1);
   params.push_back(outputParam(kb, y, 0));
+  if (group > 1)
+    params.push_back(tokensParam(kb));
+  LaunchExtent tokenExtent = group > 1 ? LaunchExtent::tokens(1, group) : rowsExtent(x);
   std::array<LaunchExtent, 3> grid;
-  grid[0] = tokensInX ? rowsExtent(x) : LaunchExtent::fixed(rowBlocks);
-  grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : rowsExtent(x);
+  grid[0] = tokensInX ? tokenExtent : LaunchExtent::fixed(rowBlocks);
+  grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : tokenExtent;
   grid[2] = LaunchExtent::fixed(1);
   SmallVector<Value> args =
       kb.beginKernel(out.name, params, {32 * kWarps, 1, 1}, grid, out);
-  Value xs = args[0], ys = args.back();
+  Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));
+  Value ys = args[1 + weight.numParams()];
 
-  Value token = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
+  Value tokenBlock = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
   Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
   Value tid = kb.threadId();
   Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
@@ -161,28 +171,53 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
     safeRows.push_back(ragged ? kb.minu(row, N - 1) : row);
     loadRows.push_back({&weight, Value(), safeRows.back()});
   }
-
-  WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp);
-  LoadVector loadX = [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); };
-  SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {loadX}, loadRows);
-
   Type yType = KernelBuilder::elementType(kb.b.getContext(), y.type);
-  SmallVector<Value> sums;
-  for (Value acc : accs)
-    sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
-  kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-    for (int64_t r = 0; r < rowsPerWarp; ++r) {
-      auto write = [&] {
-        Value value = sums[r];
-        if (!yType.isF32())
-          value = arith::TruncFOp::create(kb.b, yType, value);
-        kb.storeScalar(value, ys, {token, rows[r]});
-      };
-      if (ragged)
-        kb.ifThen(kb.ult(rows[r], N), write);
-      else
-        write();
-    }
+
+  // y[t, rows] for the given tokens, each weight row read once for all.
+  auto emitTokens = [&](ArrayRef<Value> tokens) {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp, n);
+    SmallVector<LoadVector> loadXs;
+    for (Value token : tokens)
+      loadXs.push_back([&, token](Value k, int64_t count) {
+        return kb.loadF32(xs, {token, k}, count);
+      });
+    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, loadRows);
+    SmallVector<Value> sums;
+    for (Value acc : accs)
+      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t r = 0; r < rowsPerWarp; ++r)
+        for (int64_t t = 0; t < n; ++t) {
+          auto write = [&] {
+            Value value = sums[r * n + t];
+            if (!yType.isF32())
+              value = arith::TruncFOp::create(kb.b, yType, value);
+            kb.storeScalar(value, ys, {tokens[t], rows[r]});
+          };
+          if (ragged)
+            kb.ifThen(kb.ult(rows[r], N), write);
+          else
+            write();
+        }
+    });
+  };
+  if (group == 1) {
+    emitTokens({tokenBlock});
+    return success();
+  }
+  // A whole group of tokens, or the step's last few one by one.
+  Value numTokens = kb.toIndex(args.back());
+  Value first = kb.mul(tokenBlock, group);
+  Value end = kb.add(first, group);
+  kb.ifThen(kb.ult(kb.sub(end, kb.idx(1)), numTokens), [&] {
+    SmallVector<Value> tokens;
+    for (int64_t t = 0; t < group; ++t)
+      tokens.push_back(kb.add(first, t));
+    emitTokens(tokens);
+  });
+  kb.ifThen(kb.ult(numTokens, end), [&] {
+    kb.loop(first, numTokens, kb.idx(1), [&](Value token) { emitTokens({token}); });
   });
   return success();
 }

@@ -64,8 +64,8 @@ double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan:
     const plan::Operand &op = k.inputs[input];
     if (op.kind != plan::Operand::Kind::Weight)
       return 0.0;
-    const plan::Weight &w = plan.weights[op.index];
-    return static_cast<double>(w.numElements()) * plan::elementSize(w.storage.type);
+    // The stored bytes: packed codes and scales for quantized weights.
+    return static_cast<double>(plan.weights[op.index].storageBytes());
   };
   switch (k.kind) {
   case plan::KernelKind::Linear:
