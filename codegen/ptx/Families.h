@@ -105,10 +105,7 @@ struct WarpDot {
   int64_t K = 0;
   int64_t width = 0;  ///< elements per chunk
   int64_t unroll = 1; ///< chunk iterations per loop step
-  /// Accumulator lanes per (row, vector); 0: min(width, 8). Grouped kernels
-  /// use 1, so that many rows x vectors fit in registers.
-  int64_t accLanes = 0;
-  int64_t accWidth() const { return accLanes ? accLanes : std::min<int64_t>(width, 8); }
+  int64_t accWidth() const { return std::min<int64_t>(width, 8); }
 };
 /// One row a WarpDot reads: `expert` is null for [N, K] weights.
 struct WeightRow {
@@ -118,8 +115,7 @@ struct WeightRow {
 using LoadVector = std::function<mlir::Value(mlir::Value k, int64_t n)>;
 /// `width`: elements per chunk (WeightOperand::chunkElements()); `rows` and
 /// `vectors` per warp bound the unroll by the registers loads hold.
-WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors = 1,
-                    int64_t accLanes = 0);
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors = 1);
 llvm::SmallVector<mlir::Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan,
                                            mlir::Value lane, llvm::ArrayRef<LoadVector> loadXs,
                                            llvm::ArrayRef<WeightRow> rows);

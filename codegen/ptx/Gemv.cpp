@@ -19,18 +19,16 @@ using namespace mlir;
 
 namespace m2c::ptx {
 
-WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors,
-                    int64_t accLanes) {
+WarpDot planWarpDot(int64_t K, int64_t width, int64_t rows, int64_t vectors) {
   WarpDot plan;
   plan.K = K;
   plan.width = width;
-  plan.accLanes = accLanes;
   int64_t iters = ceilDiv(K / plan.width, 32);
   // Registers the loads of one step hold: 4 per row chunk, `width` per
   // vector chunk (wide chunks load x at their math). Up to 40 allows 4
-  // steps in flight; beyond, keep ~64.
+  // steps in flight; beyond, keep ~128.
   int64_t perStep = rows * 4 + (width > 8 ? 0 : vectors * width);
-  int64_t maxUnroll = perStep <= 40 ? 4 : std::max<int64_t>(1, 64 / perStep);
+  int64_t maxUnroll = perStep <= 40 ? 4 : std::max<int64_t>(1, 128 / perStep);
   // A packed chunk dequantizes to `width` f32 per row, live across the
   // group's vectors: one chunk per step then.
   if (width > 8 && vectors > 1)
@@ -48,9 +46,7 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
   const int64_t n = plan.width, chunks = plan.K / n, iters = ceilDiv(chunks, 32);
   const int64_t accWidth = plan.accWidth(), vectors = static_cast<int64_t>(loadXs.size());
   const bool tail = chunks % 32 != 0;
-  // Wide (packed) chunks load x 8 at a time at their math.
-  const int64_t piece = std::min<int64_t>(n, 8);
-  const bool lazyX = piece < n;
+  const bool lazyX = accWidth < n;
   VectorType accType = kb.vec(accWidth, kb.f32());
   SmallVector<Value> init(rows.size() * vectors, kb.zeros(accType));
   // Lanes past the end re-read the last chunk and contribute zero.
@@ -76,8 +72,8 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
           Value k = kb.mul(chunk, n);
           ks.push_back(k);
           valids.push_back(valid);
-          // Wide (packed) chunks load x piece by piece at their math, so
-          // the registers held stay few.
+          // Wide (packed) chunks load x slice by slice at their math, so
+          // the registers held stay those of the 8-wide accumulators.
           xs.emplace_back();
           if (!lazyX)
             for (const LoadVector &loadX : loadXs)
@@ -86,27 +82,24 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
           for (const WeightRow &r : rows)
             ws.back().push_back(r.weight->loadChunk(kb, r.expert, r.row, k));
         }
-        // Lanes [s, s + width) of v.
-        auto slice = [&](Value v, int64_t s, int64_t width) -> Value {
-          if (cast<VectorType>(v.getType()).getNumElements() == width)
+        auto slice = [&](Value v, int64_t s) -> Value {
+          if (accWidth == n)
             return v;
           SmallVector<int64_t> lanes;
-          for (int64_t i = 0; i < width; ++i)
+          for (int64_t i = 0; i < accWidth; ++i)
             lanes.push_back(s + i);
           return vector::ShuffleOp::create(kb.b, v, v, lanes);
         };
         for (int64_t u = 0; u < plan.unroll; ++u)
           for (size_t r = 0; r < rows.size(); ++r) {
             Value w = rows[r].weight->dequantize(kb, ws[u][r]);
+            // Wide chunks fold into the narrower accumulator slice by slice.
             for (int64_t g = 0; g < vectors; ++g)
-              for (int64_t p = 0; p < n; p += piece) {
-                Value x = lazyX ? loadXAt(loadXs[g], kb.add(ks[u], p), piece, valids[u])
-                                : xs[u][g];
-                // The chunk folds into the accumulator accWidth lanes at a time.
-                for (int64_t s = p; s < p + piece; s += accWidth) {
-                  Value &acc = accs[r * vectors + g];
-                  acc = kb.fma(slice(w, s, accWidth), slice(x, s - p, accWidth), acc);
-                }
+              for (int64_t s = 0; s < n; s += accWidth) {
+                Value &acc = accs[r * vectors + g];
+                Value x = lazyX ? loadXAt(loadXs[g], kb.add(ks[u], s), accWidth, valids[u])
+                                : slice(xs[u][g], s);
+                acc = kb.fma(slice(w, s), x, acc);
               }
           }
         return accs;
@@ -123,18 +116,17 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   if (std::string reason = weight.unsupportedReason(); !reason.empty())
     return unsupported(kb, reason);
 
+  constexpr int64_t kWarps = 4;
   // Decode GEMVs read each weight row once for up to 4 tokens of the step
   // (a token's arithmetic is the same whatever its group, so results do
   // not depend on the batch); the one-row lm_head after take_last_row has
-  // a single token. Grouped, a warp keeps one scalar accumulator per (row,
-  // token), so it can hold up to 8 rows and reuse each x chunk 8 times;
-  // one-warp blocks keep enough blocks for small N.
+  // a single token.
   const int64_t group = x.tokenRows ? 4 : 1;
-  const int64_t kWarps = group > 1 ? 1 : 4;
   // Rows per warp: more rows reuse each x load, but small N needs the
-  // blocks to cover the GPU (~2 waves of 132 SMs).
+  // blocks to cover the GPU (~2 waves of 132 SMs); 4 tokens' accumulators
+  // leave room for 2.
   int64_t rowsPerWarp = 1;
-  for (int64_t r : group > 1 ? SmallVector<int64_t>{8, 4, 2} : SmallVector<int64_t>{4, 2})
+  for (int64_t r : {group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
     if (ceilDiv(N, r * kWarps) >= 264) {
       rowsPerWarp = r;
       break;
@@ -184,8 +176,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   // y[t, rows] for the given tokens, each weight row read once for all.
   auto emitTokens = [&](ArrayRef<Value> tokens) {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    WarpDot plan =
-        planWarpDot(K, weight.chunkElements(), rowsPerWarp, n, /*accLanes=*/group > 1 ? 1 : 0);
+    WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp, n);
     SmallVector<LoadVector> loadXs;
     for (Value token : tokens)
       loadXs.push_back([&, token](Value k, int64_t count) {

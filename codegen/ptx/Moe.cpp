@@ -317,13 +317,12 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   // pair at a time, with more rows per warp instead.
   const bool packed = up1.packed() || down.packed();
   const int64_t group = packed ? 1 : 4;
-  // Grouped, one scalar accumulator per (row, pair) leaves room for 4 rows
-  // of W1 and of W3 (8 of W2), each x chunk reused that often.
-  const int64_t upRows = packed ? 2 : 4, downRows = packed ? 4 : 8;
-  const int64_t accLanes = group > 1 ? 1 : 0;
+  const int64_t upRows = packed ? 2 : 1, downRows = packed ? 4 : 2;
   // One grouped GEMV launch: for each group of up to `group` pairs, every
   // warp streams its rows of the expert's matrices once for all of them.
   // emit(args, expert, firstRow, groupPairs) does the math and the stores.
+  // Rows per warp: 1 of W1 and 1 of W3 (up), 2 of W2 (down): 16 or 8
+  // accumulators of 8 f32 for a group of 4.
   auto groupedLaunch = [&](const std::string &name, SmallVector<FuncParam> params, int64_t rows,
                            int64_t rowsPerWarp,
                            llvm::function_ref<void(ValueRange args, Value e, Value firstRow,
@@ -381,8 +380,8 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       Value lane = kb.laneId();
       const int64_t n = static_cast<int64_t>(groupPairs.size());
       SmallVector<Value> accs =
-          emitWarpDot(kb, planWarpDot(Hd, up1.chunkElements(), 2 * upRows, n, accLanes), lane,
-                      loadXs, loadRows);
+          emitWarpDot(kb, planWarpDot(Hd, up1.chunkElements(), 2 * upRows, n), lane, loadXs,
+                      loadRows);
       for (int64_t r = 0; r < upRows; ++r)
         for (int64_t i = 0; i < n; ++i) {
           Value g = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
@@ -418,7 +417,7 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
       Value lane = kb.laneId();
       const int64_t n = static_cast<int64_t>(groupPairs.size());
       SmallVector<Value> accs = emitWarpDot(
-          kb, planWarpDot(I, down.chunkElements(), downRows, n, accLanes), lane, loadXs, loadRows);
+          kb, planWarpDot(I, down.chunkElements(), downRows, n), lane, loadXs, loadRows);
       for (int64_t r = 0; r < downRows; ++r)
         for (int64_t i = 0; i < n; ++i) {
           Value v = kb.warpSum(kb.reduceAdd(accs[r * n + i]));
