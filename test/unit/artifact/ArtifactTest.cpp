@@ -168,6 +168,8 @@ Plan gpuPlan() {
   plan.gpu.kernelOf = {{0, 0}};
   plan.gpu.randomFills.push_back(
       {ElementType::BF16, ElementType::F32, "m2c_random_fill_bf16_f32", ".version 8.0\n", 256});
+  plan.gpu.packKernels.push_back(
+      {Quantization::Int4G128, "m2c_pack_int4_g128", ".version 8.0\n", 32});
   return plan;
 }
 
@@ -186,6 +188,25 @@ TEST(ArtifactTest, GpuProgramRoundTrip) {
   EXPECT_EQ(gpu.randomFills[0].storage, ElementType::F32);
   EXPECT_EQ(gpu.randomFills[0].name, "m2c_random_fill_bf16_f32");
   EXPECT_EQ(gpu.randomFills[0].block, 256);
+  ASSERT_EQ(gpu.packKernels.size(), 1u);
+  EXPECT_EQ(gpu.packKernels[0].quantization, Quantization::Int4G128);
+  EXPECT_EQ(gpu.packKernels[0].name, "m2c_pack_int4_g128");
+  EXPECT_EQ(gpu.packKernels[0].block, 32);
+}
+
+TEST(ArtifactTest, GpuPackKernelNeedsAFormat) {
+  Plan plan = gpuPlan();
+  plan.gpu.packKernels[0].quantization = Quantization::None;
+  std::vector<uint8_t> bytes = readAll(writeTiny("gpu-pack", plan));
+  EXPECT_EQ(loadError(bytes), "a.m2a: gpu program: pack_kernels[0].quantization: expected int8, "
+                              "int4_g128 or fp8_block128");
+}
+
+TEST(ArtifactTest, PackGridCoversEveryRowGroupOrBlock) {
+  using A = std::array<int64_t, 3>;
+  EXPECT_EQ(packGrid(Quantization::Int8, 300, 200), (A{300, 1, 1}));
+  EXPECT_EQ(packGrid(Quantization::Int4G128, 300, 200), (A{300, 2, 1}));
+  EXPECT_EQ(packGrid(Quantization::Fp8Block128, 300, 200), (A{3, 2, 1}));
 }
 
 TEST(ArtifactTest, GpuRandomFillWithPartialWarps) {

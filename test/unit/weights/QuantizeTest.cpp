@@ -167,4 +167,33 @@ TEST(RandomWeightsTest, ParallelFillDrawsTheSequentialStream) {
   EXPECT_NE(fills[2][4096 * 1024 - 1], fills[2][4096 * 1024 - 2]);
 }
 
+// What the CUDA backend uploads for a quantized weight the GPU does not
+// pack itself: the random stream packed exactly as the CPU fake-quantizes it.
+TEST(RandomWeightsTest, ReadPackedIsTheStreamPacked) {
+  plan::Plan plan;
+  plan.weights.push_back(matrix({2, 64, 256}, Quantization::Int4G128));
+  plan.weights.back().symbol = "model.layers.0.block_sparse_moe.experts.w1";
+  plan.weights.back().binding = "model.layers.0.block_sparse_moe.experts.{e}.w1.weight";
+  plan.weights.push_back(matrix({64, 256}, Quantization::None));
+  WeightSourceOptions source;
+  source.random = true;
+  source.seed = 5;
+  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, nullptr, source);
+  ASSERT_TRUE(reader) << reader.status().message();
+  const plan::Weight &w = plan.weights[0];
+  std::vector<uint8_t> packed(w.storageBytes()), expected(w.storageBytes());
+  ASSERT_TRUE((*reader)->readPacked(w, packed.data()));
+  std::vector<float> values(static_cast<size_t>(w.numElements()));
+  randomWeightF32(w, 5, values.data());
+  packQuantized(w, values.data(), expected.data());
+  EXPECT_EQ(packed, expected);
+  // Unpacked, they are the values the CPU backend computes with.
+  std::vector<float> unpacked(values.size());
+  unpackQuantized(w, packed.data(), unpacked.data());
+  fakeQuantize(w, values.data());
+  EXPECT_EQ(unpacked, values);
+  EXPECT_EQ((*reader)->readPacked(plan.weights[1], packed.data()).message(),
+            "weight 'w' is not quantized");
+}
+
 } // namespace
