@@ -48,6 +48,16 @@ mlir::LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &
                                            KernelBinary &out);
 /// Whether the grouped tensor-core experts handle these shapes.
 bool moeGroupedSupports(const KernelSpec &spec);
+/// m2c_moe_combine: out[t] = sum_j w[t, j] y[yRow(t, j)] (+ the residual
+/// input 6), j in slot order, so the result never depends on where the
+/// pairs' rows were computed. Parameters: the route weights, `extraParams`
+/// (handed to yRow), y, the residual, the output.
+void emitMoeCombine(KernelBuilder &kb, const KernelSpec &spec, const std::string &shape,
+                    llvm::ArrayRef<FuncParam> extraParams, const FuncParam &yParam,
+                    KernelBinary &out,
+                    llvm::function_ref<mlir::Value(mlir::ValueRange extra, mlir::Value token,
+                                                   int64_t j)>
+                        yRow);
 
 // RandomFill.cpp
 /// The seeded random-weight stream written on the GPU (plan::GpuRandomFill).

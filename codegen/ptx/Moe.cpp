@@ -428,39 +428,9 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   }
 
   // Launch 3: out[t] = sum_j w[t, j] y[t * k + j] (+ residual), j in slot order.
-  {
-    const int64_t width = vectorWidth(Hd, 4);
-    const int64_t chunks = Hd / width;
-    const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
-    SmallVector<FuncParam> params = {inputParam(kb, weightsT, 2), yParam};
-    if (hasResidual)
-      params.push_back(inputParam(kb, spec.inputs[6], 6));
-    params.push_back(outputParam(kb, y, 0));
-    SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_combine" + shape + (hasResidual ? "_residual" : ""), params, {threads, 1, 1},
-        {rowsExtent(x), LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1)},
-        out);
-    Value routeWeights = args[0], ys = args[1];
-    Value residual = hasResidual ? args[2] : Value();
-    Value result = args.back();
-    Value token = kb.blockId(gpu::Dimension::x);
-    Value chunk = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), threads), kb.threadId());
-    auto body = [&] {
-      Value d = kb.mul(chunk, width);
-      Value acc = kb.zeros(kb.vec(width, kb.f32()));
-      for (int64_t j = 0; j < topK; ++j) {
-        Value w = kb.splat(kb.loadScalar(routeWeights, {token, kb.idx(j)}), width);
-        acc = kb.addf(acc, kb.mulf(kb.load(ys, {kb.add(kb.mul(token, topK), j), d}, width), w));
-      }
-      if (hasResidual)
-        acc = kb.addf(kb.loadF32(residual, {token, d}, width), acc);
-      kb.store(acc, result, {token, d});
-    };
-    if (chunks % threads)
-      kb.ifThen(kb.ult(chunk, chunks), body);
-    else
-      body();
-  }
+  emitMoeCombine(kb, spec, shape, {}, yParam, out, [&](ValueRange, Value token, int64_t j) {
+    return kb.add(kb.mul(token, topK), j);
+  });
   return success();
 }
 

@@ -70,6 +70,49 @@ TileInfo loadTile(KernelBuilder &kb, const Meta &meta, Value metaArray, Value ti
 
 } // namespace
 
+void emitMoeCombine(KernelBuilder &kb, const KernelSpec &spec, const std::string &shape,
+                    ArrayRef<FuncParam> extraParams, const FuncParam &yParam, KernelBinary &out,
+                    llvm::function_ref<Value(ValueRange extra, Value token, int64_t j)> yRow) {
+  const TensorInfo &x = spec.inputs[0], &weightsT = spec.inputs[2], &y = spec.outputs[0];
+  const bool hasResidual = spec.inputs.size() == 7;
+  const int64_t Hd = y.shape[1], topK = weightsT.shape[1];
+  const int64_t width = vectorWidth(Hd, 4);
+  const int64_t chunks = Hd / width;
+  const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
+  SmallVector<FuncParam> params = {inputParam(kb, weightsT, 2)};
+  params.append(extraParams.begin(), extraParams.end());
+  params.push_back(yParam);
+  if (hasResidual)
+    params.push_back(inputParam(kb, spec.inputs[6], 6));
+  params.push_back(outputParam(kb, y, 0));
+  SmallVector<Value> args = kb.beginKernel(
+      "m2c_moe_combine" + shape + (hasResidual ? "_residual" : ""), params, {threads, 1, 1},
+      {rowsExtent(x), LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1)},
+      out);
+  const size_t extras = extraParams.size();
+  Value routeWeights = args[0], ys = args[1 + extras];
+  ValueRange extra = ValueRange(args).slice(1, extras);
+  Value residual = hasResidual ? args[2 + extras] : Value();
+  Value result = args.back();
+  Value token = kb.blockId(gpu::Dimension::x);
+  Value chunk = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), threads), kb.threadId());
+  auto body = [&] {
+    Value d = kb.mul(chunk, width);
+    Value acc = kb.zeros(kb.vec(width, kb.f32()));
+    for (int64_t j = 0; j < topK; ++j) {
+      Value w = kb.splat(kb.loadScalar(routeWeights, {token, kb.idx(j)}), width);
+      acc = kb.addf(acc, kb.mulf(kb.load(ys, {yRow(extra, token, j), d}, width), w));
+    }
+    if (hasResidual)
+      acc = kb.addf(kb.loadF32(residual, {token, d}, width), acc);
+    kb.store(acc, result, {token, d});
+  };
+  if (chunks % threads)
+    kb.ifThen(kb.ult(chunk, chunks), body);
+  else
+    body();
+}
+
 bool moeGroupedSupports(const KernelSpec &spec) {
   const TensorInfo &x = spec.inputs[0], &w1 = spec.inputs[3], &w2 = spec.inputs[5];
   if (w1.shape.size() != 3 || w2.shape.size() != 3 || !x.tokenRows)
@@ -291,41 +334,11 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
   }
 
   // 4. out[t] = sum_j w[t, j] y[pos(t, j)] (+ residual), j in slot order.
-  {
-    const int64_t width = vectorWidth(Hd, 4);
-    const int64_t chunks = Hd / width;
-    const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
-    SmallVector<FuncParam> params = {inputParam(kb, weightsT, 2), metaParam, yParam};
-    if (hasResidual)
-      params.push_back(inputParam(kb, spec.inputs[6], 6));
-    params.push_back(outputParam(kb, y, 0));
-    SmallVector<Value> args = kb.beginKernel(
-        "m2c_moe_combine" + shape + (hasResidual ? "_residual" : ""), params, {threads, 1, 1},
-        {rowsExtent(x), LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1)},
-        out);
-    Value routeWeights = args[0], m = args[1], ys = args[2];
-    Value residual = hasResidual ? args[3] : Value();
-    Value result = args.back();
-    Value token = kb.blockId(gpu::Dimension::x);
-    Value chunk = kb.add(kb.mul(kb.blockId(gpu::Dimension::y), threads), kb.threadId());
-    auto body = [&] {
-      Value d = kb.mul(chunk, width);
-      Value acc = kb.zeros(kb.vec(width, kb.f32()));
-      for (int64_t j = 0; j < topK; ++j) {
-        Value pos = kb.toIndex(
-            kb.loadScalar(m, {kb.add(kb.add(kb.mul(token, topK), j), meta.slotOfPair())}));
-        Value w = kb.splat(kb.loadScalar(routeWeights, {token, kb.idx(j)}), width);
-        acc = kb.addf(acc, kb.mulf(kb.load(ys, {pos, d}, width), w));
-      }
-      if (hasResidual)
-        acc = kb.addf(kb.loadF32(residual, {token, d}, width), acc);
-      kb.store(acc, result, {token, d});
-    };
-    if (chunks % threads)
-      kb.ifThen(kb.ult(chunk, chunks), body);
-    else
-      body();
-  }
+  emitMoeCombine(kb, spec, shape, {metaParam}, yParam, out,
+                 [&](ValueRange extra, Value token, int64_t j) {
+                   Value slot = kb.add(kb.add(kb.mul(token, topK), j), meta.slotOfPair());
+                   return kb.toIndex(kb.loadScalar(extra[0], {slot}));
+                 });
   return success();
 }
 
