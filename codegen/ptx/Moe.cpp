@@ -267,13 +267,16 @@ void withExpertGroup(KernelBuilder &kb, const std::string &name, Value ids, Valu
         Value slot = memref::AtomicRMWOp::create(
             b, arith::AtomicRMWKindAttr::get(b.getContext(), arith::AtomicRMWKind::addi),
             kb.ci32(1), state, ValueRange{kb.idx(0)});
-        kb.storeScalar(kb.toI32(q), list, {kb.toIndex(slot)});
+        // A token selects an expert at most once, so a group holds at most
+        // one pair per token; the guard only keeps bad ids in bounds.
+        kb.ifThen(kb.ult(kb.toIndex(slot), maxPairs),
+                  [&] { kb.storeScalar(kb.toI32(q), list, {kb.toIndex(slot)}); });
       });
     });
   });
   kb.barrier();
   Value leads = kb.eq(kb.toIndex(kb.loadScalar(state, {kb.idx(1)})), kb.idx(0));
-  Value count = kb.toIndex(kb.loadScalar(state, {kb.idx(0)}));
+  Value count = kb.minu(kb.toIndex(kb.loadScalar(state, {kb.idx(0)})), maxPairs);
   kb.ifThen(leads, [&] { body({e, count, list}); });
 }
 
@@ -299,6 +302,12 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     return unsupported(kb, "moe_experts expects w1 and w3 in one format");
   if (!x.tokenRows)
     return unsupported(kb, "moe_experts expects token-scaled activations");
+  // The expert group's pair list lives in static shared memory (48 KB).
+  constexpr int64_t kMaxListTokens = 10240;
+  if (spec.maxTokens > kMaxListTokens)
+    return unsupported(kb, "decode experts list a group's pairs in shared memory: max_tokens (" +
+                               llvm::Twine(spec.maxTokens) + ") must be at most " +
+                               llvm::Twine(kMaxListTokens));
   const int64_t pairs = spec.maxTokens * topK;
   const std::string shape = "_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
                             std::to_string(Hd) + "_i" + std::to_string(I) + "_" + up1.typeName() +
@@ -338,7 +347,9 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     Value numPairs = kb.mul(kb.toIndex(args.back()), topK);
     Value firstRow =
         kb.mul(kb.add(kb.mul(rowBlock, kWarps), kb.warpId()), rowsPerWarp);
-    withExpertGroup(kb, name, args[1], pair, numPairs, pairs, E, topK, [&](const ExpertGroup &g) {
+    // A group has at most one pair per token of the step.
+    withExpertGroup(kb, name, args[1], pair, numPairs, spec.maxTokens, E, topK,
+                    [&](const ExpertGroup &g) {
       // `group` pairs at a time, then the rest one by one (a single pair,
       // as at batch 1, does no redundant math).
       Value full = group > 1 ? kb.mul(kb.divu(g.count, group), group) : kb.idx(0);
