@@ -5,8 +5,12 @@
 // parallelism: each warp owns a few output rows, each lane loads 16 bytes of
 // every row per step (ld.global.v4), several steps are in flight, the
 // product accumulates in fp32 vectors, and a shuffle butterfly reduces the
-// warp at the end. Blocks are ordered tokens-fastest so the blocks that share
-// a weight slice run together and batched decode reads it from L2.
+// warp at the end. A decode block takes 4 tokens of the step and reads each
+// weight chunk once for all of them; each token's arithmetic is the same in
+// any group, so results do not depend on the batch. Blocks are ordered
+// tokens-fastest so the blocks that share a weight slice run together and
+// batched decode reads it from L2. Weights are read through WeightOperand,
+// packed formats included.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"

@@ -1,4 +1,4 @@
-//===- Moe.cpp - Router top-k and the selected experts in two launches ----===//
+//===- Moe.cpp - Router top-k and the decode experts ----------------------===//
 //
 // moe_route (m2c_moe_route_*): one block per token. Its 8 warps compute the
 // gate logits with the GEMV inner loop (4 experts per warp step), through
@@ -7,18 +7,22 @@
 // a warp arg-max (ties to the lower expert id, as the CPU reference), and
 // writes ids and (renormalised) weights.
 //
-// moe_experts: all selected experts of the step in two launches, whatever
+// moe_experts: all selected experts of the step in three launches, whatever
 // the expert ids are:
 //  1. m2c_moe_up_*: one block per (token, slot) pair and slice of the
-//     intermediate rows; each warp streams 4 rows of W1[e] and W3[e] with
-//     16-byte loads and writes act = silu(W1 x) * (W3 x) to the workspace.
-//  2. m2c_moe_down_*: one block per token and slice of hidden rows; each
-//     warp loops over the token's k slots, streaming 4 rows of W2[e_j]
-//     against act, weighting by the router weight in the lane accumulators,
-//     and adds the fused residual if the plan has one.
-// This is the decode design (few tokens: every expert's rows are read once
-// per token that selected it). Prefill chunks need the sorted, grouped
-// tensor-core version (see docs/ptx-codegen.md).
+//     intermediate rows. The block of the lowest pair that chose an expert
+//     leads that expert's group (the others exit), lists the group's pairs
+//     in shared memory and, 4 pairs at a time (packed weights: 1), streams
+//     its warps' rows of W1[e] and W3[e] once for all of them with 16-byte
+//     loads: act = silu(W1 x) * (W3 x) per pair, to the workspace.
+//  2. m2c_moe_down_*: the same grouping over W2[e] against act: each pair's
+//     expert output y, to the workspace.
+//  3. m2c_moe_combine_*: out[t] = sum_j w[t, j] y[t * k + j] in slot order
+//     (+ the fused residual).
+// A pair's arithmetic does not depend on its group, so a token's result
+// does not depend on the batch (the scheduler's exactness). This is the
+// decode design; prefill chunks use the sorted, grouped tensor-core
+// version (MoeGrouped.cpp, docs/ptx-codegen.md).
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"

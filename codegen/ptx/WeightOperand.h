@@ -69,7 +69,7 @@ public:
   mlir::Value rowScale(KernelBuilder &kb, mlir::Value expert, mlir::Value row) const;
 
 private:
-  int64_t rowBytes() const;
+  int64_t rowBytes() const;    ///< packed formats: one stored row
   int64_t dataBytes() const;   ///< one matrix's codes
   int64_t matrixBytes() const; ///< one matrix's codes and scales
   int64_t experts() const;
