@@ -12,8 +12,9 @@
 //   the current tile's math (register double buffering).
 //
 // Activations are fp32 in the plan: they are rounded to bf16 as they enter
-// shared memory, and f32 weights (dequantized FP8) likewise; accumulation is
-// fp32. Blocks are ordered token-tile fastest so the blocks that share a
+// shared memory, and f32 weights (dequantized FP8) likewise; packed weights
+// (WeightOperand) dequantize into the tile, int8 as exact codes whose row
+// scale the epilogue applies. Accumulation is fp32. Blocks are ordered token-tile fastest so the blocks that share a
 // weight tile run together and the weight streams from HBM once.
 //
 //===----------------------------------------------------------------------===//
