@@ -62,21 +62,16 @@ int64_t WeightOperand::rowBytes() const {
   return info_.quantization == Quantization::Int4G128 ? (cols() + 1) / 2 : cols();
 }
 
-int64_t WeightOperand::dataBytes() const { return rows() * rowBytes(); }
+int64_t WeightOperand::dataBytes() const {
+  if (!packed())
+    return matrixBytes();
+  return static_cast<int64_t>(plan::packedMatrix(info_.quantization, rows(), cols()).codeBytes);
+}
 
 int64_t WeightOperand::matrixBytes() const {
-  auto blocks = [](int64_t n) { return ceilDiv(n, 128); };
-  switch (info_.quantization) {
-  case Quantization::Int8:
-    return dataBytes() + 4 * rows();
-  case Quantization::Int4G128:
-    return dataBytes() + 4 * rows() * blocks(cols());
-  case Quantization::Fp8Block128:
-    return dataBytes() + 4 * blocks(rows()) * blocks(cols());
-  case Quantization::None:
-    break;
-  }
-  return rows() * cols() * byteSize(info_.type);
+  if (!packed())
+    return rows() * cols() * byteSize(info_.type);
+  return static_cast<int64_t>(plan::packedMatrix(info_.quantization, rows(), cols()).bytes());
 }
 
 int64_t WeightOperand::chunkAlign() const {
@@ -121,13 +116,20 @@ WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, V
     indices.append({row, k});
     return {kb.load(matrix_, indices, n), Value()};
   }
-  Value base = expert ? kb.mul(expert, matrixBytes()) : kb.idx(0);
   Value column = info_.quantization == Quantization::Int4G128 ? kb.divu(k, 2) : k;
-  Value offset = kb.add(base, kb.add(kb.mul(row, rowBytes()), column));
+  Value offset = kb.add(matrixBase(kb, expert), kb.add(kb.mul(row, rowBytes()), column));
   Chunk chunk;
   chunk.data = kb.load(bytes_, {offset}, 16, chunkAlign());
-  if (!withScale)
-    return chunk;
+  if (withScale)
+    chunk.scale = loadScale(kb, expert, row, k);
+  return chunk;
+}
+
+Value WeightOperand::matrixBase(KernelBuilder &kb, Value expert) const {
+  return expert ? kb.mul(expert, matrixBytes()) : kb.idx(0);
+}
+
+Value WeightOperand::loadScale(KernelBuilder &kb, Value expert, Value row, Value k) const {
   // Scales follow each matrix's codes; all offsets here are multiples of 4.
   Value scaleIndex;
   const int64_t colBlocks = ceilDiv(cols(), 128);
@@ -144,9 +146,8 @@ WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, V
   case Quantization::None:
     break;
   }
-  Value scalesBase = kb.add(kb.divu(base, 4), kb.idx(dataBytes() / 4));
-  chunk.scale = kb.loadScalar(scales_, {kb.add(scalesBase, scaleIndex)});
-  return chunk;
+  Value scalesBase = kb.add(kb.divu(matrixBase(kb, expert), 4), kb.idx(dataBytes() / 4));
+  return kb.loadScalar(scales_, {kb.add(scalesBase, scaleIndex)});
 }
 
 Value WeightOperand::dequantize(KernelBuilder &kb, const Chunk &chunk) const {
@@ -217,9 +218,7 @@ Value WeightOperand::dequantize(KernelBuilder &kb, const Chunk &chunk) const {
 
 Value WeightOperand::rowScale(KernelBuilder &kb, Value expert, Value row) const {
   assert(scalesInEpilogue() && "only int8 rows have one scale");
-  Value base = expert ? kb.mul(expert, matrixBytes()) : kb.idx(0);
-  Value scalesBase = kb.add(kb.divu(base, 4), kb.idx(dataBytes() / 4));
-  return kb.loadScalar(scales_, {kb.add(scalesBase, row)});
+  return loadScale(kb, expert, row, kb.idx(0));
 }
 
 } // namespace m2c::ptx

@@ -75,6 +75,11 @@ private:
   int64_t experts() const;
   /// The largest power of two (<= 16) every chunk address is a multiple of.
   int64_t chunkAlign() const;
+  /// Byte offset of matrix `expert` (null: 0).
+  mlir::Value matrixBase(KernelBuilder &kb, mlir::Value expert) const;
+  /// The scale of the chunk of `row` at column `k`.
+  mlir::Value loadScale(KernelBuilder &kb, mlir::Value expert, mlir::Value row,
+                        mlir::Value k) const;
 
   TensorInfo info_;
   mlir::Value matrix_; ///< unpacked: the typed memref

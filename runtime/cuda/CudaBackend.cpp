@@ -285,18 +285,15 @@ Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
       packScratch_ = *scratch;
       packScratchBytes_ = scratchBytes;
     }
-    const uint64_t matrixBytes = w.storageBytes() / static_cast<uint64_t>(matrices);
-    // Each matrix: codes, then its f32 scales (docs/quantization.md).
-    const uint64_t dataBytes = static_cast<uint64_t>(
-        w.quantization == plan::Quantization::Int4G128 ? rows * ((cols + 1) / 2) : rows * cols);
+    const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, rows, cols);
     std::array<int64_t, 3> grid = plan::packGrid(w.quantization, rows, cols);
     for (int64_t e = 0; e < matrices; ++e) {
       // splitmix64 is a counter: matrix e starts e * rows * cols draws in.
       uint64_t state = stream.state + static_cast<uint64_t>(e * perMatrix) * 0x9e3779b97f4a7c15ull;
       M2C_RETURN_IF_ERROR(launchFill(packScratch_, perMatrix, state));
       uint64_t src = packScratch_;
-      uint64_t codes = weightPtrs_[i] + static_cast<uint64_t>(e) * matrixBytes;
-      uint64_t scales = codes + dataBytes;
+      uint64_t codes = weightPtrs_[i] + static_cast<uint64_t>(e) * layout.bytes();
+      uint64_t scales = codes + layout.codeBytes;
       void *params[] = {&src, &codes, &scales, &rows, &cols};
       cuda::LaunchDims dims;
       for (int d = 0; d < 3; ++d)

@@ -116,24 +116,28 @@ StatusOr<Quantization> parseQuantization(const std::string &name) {
                        "' (expected none, int8, int4_g128 or fp8_block128)");
 }
 
-uint64_t Weight::storageBytes() const {
-  if (quantization == Quantization::None || shape.size() < 2)
-    return static_cast<uint64_t>(numElements()) * static_cast<uint64_t>(elementSize(storage.type));
-  uint64_t k = static_cast<uint64_t>(shape.back());
-  uint64_t n = static_cast<uint64_t>(shape[shape.size() - 2]);
-  uint64_t matrices = static_cast<uint64_t>(numElements()) / (n * k);
+PackedMatrix packedMatrix(Quantization q, int64_t rows, int64_t cols) {
+  const uint64_t n = static_cast<uint64_t>(rows), k = static_cast<uint64_t>(cols);
   auto blocks = [](uint64_t x) { return (x + 127) / 128; };
-  switch (quantization) {
+  switch (q) {
   case Quantization::Int8:
-    return matrices * (n * k + 4 * n);
+    return {n * k, 4 * n};
   case Quantization::Int4G128:
-    return matrices * (n * ((k + 1) / 2) + 4 * n * blocks(k));
+    return {n * ((k + 1) / 2), 4 * n * blocks(k)};
   case Quantization::Fp8Block128:
-    return matrices * (n * k + 4 * blocks(n) * blocks(k));
+    return {n * k, 4 * blocks(n) * blocks(k)};
   case Quantization::None:
     break;
   }
-  return 0;
+  return {};
+}
+
+uint64_t Weight::storageBytes() const {
+  if (quantization == Quantization::None || shape.size() < 2)
+    return static_cast<uint64_t>(numElements()) * static_cast<uint64_t>(elementSize(storage.type));
+  int64_t k = shape.back(), n = shape[shape.size() - 2];
+  uint64_t matrices = static_cast<uint64_t>(numElements() / (n * k));
+  return matrices * packedMatrix(quantization, n, k).bytes();
 }
 
 const Entry *Plan::findEntry(const std::string &name) const {

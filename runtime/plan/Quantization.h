@@ -22,6 +22,16 @@ enum class Quantization : uint8_t {
 const char *quantizationName(Quantization q);
 StatusOr<Quantization> parseQuantization(const std::string &name);
 
+/// One packed [rows, cols] matrix: its codes, then its f32 scales. Stacked
+/// experts repeat this layout, one matrix after the other.
+struct PackedMatrix {
+  uint64_t codeBytes = 0;  ///< the codes; scales start here
+  uint64_t scaleBytes = 0;
+  uint64_t bytes() const { return codeBytes + scaleBytes; }
+};
+/// The layout of a matrix in a quantized format (not None).
+PackedMatrix packedMatrix(Quantization q, int64_t rows, int64_t cols);
+
 } // namespace m2c::plan
 
 #endif // M2C_RUNTIME_PLAN_QUANTIZATION_H

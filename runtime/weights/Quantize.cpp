@@ -38,12 +38,13 @@ float readF32(const uint8_t *src) {
 
 void packQuantized(const plan::Weight &w, const float *values, uint8_t *out) {
   MatrixShape m = matrixShape(w);
+  const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, m.rows, m.cols);
   for (int64_t e = 0; e < m.matrices; ++e) {
     const float *x = values + e * m.rows * m.cols;
+    uint8_t *q = out + e * layout.bytes();
+    uint8_t *scales = q + layout.codeBytes;
     switch (w.quantization) {
     case Quantization::Int8: {
-      uint8_t *q = out + e * (m.rows * m.cols + 4 * m.rows);
-      uint8_t *scales = q + m.rows * m.cols;
       for (int64_t r = 0; r < m.rows; ++r) {
         float amax = 0;
         for (int64_t c = 0; c < m.cols; ++c)
@@ -59,9 +60,7 @@ void packQuantized(const plan::Weight &w, const float *values, uint8_t *out) {
     }
     case Quantization::Int4G128: {
       int64_t packedCols = (m.cols + 1) / 2, groups = blocks(m.cols);
-      uint8_t *q = out + e * (m.rows * packedCols + 4 * m.rows * groups);
-      uint8_t *scales = q + m.rows * packedCols;
-      std::memset(q, 0, m.rows * packedCols);
+      std::memset(q, 0, layout.codeBytes);
       for (int64_t r = 0; r < m.rows; ++r)
         for (int64_t g = 0; g < groups; ++g) {
           int64_t begin = g * 128, end = std::min(m.cols, begin + 128);
@@ -80,8 +79,6 @@ void packQuantized(const plan::Weight &w, const float *values, uint8_t *out) {
     }
     case Quantization::Fp8Block128: {
       int64_t rowBlocks = blocks(m.rows), colBlocks = blocks(m.cols);
-      uint8_t *q = out + e * (m.rows * m.cols + 4 * rowBlocks * colBlocks);
-      uint8_t *scales = q + m.rows * m.cols;
       for (int64_t br = 0; br < rowBlocks; ++br)
         for (int64_t bc = 0; bc < colBlocks; ++bc) {
           int64_t r0 = br * 128, r1 = std::min(m.rows, r0 + 128);
@@ -106,12 +103,13 @@ void packQuantized(const plan::Weight &w, const float *values, uint8_t *out) {
 
 void unpackQuantized(const plan::Weight &w, const uint8_t *packed, float *out) {
   MatrixShape m = matrixShape(w);
+  const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, m.rows, m.cols);
   for (int64_t e = 0; e < m.matrices; ++e) {
     float *y = out + e * m.rows * m.cols;
+    const uint8_t *q = packed + e * layout.bytes();
+    const uint8_t *scales = q + layout.codeBytes;
     switch (w.quantization) {
     case Quantization::Int8: {
-      const uint8_t *q = packed + e * (m.rows * m.cols + 4 * m.rows);
-      const uint8_t *scales = q + m.rows * m.cols;
       for (int64_t r = 0; r < m.rows; ++r) {
         float scale = readF32(scales + 4 * r);
         for (int64_t c = 0; c < m.cols; ++c)
@@ -121,8 +119,6 @@ void unpackQuantized(const plan::Weight &w, const uint8_t *packed, float *out) {
     }
     case Quantization::Int4G128: {
       int64_t packedCols = (m.cols + 1) / 2, groups = blocks(m.cols);
-      const uint8_t *q = packed + e * (m.rows * packedCols + 4 * m.rows * groups);
-      const uint8_t *scales = q + m.rows * packedCols;
       for (int64_t r = 0; r < m.rows; ++r)
         for (int64_t c = 0; c < m.cols; ++c) {
           uint8_t byte = q[r * packedCols + c / 2];
@@ -133,9 +129,7 @@ void unpackQuantized(const plan::Weight &w, const uint8_t *packed, float *out) {
       break;
     }
     case Quantization::Fp8Block128: {
-      int64_t rowBlocks = blocks(m.rows), colBlocks = blocks(m.cols);
-      const uint8_t *q = packed + e * (m.rows * m.cols + 4 * rowBlocks * colBlocks);
-      const uint8_t *scales = q + m.rows * m.cols;
+      int64_t colBlocks = blocks(m.cols);
       for (int64_t r = 0; r < m.rows; ++r)
         for (int64_t c = 0; c < m.cols; ++c)
           y[r * m.cols + c] = f8e4m3ToF32(q[r * m.cols + c]) *
