@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <initializer_list>
+
 namespace m2c::plan {
 namespace {
 
@@ -25,11 +27,26 @@ Status fail(const std::string &path, const std::string &why) {
   return Status::error("gpu program: " + path + ": " + why);
 }
 
+/// Whether `node` is an object whose `keys` all hold strings.
+bool hasStrings(const json &node, std::initializer_list<const char *> keys) {
+  if (!node.is_object())
+    return false;
+  for (const char *key : keys)
+    if (!node.contains(key) || !node[key].is_string())
+      return false;
+  return true;
+}
+
 bool readInt(const json &node, const char *key, int64_t &out, int64_t min, int64_t max) {
   if (!node.is_object() || !node.contains(key) || !node[key].is_number_integer())
     return false;
   out = node[key].get<int64_t>();
   return out >= min && out <= max;
+}
+
+/// A stand-alone kernel's block size: whole warps, at most 1024 threads.
+bool readWarpBlock(const json &node, int64_t &block) {
+  return readInt(node, "block", block, 32, 1024) && block % 32 == 0;
 }
 
 } // namespace
@@ -106,8 +123,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
     const json &node = root["kernels"][i];
     std::string path = "kernels[" + std::to_string(i) + "]";
     GpuKernel kernel;
-    if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
-        !node.contains("ptx") || !node["ptx"].is_string())
+    if (!hasStrings(node, {"name", "ptx"}))
       return fail(path, "expected an object with a name and ptx");
     kernel.name = node["name"].get<std::string>();
     kernel.ptx = node["ptx"].get<std::string>();
@@ -119,7 +135,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       const json &l = node["launches"][j];
       std::string lpath = path + ".launches[" + std::to_string(j) + "]";
       GpuLaunch launch;
-      if (!l.is_object() || !l.contains("entry") || !l["entry"].is_string())
+      if (!hasStrings(l, {"entry"}))
         return fail(lpath, "expected an object with an entry name");
       launch.entry = l["entry"].get<std::string>();
       if (!l.contains("grid") || !l["grid"].is_array() || l["grid"].size() != 3 ||
@@ -145,7 +161,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
         return fail(lpath + ".params", "expected an array");
       for (const json &p : l["params"]) {
         GpuParam param;
-        if (!p.is_object() || !p.contains("kind") || !p["kind"].is_string())
+        if (!hasStrings(p, {"kind"}))
           return fail(lpath + ".params", "expected {kind, index} objects");
         std::string kind = p["kind"].get<std::string>();
         int k = 0;
@@ -199,10 +215,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       const json &node = fills[i];
       std::string path = "random_fills[" + std::to_string(i) + "]";
       GpuRandomFill fill;
-      if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
-          !node.contains("ptx") || !node["ptx"].is_string() || !node.contains("logical") ||
-          !node["logical"].is_string() || !node.contains("storage") ||
-          !node["storage"].is_string())
+      if (!hasStrings(node, {"logical", "storage", "name", "ptx"}))
         return fail(path, "expected an object with logical, storage, name and ptx");
       StatusOr<ElementType> logical = parseElementType(node["logical"].get<std::string>());
       StatusOr<ElementType> storage = parseElementType(node["storage"].get<std::string>());
@@ -212,7 +225,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       fill.storage = *storage;
       fill.name = node["name"].get<std::string>();
       fill.ptx = node["ptx"].get<std::string>();
-      if (!readInt(node, "block", fill.block, 32, 1024) || fill.block % 32)
+      if (!readWarpBlock(node, fill.block))
         return fail(path + ".block", "expected whole warps, at most 1024 threads");
       program.randomFills.push_back(std::move(fill));
     }
@@ -225,9 +238,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
     for (size_t i = 0; i < packs.size(); ++i) {
       const json &node = packs[i];
       std::string path = "pack_kernels[" + std::to_string(i) + "]";
-      if (!node.is_object() || !node.contains("name") || !node["name"].is_string() ||
-          !node.contains("ptx") || !node["ptx"].is_string() || !node.contains("quantization") ||
-          !node["quantization"].is_string())
+      if (!hasStrings(node, {"quantization", "name", "ptx"}))
         return fail(path, "expected an object with quantization, name and ptx");
       StatusOr<Quantization> q = parseQuantization(node["quantization"].get<std::string>());
       if (!q || *q == Quantization::None)
@@ -236,7 +247,7 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       pack.quantization = *q;
       pack.name = node["name"].get<std::string>();
       pack.ptx = node["ptx"].get<std::string>();
-      if (!readInt(node, "block", pack.block, 32, 1024) || pack.block % 32)
+      if (!readWarpBlock(node, pack.block))
         return fail(path + ".block", "expected whole warps, at most 1024 threads");
       program.packKernels.push_back(std::move(pack));
     }

@@ -7,6 +7,20 @@
 #include <cstdlib>
 
 namespace m2c {
+namespace {
+
+/// Parses all of `text` as a decimal integer in [lo, hi].
+bool parseInteger(const std::string &text, int64_t lo, int64_t hi, int64_t &out) {
+  char *end = nullptr;
+  errno = 0;
+  long long value = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno || value < lo || value > hi)
+    return false;
+  out = value;
+  return true;
+}
+
+} // namespace
 
 StatusOr<std::vector<int64_t>> parseIntList(const std::string &flag, const std::string &text,
                                             int64_t lo, int64_t hi, const std::string &what) {
@@ -16,10 +30,8 @@ StatusOr<std::vector<int64_t>> parseIntList(const std::string &flag, const std::
     size_t comma = text.find(',', start);
     std::string item = text.substr(start, comma == std::string::npos ? std::string::npos
                                                                      : comma - start);
-    char *end = nullptr;
-    errno = 0;
-    long long value = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end || errno || value < lo || value > hi)
+    int64_t value = 0;
+    if (!parseInteger(item, lo, hi, value))
       return Status::error(flag + ": '" + item + "' is not " + what);
     values.push_back(value);
     if (comma == std::string::npos)
@@ -38,10 +50,8 @@ void FlagSet::addString(const std::string &name, std::string *slot) {
 void FlagSet::addInt(const std::string &name, int64_t lo, int64_t hi,
                      std::function<void(int64_t)> set) {
   valued_[name] = [=](const std::string &text) -> Status {
-    char *end = nullptr;
-    errno = 0;
-    long long value = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end || errno || value < lo || value > hi)
+    int64_t value = 0;
+    if (!parseInteger(text, lo, hi, value))
       return Status::error("--" + name + ": expected an integer in [" + std::to_string(lo) +
                            ", " + std::to_string(hi) + "], got '" + text + "'");
     set(value);
