@@ -117,6 +117,8 @@ LogicalResult EntryLowering::addKernel(Operation *op, plan::KernelKind kind,
     for (NamedAttribute param : tile)
       if (auto value = dyn_cast<IntegerAttr>(param.getValue()))
         kernel.attrs["tile." + param.getName().str()] = static_cast<double>(value.getInt());
+  if (auto key = op->getAttrOfType<StringAttr>("m2c.tile_key"))
+    kernel.tileKey = key.str();
   for (Value input : inputs) {
     FailureOr<plan::Operand> lowered = operand(op, input);
     if (failed(lowered))

@@ -2,6 +2,7 @@
 
 #include "passes/Passes.h"
 #include "passes/TargetInfo.h"
+#include "passes/TileSpace.h"
 
 #include "dialects/attn/AttnOps.h"
 #include "dialects/moe/MoeOps.h"
@@ -9,6 +10,8 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MLProgram/IR/MLProgram.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
 #include <nlohmann/json.hpp>
@@ -26,41 +29,51 @@ using namespace mlir;
 
 namespace {
 
-using Params = std::map<std::string, int64_t>;
+using Params = m2c::TileParams;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t nextPowerOfTwo(int64_t x) {
-  int64_t p = 1;
-  while (p < x)
-    p <<= 1;
-  return p;
+/// Bytes per element a kernel loads from a weight: 1 for packed formats,
+/// 4 for dequantized FP8 checkpoints (kept in f32), else the element size.
+int64_t weightLoadBytes(Value weight) {
+  if (auto load = weight.getDefiningOp<ml_program::GlobalLoadConstOp>()) {
+    auto global = SymbolTable::lookupNearestSymbolFrom<ml_program::GlobalOp>(
+        load, load.getGlobalAttr());
+    if (global && global->hasAttr("m2c.quantization"))
+      return 1;
+    if (global && global->hasAttr("m2c.checkpoint_format"))
+      return 4;
+  }
+  Type element = cast<RankedTensorType>(weight.getType()).getElementType();
+  return ceilDiv(element.getIntOrFloatBitWidth(), 8);
 }
 
-int64_t clampTo(int64_t x, int64_t low, int64_t high) { return std::max(low, std::min(high, x)); }
+// The parameters below are the ones the PTX kernels (codegen/ptx) are built
+// from; each kernel falls back to the same rule when a plan was not tiled.
 
-/// Decode GEMV over [n, k] weights: one warp per `rows_per_warp` output rows,
-/// 16-byte loads across K. Enough blocks to cover every SM several times
-/// (latency hiding needs bytes in flight), but no more rows per warp than
-/// keep a warp's loads in registers.
-Params gemvParams(const m2c::TargetInfo &target, int64_t n) {
-  int64_t warps = 4;
-  int64_t rowsPerWarp = clampTo(nextPowerOfTwo(ceilDiv(n, warps * 8 * target.smCount)), 1, 4);
-  return {{"threads", warps * 32}, {"rows_per_warp", rowsPerWarp}, {"vector_bytes", 16},
-          {"blocks", ceilDiv(n, warps * rowsPerWarp)}};
+/// Decode GEMV over [n, k] weights: 4 warps, each `rows_per_warp` output
+/// rows for `tokens_per_block` tokens (one weight read serves them all).
+/// More rows reuse each x load, but the blocks must still cover every SM
+/// about twice; 4 tokens' accumulators leave registers for 2 rows.
+Params gemvParams(const m2c::TargetInfo &target, int64_t n, bool tokenRows) {
+  const int64_t warps = 4, tokens = tokenRows ? 4 : 1;
+  int64_t rowsPerWarp = 1;
+  for (int64_t r : {tokens > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
+    if (ceilDiv(n, r * warps) >= 2 * target.smCount) {
+      rowsPerWarp = r;
+      break;
+    }
+  return {{"threads", warps * 32}, {"rows_per_warp", rowsPerWarp}, {"tokens_per_block", tokens}};
 }
 
-/// Prefill GEMM tiles: mma.sync m16n8k16 (sm_80+) or wgmma (sm_90a), with
-/// as many pipeline stages as shared memory holds, up to 4.
-Params gemmParams(const m2c::TargetInfo &target, int64_t n) {
-  int64_t tileM = 128, tileN = target.hasWgmma ? 256 : 128, tileK = target.hasWgmma ? 64 : 32;
-  tileN = std::min(tileN, std::max<int64_t>(64, nextPowerOfTwo(n)));
-  int64_t stageBytes = (tileM + tileN) * tileK * 2; // bf16 A and B tiles
-  int64_t stages = clampTo(target.sharedMemoryPerBlock / stageBytes, 2, 4);
-  return {{"tile_m", tileM},         {"tile_n", tileN},
-          {"tile_k", tileK},         {"stages", stages},
-          {"threads", 256},          {"wgmma", target.hasWgmma ? 1 : 0},
-          {"shared_bytes", stages * stageBytes}};
+/// Prefill GEMM on mma.sync m16n8k16: [64 x tile_n] per block of 4 warps,
+/// k-tiles of 64 where the weight's loads fit the prefetch registers (at
+/// most 2 bytes per element) and K allows, else 32.
+Params gemmParams(int64_t k, int64_t weightBytes) {
+  return {{"tile_m", 64},
+          {"tile_n", 128},
+          {"tile_k", weightBytes <= 2 && k % 64 == 0 ? 64 : 32},
+          {"threads", 128}};
 }
 
 class TileKernelsPass : public m2c::impl::TileKernelsBase<TileKernelsPass> {
@@ -108,53 +121,62 @@ private:
                                                        bool decode) {
     auto shapeOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
     if (auto matmul = dyn_cast<linalg::MatmulOp>(op)) {
-      ArrayRef<int64_t> w = shapeOf(matmul.getDpsInputs()[1]);
-      std::string key = "linear/" + std::to_string(w[0]) + "x" + std::to_string(w[1]);
-      return std::make_pair(key, decode ? gemvParams(t, w[0]) : gemmParams(t, w[0]));
+      Value x = matmul.getDpsInputs()[0], w = matmul.getDpsInputs()[1];
+      ArrayRef<int64_t> ws = shapeOf(w);
+      std::string key = "linear/" + std::to_string(ws[0]) + "x" + std::to_string(ws[1]);
+      // Rows that scale with the step run the GEMV in decode and the GEMM
+      // in prefill; a static row count (the prefill's last-token lm_head)
+      // is one GEMV token.
+      bool tokenRows = ShapedType::isDynamic(shapeOf(x)[0]);
+      if (decode || !tokenRows)
+        return std::make_pair(key, gemvParams(t, ws[0], tokenRows));
+      return std::make_pair(key, gemmParams(ws[1], weightLoadBytes(w)));
     }
     if (auto experts = dyn_cast<m2c::moe::ExpertsOp>(op)) {
       ArrayRef<int64_t> w1 = shapeOf(experts.getGateProj());
       std::string key = "experts/" + std::to_string(w1[0]) + "x" + std::to_string(w1[1]) + "x" +
                         std::to_string(w1[2]);
-      // Decode: a GEMV over the selected experts' gate and up rows together;
-      // prefill: token-expert pairs grouped per expert, GEMM tiles of 64 rows.
-      Params p = decode ? gemvParams(t, 2 * w1[1]) : gemmParams(t, 2 * w1[1]);
-      if (!decode)
-        p["tile_m"] = 64;
-      return std::make_pair(key, p);
+      if (decode) {
+        // Grouped GEMVs over the selected experts: up to `pairs_per_group`
+        // token-expert pairs of one expert share each weight read. A packed
+        // chunk dequantizes to 16-32 f32 per row, leaving registers for one
+        // pair and more rows.
+        bool packed = weightLoadBytes(experts.getGateProj()) == 1 ||
+                      weightLoadBytes(experts.getDownProj()) == 1;
+        return std::make_pair(key, Params{{"threads", 128},
+                                          {"pairs_per_group", packed ? 1 : 4},
+                                          {"up_rows_per_warp", packed ? 2 : 1},
+                                          {"down_rows_per_warp", packed ? 4 : 2}});
+      }
+      // Prefill: pairs sorted by expert, mma.sync tiles of 64 pairs.
+      return std::make_pair(key, Params{{"threads", 128},
+                                        {"tile_m", 64},
+                                        {"up_tile_n", 64},
+                                        {"down_tile_n", 128}});
     }
     if (auto route = dyn_cast<m2c::moe::RouteOp>(op)) {
       ArrayRef<int64_t> gate = shapeOf(route.getGateWeight());
-      // The gate GEMV is small (E x H); one block per token reduces top-k in
-      // shared memory after the warps score their experts.
-      int64_t warps = clampTo(ceilDiv(gate[0], 32), 4, 32);
+      // Blocks of 8 warps, one group of 4 experts per warp; beyond 32
+      // experts the gate GEMV spreads over several blocks per token.
       return std::make_pair("route/" + std::to_string(gate[0]) + "x" + std::to_string(gate[1]),
-                            Params{{"threads", warps * 32},
-                                   {"experts_per_warp", ceilDiv(gate[0], warps)}});
+                            Params{{"threads", 256}});
     }
     if (auto gqa = dyn_cast<m2c::attn::GqaOp>(op)) {
       int64_t headDim = gqa.getHeadDim(), kvHeads = gqa.getNumKvHeads();
       std::string key = "attention/" + std::to_string(gqa.getNumHeads()) + "h" +
                         std::to_string(kvHeads) + "kv" + std::to_string(headDim) + "d";
-      if (decode) {
-        // Flash-decoding: a block per (sequence, KV head, split); splits are
-        // chosen at run time so that batch x kv_heads x splits reaches
-        // target_blocks, each split at least min_split positions long.
-        return std::make_pair(key, Params{{"threads", 128},
-                                          {"target_blocks", 2 * t.smCount},
-                                          {"min_split", 256}});
-      }
-      int64_t tileQ = 64, tileKv = 64;
-      int64_t shared = (tileQ + 2 * tileKv) * headDim * 2;
-      return std::make_pair(key, Params{{"threads", 128},
-                                        {"tile_q", tileQ},
-                                        {"tile_kv", tileKv},
-                                        {"shared_bytes", shared}});
+      // Decode is flash-decoding: a block per (token, KV head, split), the
+      // context cut into `splits` pieces, then a combine launch.
+      if (decode)
+        return std::make_pair(key, Params{{"threads", 128}, {"splits", 16}});
+      return std::make_pair(key, Params{{"threads", 128}});
     }
     if (isa<m2c::norm::RmsOp, m2c::norm::AddRmsOp>(op)) {
       int64_t cols = cast<RankedTensorType>(op->getOperand(0).getType()).getShape().back();
-      // Four f32 per thread per 16-byte load; one block per row.
-      int64_t threads = clampTo(ceilDiv(ceilDiv(cols, 4), 32) * 32, 32, t.maxThreadsPerBlock);
+      // One block per row, one 16-byte load (four f32) per thread, at most
+      // 512 threads (then several loads each).
+      int64_t width = cols % 4 == 0 ? 4 : cols % 2 == 0 ? 2 : 1;
+      int64_t threads = std::min<int64_t>(512, ceilDiv(ceilDiv(cols, width), 32) * 32);
       return std::make_pair((isa<m2c::norm::RmsOp>(op) ? "rms_norm/" : "add_rms_norm/") +
                                 std::to_string(cols),
                             Params{{"threads", threads}});
@@ -203,6 +225,9 @@ private:
       if (!params.count(name))
         return op->emitError("m2c-tile-kernels: tuning entry ")
                << key << " sets unknown parameter '" << name << "'";
+      if (!m2c::isTunable(key, params, name))
+        return op->emitError("m2c-tile-kernels: tuning entry ")
+               << key << " sets '" << name << "', which the kernel fixes at " << params[name];
       params[name] = value;
       ++numTuned;
     }

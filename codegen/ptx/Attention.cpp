@@ -502,7 +502,10 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   // Decode steps split the positions (flash-decoding); a prefill chunk has
   // enough (token, head) blocks already.
   const bool decode = spec.decode;
-  const int64_t splits = decode ? kDecodeSplits : 1;
+  const int64_t splits = decode ? spec.tileParam("splits", kDecodeSplits) : 1;
+  if (failed(checkFixedTileParam(kb, spec, "attention", "threads", 32 * kWarps)) ||
+      failed(checkTileParam(kb, "attention", "splits", splits, 1, 64)))
+    return failure();
   const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
   s.qkNorm = spec.inputs.size() == 8;
   s.qkEps = spec.attr("qk_norm_eps", 1e-6);

@@ -128,6 +128,8 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
     return unsupported(kb, "rms_norm expects f32 activations");
   const int64_t width = vectorWidth(C, 4);
   const int64_t chunks = C / width, threads = threadsFor(chunks, 512);
+  if (failed(checkFixedTileParam(kb, spec, "rms_norm", "threads", threads)))
+    return failure();
   const int64_t perThread = ceilDiv(chunks, threads), warps = threads / 32;
   const bool ragged = chunks % threads != 0;
   const double eps = spec.attr("eps", 1e-6);

@@ -254,7 +254,16 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
                                ") a multiple of 32 and N (" + llvm::Twine(N) +
                                ") a multiple of 8");
   WeightOperand weight(w);
-  Tile tile{128, chooseBlockK(K, weight.loadBytes())};
+  Tile tile{spec.tileParam("tile_n", 128),
+            spec.tileParam("tile_k", chooseBlockK(K, weight.loadBytes()))};
+  if (failed(checkFixedTileParam(kb, spec, "gemm", "tile_m", kBlockM)) ||
+      failed(checkFixedTileParam(kb, spec, "gemm", "threads", kThreads)) ||
+      failed(checkTileParam(kb, "gemm", "tile_n", tile.blockN, 32, 256, /*powerOfTwo=*/true)) ||
+      failed(checkTileParam(kb, "gemm", "tile_k", tile.blockK, kMinBlockK, 64, true)))
+    return failure();
+  if (K % tile.blockK)
+    return unsupported(kb, "gemm: tile_k (" + llvm::Twine(tile.blockK) + ") must divide K (" +
+                               llvm::Twine(K) + ")");
   const int64_t tilesN = ceilDiv(N, tile.blockN);
   out.name = "m2c_gemm_mma_" + weight.typeName() + "_n" + std::to_string(N) + "_k" +
              std::to_string(K);

@@ -120,22 +120,29 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   if (std::string reason = weight.unsupportedReason(); !reason.empty())
     return unsupported(kb, reason);
 
-  constexpr int64_t kWarps = 4;
-  // Decode GEMVs read each weight row once for up to 4 tokens of the step
-  // (a token's arithmetic is the same whatever its group, so results do
-  // not depend on the batch); the one-row lm_head after take_last_row has
-  // a single token.
-  const int64_t group = x.tokenRows ? 4 : 1;
-  // Rows per warp: more rows reuse each x load, but small N needs the
-  // blocks to cover the GPU (~2 waves of 132 SMs); 4 tokens' accumulators
-  // leave room for 2.
+  // Tile parameters (docs/passes.md). Decode GEMVs read each weight row
+  // once for a block's tokens (a token's arithmetic is the same whatever
+  // its group, so results do not depend on the batch); the one-row lm_head
+  // after take_last_row has a single token. Rows per warp: more rows reuse
+  // each x load, but small N needs the blocks to cover the GPU (~2 waves of
+  // 132 SMs); 4 tokens' accumulators leave room for 2.
+  const int64_t threads = spec.tileParam("threads", 128), warps = threads / 32;
+  const int64_t group = x.tokenRows ? spec.tileParam("tokens_per_block", 4) : 1;
   int64_t rowsPerWarp = 1;
   for (int64_t r : {group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
-    if (ceilDiv(N, r * kWarps) >= 264) {
+    if (ceilDiv(N, r * 4) >= 264) {
       rowsPerWarp = r;
       break;
     }
-  const int64_t rowsPerBlock = rowsPerWarp * kWarps;
+  rowsPerWarp = spec.tileParam("rows_per_warp", rowsPerWarp);
+  if (threads % 32)
+    return unsupported(kb, "gemv: tile parameter threads = " + llvm::Twine(threads) +
+                               " must be whole warps");
+  if (failed(checkTileParam(kb, "gemv", "threads", threads, 32, 1024)) ||
+      failed(checkTileParam(kb, "gemv", "tokens_per_block", group, 1, 8)) ||
+      failed(checkTileParam(kb, "gemv", "rows_per_warp", rowsPerWarp, 1, 8)))
+    return failure();
+  const int64_t rowsPerBlock = rowsPerWarp * warps;
   const int64_t rowBlocks = ceilDiv(N, rowsPerBlock);
   const bool ragged = N % rowsPerBlock != 0;
   // grid.y is limited to 65535: put the tokens there if the rows do not fit.
@@ -156,7 +163,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : tokenExtent;
   grid[2] = LaunchExtent::fixed(1);
   SmallVector<Value> args =
-      kb.beginKernel(out.name, params, {32 * kWarps, 1, 1}, grid, out);
+      kb.beginKernel(out.name, params, {32 * warps, 1, 1}, grid, out);
   Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));
   Value ys = args[1 + weight.numParams()];
@@ -165,7 +172,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
   Value tid = kb.threadId();
   Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-  Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, kWarps), warp), rowsPerWarp);
+  Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, warps), warp), rowsPerWarp);
 
   SmallVector<Value> rows, safeRows;
   SmallVector<WeightRow> loadRows;

@@ -64,6 +64,11 @@ struct KernelSpec {
     return it == attrs.end() ? fallback : it->second;
   }
   int64_t intAttr(const std::string &key) const { return static_cast<int64_t>(attr(key)); }
+  /// A parameter of m2c-tile-kernels ("tile.<name>"), or `fallback` (the
+  /// same rule as the cost model's) for a plan that was not tiled.
+  int64_t tileParam(const std::string &name, int64_t fallback) const {
+    return static_cast<int64_t>(attr("tile." + name, static_cast<double>(fallback)));
+  }
   std::string key() const;
 };
 

@@ -215,6 +215,11 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
     });
   }
 
+  if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", mma::kThreads)) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", 64)) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "down_tile_n", 128)))
+    return failure();
   Type bf16 = kb.b.getBF16Type();
   // 2. act = silu(x W1[e]^T) * (x W3[e]^T) per tile of sorted pairs.
   {

@@ -77,6 +77,9 @@ struct Kernel {
   std::vector<int64_t> outputs; // buffer ids
   /// Numeric attributes (bools as 0/1).
   std::map<std::string, double> attrs;
+  /// GPU plans: the tiling key ("decode/linear/3072x6144") whose parameters
+  /// the kernel's "tile.*" attributes hold; `m2c-tune` times by it.
+  std::string tileKey;
 
   double attr(const std::string &key, double fallback = 0) const {
     auto it = attrs.find(key);

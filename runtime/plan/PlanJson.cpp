@@ -130,6 +130,8 @@ Status readKernel(const json &node, const std::string &path, Kernel &k) {
     return r.error("kind", parsed.status().message());
   k.kind = *parsed;
   M2C_RETURN_IF_ERROR(r.string("name", k.name));
+  if (r.has("tile_key"))
+    M2C_RETURN_IF_ERROR(r.string("tile_key", k.tileKey));
   M2C_RETURN_IF_ERROR(r.array("inputs", 16));
   for (size_t i = 0; i < r.at("inputs").size(); ++i) {
     Operand op;
@@ -231,11 +233,14 @@ std::string planToJson(const Plan &plan) {
       ordered_json attrs = ordered_json::object();
       for (const auto &[key, value] : k.attrs)
         attrs[key] = value;
-      kernels.push_back({{"kind", kernelKindName(k.kind)},
-                         {"name", k.name},
-                         {"inputs", std::move(inputs)},
-                         {"outputs", k.outputs},
-                         {"attrs", std::move(attrs)}});
+      ordered_json kernel = {{"kind", kernelKindName(k.kind)},
+                             {"name", k.name},
+                             {"inputs", std::move(inputs)},
+                             {"outputs", k.outputs},
+                             {"attrs", std::move(attrs)}};
+      if (!k.tileKey.empty())
+        kernel["tile_key"] = k.tileKey;
+      kernels.push_back(std::move(kernel));
     }
     entries.push_back({{"name", entry.name},
                        {"last_token_logits", entry.lastTokenLogits},

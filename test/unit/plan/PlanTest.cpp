@@ -41,6 +41,22 @@ TEST(PlanTest, SmallPlanVerifiesAndRoundTrips) {
   EXPECT_EQ(planToJson(*parsed), planToJson(plan));
 }
 
+TEST(PlanTest, TileKeysRoundTrip) {
+  Plan plan = smallPlan();
+  plan.entries[0].kernels[2].tileKey = "decode/linear/16x4";
+  plan.entries[0].kernels[2].attrs["tile.rows_per_warp"] = 2;
+  std::string json = planToJson(plan);
+  EXPECT_NE(json.find("\"tile_key\": \"decode/linear/16x4\""), std::string::npos);
+  m2c::StatusOr<Plan> parsed = planFromJson(json);
+  ASSERT_TRUE(parsed) << parsed.status().message();
+  EXPECT_EQ(parsed->entries[0].kernels[2].tileKey, "decode/linear/16x4");
+  EXPECT_TRUE(parsed->entries[0].kernels[0].tileKey.empty());
+  size_t at = json.find("\"decode/linear/16x4\"");
+  json.replace(at, std::string("\"decode/linear/16x4\"").size(), "7");
+  EXPECT_EQ(planFromJson(json).status().message(),
+            "plan: entries[0].kernels[2].tile_key: expected a string");
+}
+
 TEST(PlanTest, MemoryPlannerReusesDeadBuffers) {
   Plan plan = smallPlan();
   const Entry &entry = plan.entries[0];
