@@ -13,6 +13,7 @@ extern llvm::cl::SubCommand compileCommand;
 extern llvm::cl::SubCommand runCommand;
 extern llvm::cl::SubCommand tokenizeCommand;
 extern llvm::cl::SubCommand chatCommand;
+extern llvm::cl::SubCommand tuneCommand;
 
 /// Runs `m2c compile`; returns the process exit code.
 int runCompile();
@@ -22,6 +23,8 @@ int runRun();
 int runTokenize();
 /// Runs `m2c chat`; returns the process exit code.
 int runChat();
+/// Runs `m2c tune`; returns the process exit code.
+int runTune();
 
 /// The tokenizer.json that goes with MODEL: in the model directory, beside
 /// its config.json, or in the checkpoint directory; "" when there is none.

@@ -69,8 +69,9 @@ StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope 
   }
   if (!ir.module)
     return Status::error("the frontend built IR that does not verify (a bug: please report it)");
-  for (const std::string &note : notes)
-    llvm::errs() << "m2c: note: " << note << "\n";
+  if (request.printNotes)
+    for (const std::string &note : notes)
+      llvm::errs() << "m2c: note: " << note << "\n";
   return ir;
 }
 

@@ -31,6 +31,9 @@ struct CompileRequest {
   std::vector<std::string> overrides;
   FrontendOptions frontend;
   PlanOptions plan;
+  /// Print the frontend's notes to stderr (m2c tune builds the IR once per
+  /// candidate and prints them once).
+  bool printNotes = true;
 };
 
 /// Compiles every unique kernel of `plan` to PTX and records the result,

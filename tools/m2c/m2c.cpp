@@ -30,6 +30,7 @@ int main(int argc, char **argv) {
           "  m2c run MODEL_OR_ARTIFACT --prompt-ids 1,2,3 [options]\n"
           "  m2c run MODEL_OR_ARTIFACT --prompt TEXT [options]\n"
           "  m2c chat MODEL_OR_ARTIFACT [options]\n"
+          "  m2c tune MODEL --target sm_90 --out-dir DIR [options]\n"
           "  m2c tokenize --tokenizer tokenizer.json [--decode] [TEXT]\n",
           &errorStream)) {
     // llvm::cl prefixes each message with the program name; print each in
@@ -53,5 +54,7 @@ int main(int argc, char **argv) {
     return runTokenize();
   if (chatCommand)
     return runChat();
+  if (tuneCommand)
+    return runTune();
   return reportError("no command given (see 'm2c --help')");
 }
