@@ -52,6 +52,24 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
   # for checkpoints): the same layers, unquantized, for an H100.
   m2c compile minimax-m2 --set num_hidden_layers=4 --set 'attn_type_list=[1,1,1,1]' \
     --set quantization_config=null --target sm_90 --weights none -o "$art/m2-4layers-sm90.m2a"
+  # Tiling search spaces for m2c-tune (run.sh tune): the card, and int4
+  # minimax-m2 at 4 layers, whose kernels have the 62-layer model's shapes,
+  # so its tuning file serves the full model.
+  m2_int4=(--set quantization_config=null --quant experts=int4)
+  m2_4layers=(--set num_hidden_layers=4 --set 'attn_type_list=[1,1,1,1]')
+  m2c tune minimax-m2-card --target sm_90 --out-dir .deps/tune/card >/dev/null
+  m2c tune minimax-m2 "${m2_4layers[@]}" "${m2_int4[@]}" --target sm_90 \
+    --out-dir .deps/tune/m2-int4 >/dev/null
+  # Artifacts compiled with the tuning files m2c-tune wrote on the GPU
+  # (scripts/gpu/tuning/, committed with the run that made them).
+  if [[ -f scripts/gpu/tuning/card-sm90.json ]]; then
+    m2c compile minimax-m2-card --target sm_90 --weights none \
+      --tuning scripts/gpu/tuning/card-sm90.json -o "$art/card-tuned-sm90.m2a"
+  fi
+  if [[ -f scripts/gpu/tuning/m2-int4-sm90.json ]]; then
+    m2c compile minimax-m2 "${m2_int4[@]}" --target sm_90 --weights none \
+      --tuning scripts/gpu/tuning/m2-int4-sm90.json -o "$art/m2-int4-tuned-sm90.m2a"
+  fi
 else
   echo "prepare: no $build/bin/m2c or m2c-ptx; the GPU kernel checks will be skipped"
 fi

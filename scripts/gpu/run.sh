@@ -2,10 +2,13 @@
 # The one script for the GPU machine: builds the runtime without MLIR, runs
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
-#   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,kernels,golden]
+#   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,bench,tune,peers,plot,kernels,golden]
 # bench: m2c-bench; peers: transformers eager and torch.compile on the card;
 # plot: bench.png (scripts/gpu/plot.py) from the bench and peer JSONs.
-# runtime: build + every GoogleTest (the CUDA backend against the CPU one and
+# tune: m2c-tune over the search spaces prepare.sh compiled; writes the
+#       tuning files (copy them to scripts/gpu/tuning/ and prepare again).
+# BENCH_MODELS="card-sm90 ..." limits bench to those artifacts.
+# build: the runtime alone; runtime: build + every GoogleTest (the CUDA backend against the CPU one and
 #          transformers, the scheduler with 64 requests); engine: sanitizers
 #          and full-size runs through m2c-run.
 # (run scripts/gpu/prepare.sh here first: it compiles the PTX the kernel
@@ -24,26 +27,29 @@ want() { [[ "$what" == all || ",$what," == *",$1,"* ]]; }
 note "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 note "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo none)"
 
-if want runtime; then
+if want runtime || want build; then
   start=$SECONDS
   if cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DM2C_BUILD_COMPILER=OFF \
        -DM2C_DEPS_DIR="$PWD/.deps" > "$OUT/runtime-build.log" 2>&1 &&
      ninja -C build-gpu -j 16 >> "$OUT/runtime-build.log" 2>&1; then
     note "runtime build without MLIR: ok ($((SECONDS - start)) s)"
-    # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver;
-    # M2C_TEST_ARTIFACTS: what the CUDA backend and scheduler tests run.
-    export M2C_PTX_DIR="$PWD/.deps/ptx" M2C_TEST_ARTIFACTS="$PWD/.deps/artifacts"
-    ctest --test-dir build-gpu -j 4 --output-on-failure > "$OUT/runtime-ctest.log" 2>&1
-    note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
-    grep -E "Failed|\*\*\*" "$OUT/runtime-ctest.log" | head -20 | tee -a "$summary"
-    # The GPU figures the tests print, and what skipped (should be nothing).
-    M2C_TEST_DATA="$PWD/test/data" build-gpu/bin/EngineTest > "$OUT/engine-test.log" 2>&1
-    grep -E "^\[ (gpu vs cpu|golden gpu|scheduler|random fill) \]|PASSED|FAILED|SKIPPED \]" \
-      "$OUT/engine-test.log" | tee -a "$summary"
   else
     note "runtime build without MLIR: FAILED (see runtime-build.log)"
     tail -30 "$OUT/runtime-build.log"
   fi
+fi
+
+if want runtime && [[ -x build-gpu/bin/EngineTest ]]; then
+  # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver;
+  # M2C_TEST_ARTIFACTS: what the CUDA backend and scheduler tests run.
+  export M2C_PTX_DIR="$PWD/.deps/ptx" M2C_TEST_ARTIFACTS="$PWD/.deps/artifacts"
+  ctest --test-dir build-gpu -j 4 --output-on-failure > "$OUT/runtime-ctest.log" 2>&1
+  note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
+  grep -E "Failed|\*\*\*" "$OUT/runtime-ctest.log" | head -20 | tee -a "$summary"
+  # The GPU figures the tests print, and what skipped (should be nothing).
+  M2C_TEST_DATA="$PWD/test/data" build-gpu/bin/EngineTest > "$OUT/engine-test.log" 2>&1
+  grep -E "^\[ (gpu vs cpu|golden gpu|scheduler|random fill) \]|PASSED|FAILED|SKIPPED \]" \
+    "$OUT/engine-test.log" | tee -a "$summary"
 fi
 
 if want engine; then
@@ -103,18 +109,37 @@ if want bench; then
   mem=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
   batches="1,8,32,64"
   [[ "${mem:-0}" -lt 100000 ]] && batches="1,8,32"  # 64 x 8K of card KV needs 64 GB
-  models="card-sm90 m2-4layers-sm90"
-  [[ "${mem:-0}" -gt 120000 ]] && models="$models m2-int4-sm90"
+  models="card-sm90 card-tuned-sm90 m2-4layers-sm90"
+  [[ "${mem:-0}" -gt 120000 ]] && models="$models m2-int4-sm90 m2-int4-tuned-sm90"
+  models="${BENCH_MODELS:-$models}"
   for model in $models; do
+    [[ -f "$art/$model.m2a" ]] || { note "m2c-bench $model: no artifact (prepare.sh)"; continue; }
     flags=(--batches "$batches" --profile-batches 1,32)
     # int4 minimax-m2 leaves ~12 GB for the KV cache: 1K contexts, batch <= 32.
-    [[ "$model" == m2-int4-sm90 ]] && flags=(--batches 1,8,32 --contexts 1024 --prefill 1024 --profile-batches 1,32)
+    [[ "$model" == m2-int4* ]] && flags=(--batches 1,8,32 --contexts 1024 --prefill 1024 --profile-batches 1,32)
     if build-gpu/bin/m2c-bench "$art/$model.m2a" --random-weights "${flags[@]}" \
          --json "$OUT/bench-$model.json" > "$OUT/bench-$model.txt" 2> "$OUT/bench-$model.log"; then
       note "m2c-bench $model (${flags[*]}):"
       cat "$OUT/bench-$model.txt" | tee -a "$summary"
     else
       note "m2c-bench $model: FAILED"; tail -5 "$OUT/bench-$model.log" | tee -a "$summary"
+    fi
+  done
+fi
+
+if want tune; then
+  # m2c-tune: every candidate of each space timed at decode batches 1 and
+  # 32 (1K and 8K contexts) and a 1K prefill, its logits checked against
+  # the cost model's; writes tuning-<space>.json.
+  for space in .deps/tune/*/; do
+    name=$(basename "$space")
+    if build-gpu/bin/m2c-tune "$space" --random-weights --batches 1,32 --contexts 1024,8192 \
+         --prefill 1024 --output "$OUT/tuning-$name.json" --json "$OUT/tune-$name.json" \
+         > "$OUT/tune-$name.txt" 2> "$OUT/tune-$name.log"; then
+      note "m2c-tune $name:"
+      cat "$OUT/tune-$name.txt" | tee -a "$summary"
+    else
+      note "m2c-tune $name: FAILED"; tail -5 "$OUT/tune-$name.log" | tee -a "$summary"
     fi
   done
 fi
