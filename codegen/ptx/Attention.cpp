@@ -26,7 +26,7 @@
 // 32 x 16 bytes.
 //
 //===----------------------------------------------------------------------===//
-#include "codegen/ptx/Families.h"
+#include "codegen/ptx/Attention.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -44,19 +44,11 @@ namespace {
 constexpr int64_t kWarps = 4;
 /// Splits of the positions per (token, KV head) in decode steps.
 constexpr int64_t kDecodeSplits = 16;
-/// A finite "minus infinity" for running maxima: exp(m - m') stays 0, never
-/// NaN, when a lane has seen no position yet.
-constexpr double kNoScore = -1e30;
-
-struct AttentionShape {
-  int64_t H, KV, D, rotaryDim, half, group, blockSize;
-  double theta;
-  plan::ElementType cacheType;
-  /// The fused QK-norm (inputs 6 and 7): RMSNorm of the whole q and k rows
-  /// before RoPE, as the unfused norm.rms kernels would compute it.
-  bool qkNorm = false;
-  double qkEps = 1e-6;
-};
+using attention::kNoScore;
+using Shape = attention::Shape;
+using attention::kvLayerParam;
+using attention::maxBlocksParam;
+using attention::slotBase;
 
 /// The f32 RMS scale 1 / sqrt(mean(x^2) + eps) of row `token` of `xs`
 /// ([T, C] f32), reduced over the block (`threads` whole warps): the sum
@@ -92,7 +84,7 @@ Value loadNormalized(KernelBuilder &kb, Value xs, Value token, Value at, int64_t
 
 /// inv_freq[i] = float(1 / theta^(2i / rotary_dim)), computed in double as
 /// the CPU reference does.
-std::vector<float> inverseFrequencies(const AttentionShape &s) {
+std::vector<float> inverseFrequencies(const Shape &s) {
   std::vector<float> freq(std::max<int64_t>(s.half, 1), 0.0f);
   for (int64_t i = 0; i < s.half; ++i)
     freq[i] = static_cast<float>(1.0 / std::pow(s.theta, double(2 * i) / double(s.rotaryDim)));
@@ -110,7 +102,7 @@ struct Rope {
 
 /// cos and sin of float(pos) * inv_freq[i] in f32 (angles as the CPU
 /// reference computes them).
-Rope ropeFactors(KernelBuilder &kb, const AttentionShape &s, Value freqTable, Value posF,
+Rope ropeFactors(KernelBuilder &kb, const Shape &s, Value freqTable, Value posF,
                  Value d, int64_t n) {
   Rope rope;
   if (s.half == 0)
@@ -148,7 +140,7 @@ Rope ropeFactors(KernelBuilder &kb, const AttentionShape &s, Value freqTable, Va
 
 /// x1 * cos - x2 * sin (first half), x2 * cos + x1 * sin (second half) of
 /// the n values at e of a row; `loadAt(e)` reads n f32 of the row.
-Value applyRope(KernelBuilder &kb, const AttentionShape &s, const Rope &rope, Value e,
+Value applyRope(KernelBuilder &kb, const Shape &s, const Rope &rope, Value e,
                 llvm::function_ref<Value(Value)> loadAt) {
   Value x = loadAt(e);
   if (s.half == 0)
@@ -161,34 +153,26 @@ Value applyRope(KernelBuilder &kb, const AttentionShape &s, const Rope &rope, Va
   return kb.select(rope.rotated, rot, x);
 }
 
-/// The cache slot of (sequence, position): element offset of its K row.
-Value slotBase(KernelBuilder &kb, const AttentionShape &s, Value tables, Value maxBlocks,
-               Value seq, Value pos) {
-  Value entry = kb.add(kb.mul(seq, maxBlocks), kb.divu(pos, s.blockSize));
-  Value block = kb.toIndex(kb.loadScalar(tables, {entry}));
-  Value slot = kb.add(kb.mul(block, s.blockSize), kb.remu(pos, s.blockSize));
-  return kb.mul(slot, 2 * s.KV * s.D);
-}
-
-FuncParam kvLayerParam(KernelBuilder &kb, const AttentionShape &s) {
-  return {kb.memref({int64_t(1) << 40}, s.cacheType), {KernelParam::Kind::KvCacheLayer, 0}};
-}
-FuncParam maxBlocksParam(KernelBuilder &kb) {
-  return {kb.i32(), {KernelParam::Kind::MaxBlocks, 0}};
-}
-
-void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
-                  KernelBinary &out, const std::string &suffix) {
+/// With `writeQueries` (tensor-core prefill), the same blocks also leave
+/// each token's roped, QK-normed queries in bf16 for the mma kernel.
+void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
+                  KernelBinary &out, const std::string &suffix, bool writeQueries) {
   const int64_t width = vectorWidth(std::gcd(s.D, s.half ? s.half : s.D), 4);
   const int64_t chunks = s.KV * s.D / width;
   const int64_t threads = std::min<int64_t>(256, ceilDiv(chunks, 32) * 32);
-  std::string name = "m2c_rope_kv_write" + suffix;
+  std::string name = (writeQueries ? "m2c_rope_qkv_write" : "m2c_rope_kv_write") + suffix;
   SmallVector<FuncParam> params = {
       inputParam(kb, spec.inputs[1], 1), inputParam(kb, spec.inputs[2], 2),
       inputParam(kb, spec.inputs[3], 3), inputParam(kb, spec.inputs[4], 4),
       inputParam(kb, spec.inputs[5], 5), kvLayerParam(kb, s), maxBlocksParam(kb)};
   if (s.qkNorm)
     params.push_back(inputParam(kb, spec.inputs[7], 7));
+  if (writeQueries) {
+    params.push_back(inputParam(kb, spec.inputs[0], 0));
+    params.push_back(attention::queryWorkspaceParam(kb, spec, s));
+    if (s.qkNorm)
+      params.push_back(inputParam(kb, spec.inputs[6], 6));
+  }
   SmallVector<Value> args =
       kb.beginKernel(name, params, {threads, 1, 1},
                      {rowsExtent(spec.inputs[1]), LaunchExtent::fixed(1), LaunchExtent::fixed(1)},
@@ -227,6 +211,33 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const AttentionShap
     else
       body();
   });
+  if (!writeQueries)
+    return;
+  // The queries: the per-token kernel's arithmetic (norm, then RoPE in
+  // f32), rounded once to bf16.
+  const size_t q0 = s.qkNorm ? 8 : 7;
+  Value qs = args[q0], queries = args[q0 + 1];
+  Value qNorm = s.qkNorm ? args[q0 + 2] : Value();
+  Value qScale = s.qkNorm ? rowRmsScale(kb, qs, token, s.H * s.D, threads, s.qkEps,
+                                        name + "_q_partials")
+                          : Value();
+  const int64_t qChunks = s.H * s.D / width;
+  Type bf16 = kb.b.getBF16Type();
+  kb.loop(kb.idx(0), kb.idx(qChunks), kb.idx(threads), [&](Value start) {
+    Value chunk = kb.add(start, tid);
+    auto body = [&] {
+      Value e = kb.mul(chunk, width);
+      Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
+      Value q = applyRope(kb, s, rope, e, [&](Value at) {
+        return loadNormalized(kb, qs, token, at, width, qScale, qNorm);
+      });
+      kb.store(kb.fromF32(q, bf16), queries, {token, e});
+    };
+    if (qChunks % threads)
+      kb.ifThen(kb.ult(chunk, qChunks), body);
+    else
+      body();
+  });
 }
 
 /// One lane group's softmax state for one query head.
@@ -250,9 +261,11 @@ Value shuffleVector(KernelBuilder &kb, Value vec, int64_t offset, int64_t width)
   return vector::FromElementsOp::create(kb.b, kb.vec(width, kb.f32()), parts);
 }
 
-LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
+/// With `skipContiguousTiles`, blocks whose token lies in a tile the
+/// tensor-core prefill kernel takes return at once.
+LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
                           KernelBinary &out, const std::string &suffix, int64_t splits,
-                          int64_t partialRow) {
+                          int64_t partialRow, bool skipContiguousTiles) {
   const int64_t width = vectorWidth(s.D, byteSize(s.cacheType));
   // A row's pieces, on a power-of-two lane group (the butterflies need
   // one); lanes past the row's pieces (head_dim 48: 12 of 16) hold zero
@@ -284,6 +297,8 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
     params.push_back(outputParam(kb, o, 0));
   if (s.qkNorm)
     params.push_back(inputParam(kb, spec.inputs[6], 6));
+  if (skipContiguousTiles)
+    params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       name, params, {32 * kWarps, 1, 1},
       {rowsExtent(q), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(splits)}, out);
@@ -293,145 +308,156 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Atten
   Value freq = kb.constantTable(name + "_inv_freq", inverseFrequencies(s));
 
   Value token = kb.blockId(gpu::Dimension::x);
-  // Every block normalises its token's whole q row (H * D): the scale
-  // needs all of it, and it is a few KB against the cache rows read below.
-  Value qNorm = s.qkNorm ? args[7] : Value();
-  Value qScale = s.qkNorm ? rowRmsScale(kb, qs, token, s.H * s.D, 32 * kWarps, s.qkEps,
-                                        name + "_q_partials")
-                          : Value();
-  Value kvHead = kb.blockId(gpu::Dimension::y);
-  Value split = kb.blockId(gpu::Dimension::z);
-  Value tid = kb.threadId();
-  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-  Value sub = kb.divu(lane, lanesPerRow), pieceLane = kb.remu(lane, lanesPerRow);
-  Value activeLane = kb.ult(pieceLane, kb.idx(rowPieces));
-  // Idle lanes read the row's last piece, so every load stays in the head.
-  Value d0 = kb.mul(idleLanes ? kb.minu(pieceLane, kb.idx(rowPieces - 1)) : pieceLane, width);
-  Value posI32 = kb.loadScalar(positions, {token});
-  Value pos = kb.toIndex(posI32);
-  Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
-  Value seq = kb.toIndex(kb.loadScalar(seqs, {token}));
-  Value ctx = kb.add(pos, 1);
-  VectorType vtype = kb.vec(width, kb.f32());
+  auto attend = [&] {
+    // Every block normalises its token's whole q row (H * D): the scale
+    // needs all of it, and it is a few KB against the cache rows read below.
+    Value qNorm = s.qkNorm ? args[7] : Value();
+    Value qScale = s.qkNorm ? rowRmsScale(kb, qs, token, s.H * s.D, 32 * kWarps, s.qkEps,
+                                          name + "_q_partials")
+                            : Value();
+    Value kvHead = kb.blockId(gpu::Dimension::y);
+    Value split = kb.blockId(gpu::Dimension::z);
+    Value tid = kb.threadId();
+    Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
+    Value sub = kb.divu(lane, lanesPerRow), pieceLane = kb.remu(lane, lanesPerRow);
+    Value activeLane = kb.ult(pieceLane, kb.idx(rowPieces));
+    // Idle lanes read the row's last piece, so every load stays in the head.
+    Value d0 = kb.mul(idleLanes ? kb.minu(pieceLane, kb.idx(rowPieces - 1)) : pieceLane, width);
+    Value posI32 = kb.loadScalar(positions, {token});
+    Value pos = kb.toIndex(posI32);
+    Value posF = arith::SIToFPOp::create(kb.b, kb.f32(), posI32);
+    Value seq = kb.toIndex(kb.loadScalar(seqs, {token}));
+    Value ctx = kb.add(pos, 1);
+    VectorType vtype = kb.vec(width, kb.f32());
 
-  // This block's positions: [begin, end) of the split, in `step` strides.
-  Value begin = kb.idx(0), end = ctx;
-  if (splits > 1) {
-    Value perSplit = kb.mul(kb.divu(kb.add(ctx, (splits * step) - 1), splits * step), step);
-    begin = kb.minu(kb.mul(split, perSplit), ctx);
-    end = kb.minu(kb.add(begin, perSplit), ctx);
-  }
-
-  // Queries with RoPE, one piece per lane per head.
-  SmallVector<Value> queries;
-  Rope rope = ropeFactors(kb, s, freq, posF, d0, width);
-  for (int64_t g = 0; g < s.group; ++g) {
-    Value headBase = kb.mul(kb.add(kb.mul(kvHead, s.group), g), s.D);
-    Value query = applyRope(kb, s, rope, kb.add(headBase, d0), [&](Value at) {
-      return loadNormalized(kb, qs, token, at, width, qScale, qNorm);
-    });
-    queries.push_back(idleLanes ? kb.select(activeLane, query, kb.zeros(kb.vec(width, kb.f32())))
-                                : query);
-  }
-
-  SmallVector<Value> init;
-  for (int64_t g = 0; g < s.group; ++g) {
-    init.push_back(kb.cf32(kNoScore));
-    init.push_back(kb.cf32(0.0));
-    init.push_back(kb.zeros(vtype));
-  }
-  Value first = kb.add(begin, kb.mul(warp, rowsPerWarp));
-  SmallVector<Value> state = kb.loop(
-      first, end, kb.idx(step), init, [&](Value p0, ValueRange iter) -> SmallVector<Value> {
-        Value p = kb.add(p0, sub);
-        Value valid = kb.ult(p, end);
-        p = kb.minu(p, kb.sub(end, kb.idx(1)));
-        Value base = kb.add(slotBase(kb, s, tables, maxBlocks, seq, p),
-                            kb.add(kb.mul(kvHead, s.D), d0));
-        Value k = kb.loadF32(cache, {base}, width);
-        Value v = kb.loadF32(cache, {kb.add(base, s.KV * s.D)}, width);
-        SmallVector<Value> next;
-        for (int64_t g = 0; g < s.group; ++g) {
-          Value m = iter[3 * g], l = iter[3 * g + 1], acc = iter[3 * g + 2];
-          Value score = kb.mulf(kb.warpSum(kb.reduceAdd(kb.mulf(queries[g], k)), lanesPerRow),
-                                kb.cf32(scale));
-          score = kb.select(valid, score,
-                            kb.cf32(-std::numeric_limits<double>::infinity()));
-          Value mNew = kb.maxf(m, score);
-          Value correction = kb.exp(kb.subf(m, mNew));
-          Value weight = kb.exp(kb.subf(score, mNew));
-          next.push_back(mNew);
-          next.push_back(kb.addf(kb.mulf(l, correction), weight));
-          next.push_back(kb.fma(v, kb.splat(weight, width),
-                                kb.mulf(acc, kb.splat(correction, width))));
-        }
-        return next;
-      });
-
-  // Merge the lane groups of each warp (positions differ, dims agree).
-  SmallVector<HeadState> heads;
-  for (int64_t g = 0; g < s.group; ++g) {
-    HeadState h{state[3 * g], state[3 * g + 1], state[3 * g + 2]};
-    for (int64_t offset = lanesPerRow; offset < 32; offset *= 2)
-      h = merge(kb, h,
-                {kb.shuffleXor(h.max, offset), kb.shuffleXor(h.sum, offset),
-                 shuffleVector(kb, h.acc, offset, width)},
-                width);
-    heads.push_back(h);
-  }
-
-  // Then the warps, through shared memory: lanes of group 0 publish.
-  Value sharedAcc = kb.shared(name + "_acc", {kWarps, s.group, s.D}, kb.f32());
-  Value sharedMax = kb.shared(name + "_max", {kWarps, s.group}, kb.f32());
-  Value sharedSum = kb.shared(name + "_sum", {kWarps, s.group}, kb.f32());
-  kb.ifThen(kb.ult(lane, rowPieces), [&] {
-    for (int64_t g = 0; g < s.group; ++g) {
-      kb.store(heads[g].acc, sharedAcc, {warp, kb.idx(g), d0});
-      kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-        kb.storeScalar(heads[g].max, sharedMax, {warp, kb.idx(g)});
-        kb.storeScalar(heads[g].sum, sharedSum, {warp, kb.idx(g)});
-      });
+    // This block's positions: [begin, end) of the split, in `step` strides.
+    Value begin = kb.idx(0), end = ctx;
+    if (splits > 1) {
+      Value perSplit = kb.mul(kb.divu(kb.add(ctx, (splits * step) - 1), splits * step), step);
+      begin = kb.minu(kb.mul(split, perSplit), ctx);
+      end = kb.minu(kb.add(begin, perSplit), ctx);
     }
-  });
-  kb.barrier();
-  // Thread i finishes head i / rowPieces, piece i % rowPieces.
-  const int64_t pieces = s.group * rowPieces;
-  kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(32 * kWarps), [&](Value start) {
-    Value item = kb.add(start, tid);
-    kb.ifThen(kb.ult(item, pieces), [&] {
-      Value g = kb.divu(item, rowPieces);
-      Value d = kb.mul(kb.remu(item, rowPieces), width);
-      HeadState total{kb.loadScalar(sharedMax, {kb.idx(0), g}),
-                      kb.loadScalar(sharedSum, {kb.idx(0), g}),
-                      kb.load(sharedAcc, {kb.idx(0), g, d}, width)};
-      for (int64_t w = 1; w < kWarps; ++w)
-        total = merge(kb, total,
-                      {kb.loadScalar(sharedMax, {kb.idx(w), g}),
-                       kb.loadScalar(sharedSum, {kb.idx(w), g}),
-                       kb.load(sharedAcc, {kb.idx(w), g, d}, width)},
-                      width);
-      Value head = kb.add(kb.mul(kvHead, s.group), g);
-      if (splits == 1) {
-        Value outV = kb.divf(total.acc, kb.splat(total.sum, width));
-        kb.store(outV, result, {token, kb.add(kb.mul(head, s.D), d)});
-        return;
+
+    // Queries with RoPE, one piece per lane per head.
+    SmallVector<Value> queries;
+    Rope rope = ropeFactors(kb, s, freq, posF, d0, width);
+    for (int64_t g = 0; g < s.group; ++g) {
+      Value headBase = kb.mul(kb.add(kb.mul(kvHead, s.group), g), s.D);
+      Value query = applyRope(kb, s, rope, kb.add(headBase, d0), [&](Value at) {
+        return loadNormalized(kb, qs, token, at, width, qScale, qNorm);
+      });
+      queries.push_back(idleLanes ? kb.select(activeLane, query, kb.zeros(kb.vec(width, kb.f32())))
+                                  : query);
+    }
+
+    SmallVector<Value> init;
+    for (int64_t g = 0; g < s.group; ++g) {
+      init.push_back(kb.cf32(kNoScore));
+      init.push_back(kb.cf32(0.0));
+      init.push_back(kb.zeros(vtype));
+    }
+    Value first = kb.add(begin, kb.mul(warp, rowsPerWarp));
+    SmallVector<Value> state = kb.loop(
+        first, end, kb.idx(step), init, [&](Value p0, ValueRange iter) -> SmallVector<Value> {
+          Value p = kb.add(p0, sub);
+          Value valid = kb.ult(p, end);
+          p = kb.minu(p, kb.sub(end, kb.idx(1)));
+          Value base = kb.add(slotBase(kb, s, tables, maxBlocks, seq, p),
+                              kb.add(kb.mul(kvHead, s.D), d0));
+          Value k = kb.loadF32(cache, {base}, width);
+          Value v = kb.loadF32(cache, {kb.add(base, s.KV * s.D)}, width);
+          SmallVector<Value> next;
+          for (int64_t g = 0; g < s.group; ++g) {
+            Value m = iter[3 * g], l = iter[3 * g + 1], acc = iter[3 * g + 2];
+            Value score = kb.mulf(kb.warpSum(kb.reduceAdd(kb.mulf(queries[g], k)), lanesPerRow),
+                                  kb.cf32(scale));
+            score = kb.select(valid, score,
+                              kb.cf32(-std::numeric_limits<double>::infinity()));
+            Value mNew = kb.maxf(m, score);
+            Value correction = kb.exp(kb.subf(m, mNew));
+            Value weight = kb.exp(kb.subf(score, mNew));
+            next.push_back(mNew);
+            next.push_back(kb.addf(kb.mulf(l, correction), weight));
+            next.push_back(kb.fma(v, kb.splat(weight, width),
+                                  kb.mulf(acc, kb.splat(correction, width))));
+          }
+          return next;
+        });
+
+    // Merge the lane groups of each warp (positions differ, dims agree).
+    SmallVector<HeadState> heads;
+    for (int64_t g = 0; g < s.group; ++g) {
+      HeadState h{state[3 * g], state[3 * g + 1], state[3 * g + 2]};
+      for (int64_t offset = lanesPerRow; offset < 32; offset *= 2)
+        h = merge(kb, h,
+                  {kb.shuffleXor(h.max, offset), kb.shuffleXor(h.sum, offset),
+                   shuffleVector(kb, h.acc, offset, width)},
+                  width);
+      heads.push_back(h);
+    }
+
+    // Then the warps, through shared memory: lanes of group 0 publish.
+    Value sharedAcc = kb.shared(name + "_acc", {kWarps, s.group, s.D}, kb.f32());
+    Value sharedMax = kb.shared(name + "_max", {kWarps, s.group}, kb.f32());
+    Value sharedSum = kb.shared(name + "_sum", {kWarps, s.group}, kb.f32());
+    kb.ifThen(kb.ult(lane, rowPieces), [&] {
+      for (int64_t g = 0; g < s.group; ++g) {
+        kb.store(heads[g].acc, sharedAcc, {warp, kb.idx(g), d0});
+        kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+          kb.storeScalar(heads[g].max, sharedMax, {warp, kb.idx(g)});
+          kb.storeScalar(heads[g].sum, sharedSum, {warp, kb.idx(g)});
+        });
       }
-      // Partial row ((token * KV + kvHead) * splits + split) * group + g:
-      // [acc (D), max, sum, pad].
-      Value row = kb.add(
-          kb.mul(kb.add(kb.mul(kb.add(kb.mul(token, s.KV), kvHead), splits), split), s.group),
-          g);
-      kb.store(total.acc, result, {row, d});
-      kb.ifThen(kb.eq(d, kb.idx(0)), [&] {
-        kb.storeScalar(total.max, result, {row, kb.idx(s.D)});
-        kb.storeScalar(total.sum, result, {row, kb.idx(s.D + 1)});
+    });
+    kb.barrier();
+    // Thread i finishes head i / rowPieces, piece i % rowPieces.
+    const int64_t pieces = s.group * rowPieces;
+    kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(32 * kWarps), [&](Value start) {
+      Value item = kb.add(start, tid);
+      kb.ifThen(kb.ult(item, pieces), [&] {
+        Value g = kb.divu(item, rowPieces);
+        Value d = kb.mul(kb.remu(item, rowPieces), width);
+        HeadState total{kb.loadScalar(sharedMax, {kb.idx(0), g}),
+                        kb.loadScalar(sharedSum, {kb.idx(0), g}),
+                        kb.load(sharedAcc, {kb.idx(0), g, d}, width)};
+        for (int64_t w = 1; w < kWarps; ++w)
+          total = merge(kb, total,
+                        {kb.loadScalar(sharedMax, {kb.idx(w), g}),
+                         kb.loadScalar(sharedSum, {kb.idx(w), g}),
+                         kb.load(sharedAcc, {kb.idx(w), g, d}, width)},
+                        width);
+        Value head = kb.add(kb.mul(kvHead, s.group), g);
+        if (splits == 1) {
+          Value outV = kb.divf(total.acc, kb.splat(total.sum, width));
+          kb.store(outV, result, {token, kb.add(kb.mul(head, s.D), d)});
+          return;
+        }
+        // Partial row ((token * KV + kvHead) * splits + split) * group + g:
+        // [acc (D), max, sum, pad].
+        Value row = kb.add(
+            kb.mul(kb.add(kb.mul(kb.add(kb.mul(token, s.KV), kvHead), splits), split), s.group),
+            g);
+        kb.store(total.acc, result, {row, d});
+        kb.ifThen(kb.eq(d, kb.idx(0)), [&] {
+          kb.storeScalar(total.max, result, {row, kb.idx(s.D)});
+          kb.storeScalar(total.sum, result, {row, kb.idx(s.D + 1)});
+        });
       });
     });
-  });
+  };
+  if (!skipContiguousTiles) {
+    attend();
+    return success();
+  }
+  Value t0 = kb.mul(kb.divu(token, attention::kPrefillTile), attention::kPrefillTile);
+  Value contiguous = attention::tileIsContiguous(kb, name, seqs, positions, t0,
+                                                 kb.toIndex(args.back()));
+  kb.ifThen(arith::XOrIOp::create(kb.b, contiguous, arith::ConstantIntOp::create(kb.b, 1, 1)),
+            attend);
   return success();
 }
 
-void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const AttentionShape &s,
+void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
                   KernelBinary &out, const std::string &suffix, int64_t splits,
                   int64_t partialRow) {
   const int64_t width = vectorWidth(s.D, 4);
@@ -473,8 +499,33 @@ void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const AttentionShap
 
 } // namespace
 
+namespace attention {
+
+Value slotBase(KernelBuilder &kb, const Shape &s, Value tables, Value maxBlocks, Value seq,
+               Value pos) {
+  Value entry = kb.add(kb.mul(seq, maxBlocks), kb.divu(pos, s.blockSize));
+  Value block = kb.toIndex(kb.loadScalar(tables, {entry}));
+  Value slot = kb.add(kb.mul(block, s.blockSize), kb.remu(pos, s.blockSize));
+  return kb.mul(slot, 2 * s.KV * s.D);
+}
+
+FuncParam kvLayerParam(KernelBuilder &kb, const Shape &s) {
+  return {kb.memref({int64_t(1) << 40}, s.cacheType), {KernelParam::Kind::KvCacheLayer, 0}};
+}
+
+FuncParam maxBlocksParam(KernelBuilder &kb) {
+  return {kb.i32(), {KernelParam::Kind::MaxBlocks, 0}};
+}
+
+FuncParam queryWorkspaceParam(KernelBuilder &kb, const KernelSpec &spec, const Shape &s) {
+  return {kb.memref({spec.maxTokens, s.H * s.D}, plan::ElementType::BF16),
+          {KernelParam::Kind::Workspace, 0}};
+}
+
+} // namespace attention
+
 LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
-  AttentionShape s;
+  Shape s;
   s.H = spec.intAttr("num_heads");
   s.KV = spec.intAttr("num_kv_heads");
   s.D = spec.intAttr("head_dim");
@@ -514,8 +565,15 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
                        std::to_string(s.blockSize) + (s.qkNorm ? "_qkn" : "");
   out.name = std::string(decode ? "m2c_attention_decode" : "m2c_attention") + suffix;
 
-  buildKvWrite(kb, spec, s, out, suffix);
-  if (failed(buildAttend(kb, spec, s, out, suffix, splits, partialRow)))
+  // Prefill: tiles of 64 contiguous tokens on tensor cores, the rest (tiles
+  // that mix sequences) per token.
+  const bool tensorCores = !decode && attention::prefillOnTensorCores(s);
+  buildKvWrite(kb, spec, s, out, suffix, tensorCores);
+  if (tensorCores) {
+    attention::buildPrefillMma(kb, spec, s, out, suffix);
+    out.workspaceBytes = spec.maxTokens * s.H * s.D * 2;
+  }
+  if (failed(buildAttend(kb, spec, s, out, suffix, splits, partialRow, tensorCores)))
     return failure();
   if (splits > 1) {
     buildCombine(kb, spec, s, out, suffix, splits, partialRow);

@@ -107,13 +107,11 @@ void TileCopy::store(ValueRange values, Value shared) const {
   }
 }
 
-namespace {
-
-/// The i32 registers of an ldmatrix.x4 result.
-SmallVector<Value> ldmatrix(KernelBuilder &kb, Value shared, Value row, Value col) {
+SmallVector<Value> ldmatrixX4(KernelBuilder &kb, Value shared, Value row, Value col,
+                              bool transpose) {
   auto type = VectorType::get({4, 2}, kb.b.getBF16Type());
-  Value tiles = nvgpu::LdMatrixOp::create(kb.b, type, shared, ValueRange{row, col},
-                                          /*transpose=*/false, /*numTiles=*/4);
+  Value tiles = nvgpu::LdMatrixOp::create(kb.b, type, shared, ValueRange{row, col}, transpose,
+                                          /*numTiles=*/4);
   SmallVector<Value> regs;
   for (int64_t i = 0; i < 4; ++i) {
     // 1-D pieces only: the LLVM lowering has no n-D vector.bitcast.
@@ -124,7 +122,19 @@ SmallVector<Value> ldmatrix(KernelBuilder &kb, Value shared, Value row, Value co
   return regs;
 }
 
-} // namespace
+SmallVector<Value> mmaBf16(KernelBuilder &kb, ArrayRef<Value> a, ArrayRef<Value> b,
+                           ArrayRef<Value> c) {
+  auto resultType =
+      LLVM::LLVMStructType::getLiteral(kb.b.getContext(), SmallVector<Type>(4, kb.f32()));
+  Value d = NVVM::MmaOp::create(
+      kb.b, resultType, a, b, c, ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+  SmallVector<Value> out;
+  for (int64_t i = 0; i < 4; ++i)
+    out.push_back(LLVM::ExtractValueOp::create(kb.b, d, ArrayRef<int64_t>{i}));
+  return out;
+}
 
 SmallVector<SmallVector<Value>> emitMainLoop(KernelBuilder &kb, const Tile &tile, int64_t K,
                                              const Operand &a, ArrayRef<Operand> bs) {
@@ -148,9 +158,6 @@ SmallVector<SmallVector<Value>> emitMainLoop(KernelBuilder &kb, const Tile &tile
   init.append(a.copy->load(a.matrix, kb.idx(0)));
   for (const Operand &b : bs)
     init.append(b.copy->load(b.matrix, kb.idx(0)));
-  auto resultType =
-      LLVM::LLVMStructType::getLiteral(kb.b.getContext(), SmallVector<Type>(4, kb.f32()));
-
   SmallVector<Value> results = kb.loop(
       kb.idx(0), kb.idx(kTiles), kb.idx(1), init,
       [&](Value kt, ValueRange iter) -> SmallVector<Value> {
@@ -173,12 +180,13 @@ SmallVector<SmallVector<Value>> emitMainLoop(KernelBuilder &kb, const Tile &tile
         for (int64_t ks = 0; ks < tile.blockK / 16; ++ks) {
           SmallVector<SmallVector<Value>> aFrag;
           for (int64_t mi = 0; mi < kTilesM; ++mi)
-            aFrag.push_back(ldmatrix(kb, a.shared, kb.add(aRow, mi * 16), kb.add(aCol, ks * 16)));
+            aFrag.push_back(
+                ldmatrixX4(kb, a.shared, kb.add(aRow, mi * 16), kb.add(aCol, ks * 16)));
           for (size_t bi = 0; bi < bs.size(); ++bi) {
             SmallVector<SmallVector<Value>> bFrag(tilesN);
             for (int64_t np = 0; np < tilesN / 2; ++np) {
               SmallVector<Value> regs =
-                  ldmatrix(kb, bs[bi].shared, kb.add(bRow, np * 16), kb.add(bCol, ks * 16));
+                  ldmatrixX4(kb, bs[bi].shared, kb.add(bRow, np * 16), kb.add(bCol, ks * 16));
               bFrag[2 * np] = {regs[0], regs[1]};
               bFrag[2 * np + 1] = {regs[2], regs[3]};
             }
@@ -186,14 +194,8 @@ SmallVector<SmallVector<Value>> emitMainLoop(KernelBuilder &kb, const Tile &tile
               for (int64_t ni = 0; ni < tilesN; ++ni) {
                 size_t base = bi * numAcc + (mi * tilesN + ni) * 4;
                 SmallVector<Value> c(acc.begin() + base, acc.begin() + base + 4);
-                Value d = NVVM::MmaOp::create(
-                    kb.b, resultType, aFrag[mi], bFrag[ni], c, ArrayRef<int64_t>{16, 8, 16},
-                    std::nullopt, std::nullopt,
-                    std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::bf16, NVVM::MMATypes::bf16},
-                    std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                                   NVVM::MMALayout::col});
-                for (int64_t i = 0; i < 4; ++i)
-                  acc[base + i] = LLVM::ExtractValueOp::create(kb.b, d, ArrayRef<int64_t>{i});
+                SmallVector<Value> d = mmaBf16(kb, aFrag[mi], bFrag[ni], c);
+                std::copy(d.begin(), d.end(), acc.begin() + base);
               }
           }
         }

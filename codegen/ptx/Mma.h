@@ -39,6 +39,18 @@ struct Tile {
   int64_t sharedK() const { return blockK + kPad; }
 };
 
+/// ldmatrix.x4 (.trans with `transpose`) of four 8x8 bf16 matrices of a
+/// shared tile, lane l addressing row (row, col) of matrix l / 8: the four
+/// i32 registers (bf16 pairs, lower column in the low half).
+llvm::SmallVector<mlir::Value> ldmatrixX4(KernelBuilder &kb, mlir::Value shared, mlir::Value row,
+                                          mlir::Value col, bool transpose = false);
+
+/// d = a b + c on mma.sync.m16n8k16.row.col (bf16 in, f32 accumulate): `a`
+/// 4 i32 registers, `b` 2, `c` 4 f32; returns d's 4 f32.
+llvm::SmallVector<mlir::Value> mmaBf16(KernelBuilder &kb, llvm::ArrayRef<mlir::Value> a,
+                                       llvm::ArrayRef<mlir::Value> b,
+                                       llvm::ArrayRef<mlir::Value> c);
+
 /// The k-tile for a K and a weight element size.
 int64_t chooseBlockK(int64_t K, int64_t weightBytes);
 

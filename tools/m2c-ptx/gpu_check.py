@@ -239,6 +239,7 @@ class Checker:
         tokens = self.args.decode_tokens if decode else self.args.prefill_tokens
         if static_rows and static_rows[0]:
             tokens = max(tokens, static_rows[0])  # take_last_row reads T rows
+        tokens = min(tokens, self.plan["max_tokens"])  # a step never holds more
         g = torch.Generator(device="cuda").manual_seed(1234 + kernel_id)
         step = Step(self.plan, tokens, decode, 99 + kernel_id)
         ins = []
@@ -299,7 +300,11 @@ class Checker:
         run_all()
         torch.cuda.synchronize()
         err, note = self.compare(kind, pk, ins, outs, step, cache_before, binary)
-        tol = 2e-2 if ("mma" in binary["signature"] or "grouped" in binary["signature"]) else 2e-3
+        # Tensor-core kernels round their operands (x, W; attention's q and P)
+        # to bf16.
+        tensor_cores = ("mma" in binary["signature"] or "grouped" in binary["signature"]
+                        or any("_mma" in l["entry"] for l in binary["launches"]))
+        tol = 2e-2 if tensor_cores else 2e-3
         ok = err is not None and err <= tol and all(not torch.isnan(o.float()).any() for o in outs)
         line = f"{'OK  ' if ok else 'FAIL'} {binary['name']:<60} T={tokens:<4} rel_err={err:.2e} {note}"
         print(line, flush=True)
@@ -469,7 +474,9 @@ def main():
     ap.add_argument("--skip", default="")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--decode-tokens", type=int, default=3)
-    ap.add_argument("--prefill-tokens", type=int, default=77)
+    # 200: prefill attention sees a 64-token tile with a cached prefix, one
+    # that mixes two sequences, a fresh one and a partial one.
+    ap.add_argument("--prefill-tokens", type=int, default=200)
     args = ap.parse_args()
     plan = json.load(open(args.plan))
     manifest = json.load(open(os.path.join(args.dir, "manifest.json")))
