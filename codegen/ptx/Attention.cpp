@@ -21,9 +21,11 @@
 //     partial (acc, max, sum) states to the workspace; this launch merges
 //     them (flash-decoding), so a batch-1 step still fills the GPU.
 //
-// Not done: prefill attention on tensor cores (the prefill uses the same
-// per-token kernel without splits), non-causal attention, head_dim above
-// 32 x 16 bytes.
+// Prefill with a bf16 cache runs its 64-token tiles of one sequence on
+// tensor cores (AttentionMma.cpp): launch 1 then also leaves the roped
+// queries in bf16, and launch 2 here skips those tiles.
+//
+// Not done: non-causal attention, head_dim above 32 x 16 bytes.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Attention.h"
