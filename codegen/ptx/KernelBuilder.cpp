@@ -7,6 +7,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
 using namespace mlir;
@@ -38,6 +39,19 @@ SmallVector<Value> KernelBuilder::beginKernel(StringRef name, ArrayRef<FuncParam
   b.setInsertionPointToEnd(&entry);
   auto ret = gpu::ReturnOp::create(b);
   b.setInsertionPoint(ret);
+  if (gridDependencyControl_) {
+    // Launched with programmatic dependent launch, a grid may start while
+    // the one before it still runs: wait for it (and its memory) before
+    // touching anything, then let the next grid be scheduled, so its launch
+    // overlaps this grid's last wave.
+    // Inline PTX with a memory clobber, not the NVVM intrinsics: those are
+    // IntrNoMem, which would let LLVM move a load above the wait.
+    LLVM::InlineAsmOp::create(b, TypeRange{}, ValueRange{},
+                              "griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;",
+                              "~{memory}", /*has_side_effects=*/true, /*is_align_stack=*/false,
+                              LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                              ArrayAttr());
+  }
   return SmallVector<Value>(entry.getArguments().begin(), entry.getArguments().end());
 }
 

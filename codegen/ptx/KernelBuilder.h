@@ -27,8 +27,11 @@ struct FuncParam {
 
 class KernelBuilder {
 public:
-  KernelBuilder(mlir::ImplicitLocOpBuilder &b, mlir::gpu::GPUModuleOp module)
-      : b(b), module_(module) {}
+  /// With `gridDependencyControl` (sm_90+) every kernel begins with
+  /// griddepcontrol.wait and .launch_dependents (docs/ptx-codegen.md).
+  KernelBuilder(mlir::ImplicitLocOpBuilder &b, mlir::gpu::GPUModuleOp module,
+                bool gridDependencyControl)
+      : b(b), module_(module), gridDependencyControl_(gridDependencyControl) {}
 
   mlir::ImplicitLocOpBuilder &b;
 
@@ -152,6 +155,7 @@ private:
   mlir::Value blockReduce(mlir::Value value, mlir::Value scratch, int64_t numWarps, bool max);
 
   mlir::gpu::GPUModuleOp module_;
+  bool gridDependencyControl_ = false;
 };
 
 /// ceil(a / b) for positive b.

@@ -257,7 +257,7 @@ LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec
   ImplicitLocOpBuilder b(loc, module.getContext());
   b.setInsertionPointToEnd(module.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");
-  KernelBuilder kb(b, gpuModule);
+  KernelBuilder kb(b, gpuModule, usesGridDependencyControl(options.target));
   binary.key = spec.key();
   binary.target = options.target;
   if (failed(buildFamily(kb, spec, binary))) {
@@ -373,7 +373,7 @@ FailureOr<PlanPtx> emitPlanPtx(MLIRContext &context, const plan::Plan &plan,
     ImplicitLocOpBuilder b(UnknownLoc::get(&context), &context);
     b.setInsertionPointToEnd(module->getBody());
     auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");
-    KernelBuilder kb(b, gpuModule);
+    KernelBuilder kb(b, gpuModule, usesGridDependencyControl(options.target));
     return build(kb);
   };
   for (const plan::Weight &w : plan.weights) {

@@ -38,6 +38,10 @@ namespace m2c::ptx {
 enum class PtxTarget : uint8_t { SM80, SM90, SM90a };
 /// "sm_80", "sm_90", "sm_90a".
 const char *ptxTargetName(PtxTarget target);
+/// Whether kernels for `target` begin with griddepcontrol (sm_90+), so the
+/// runtime may launch them with programmatic dependent launch: each waits
+/// for the grids before it, then lets the next one be scheduled.
+inline bool usesGridDependencyControl(PtxTarget target) { return target != PtxTarget::SM80; }
 std::optional<PtxTarget> parsePtxTarget(llvm::StringRef name);
 
 struct PtxOptions {

@@ -60,6 +60,9 @@ CudaBackend::create(const plan::Plan &plan, cuda::CudaDriver &driver, const Weig
   M2C_RETURN_IF_ERROR(driver.useDevice(options.device));
   std::unique_ptr<CudaBackend> backend(new CudaBackend(plan, driver));
   backend->cudaGraphs_ = options.cudaGraphs;
+  backend->programmaticLaunch_ = options.programmaticLaunch &&
+                                 plan.gpu.gridDependencyControl &&
+                                 driver.supportsProgrammaticLaunch();
   StatusOr<cuda::StreamHandle> stream = driver.createStream();
   if (!stream)
     return stream.status();
@@ -493,7 +496,7 @@ Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t 
     dims.block[d] = static_cast<unsigned>(launch.block[d]);
   }
   dims.sharedBytes = static_cast<unsigned>(launch.sharedBytes);
-  return driver_.launch(ref.function, dims, params, stream_)
+  return driver_.launch(ref.function, dims, params, stream_, programmaticLaunch_)
       .withContext(kernel.name + " (" + launch.entry + ")");
 }
 

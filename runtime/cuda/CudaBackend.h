@@ -39,6 +39,10 @@ struct CudaBackendOptions {
   int64_t maxSequenceTokens = 0;
   /// Capture decode steps as CUDA graphs per batch-size bucket.
   bool cudaGraphs = true;
+  /// Launch the plan's kernels with programmatic dependent launch where the
+  /// artifact's kernels allow it (sm_90+ codegen) and the driver has it:
+  /// each kernel's launch overlaps the previous kernel's last wave.
+  bool programmaticLaunch = true;
   /// Random weights: write them on the GPU with the artifact's fill kernels
   /// (the host's values; docs/cuda-runtime.md), else generate and upload.
   bool randomOnDevice = true;
@@ -81,6 +85,8 @@ public:
   StatusOr<double> timeStep(const plan::Entry &entry, const StepInputs &inputs, int iterations);
   /// Device bytes held: weights, KV cache, arena (with workspace and inputs).
   uint64_t weightBytes() const { return weightBytes_; }
+  /// Whether kernels launch with programmatic dependent launch.
+  bool programmaticLaunch() const { return programmaticLaunch_; }
   /// Weight `index` as stored on the device, for tests.
   StatusOr<std::vector<uint8_t>> downloadWeight(size_t index);
   /// Weights the fill kernels wrote (the rest came from the host).
@@ -144,6 +150,7 @@ private:
   int64_t weightsFilledOnDevice_ = 0;
   int64_t maxBlocksPerSeq_ = 0;
   bool cudaGraphs_ = true;
+  bool programmaticLaunch_ = false;
   /// Pinned host memory: step inputs, and logits read back.
   void *hostInputs_ = nullptr;
   float *hostLogits_ = nullptr;

@@ -15,6 +15,25 @@ using CUdevice = int;
 enum : int { kJitInfoLogBuffer = 3, kJitInfoLogSize = 4, kJitErrorLogBuffer = 5, kJitErrorLogSize = 6 };
 } // namespace
 
+/// cuLaunchKernelEx's configuration (cuda.h, CUDA 12+), with the one
+/// attribute m2c sets.
+struct LaunchAttribute {
+  int id;
+  char pad[4];
+  union {
+    char bytes[64];
+    int programmaticStreamSerializationAllowed;
+  } value;
+};
+static_assert(sizeof(LaunchAttribute) == 72, "CUlaunchAttribute is 72 bytes");
+struct LaunchConfig {
+  unsigned gridDimX, gridDimY, gridDimZ, blockDimX, blockDimY, blockDimZ, sharedMemBytes;
+  void *stream;
+  LaunchAttribute *attrs;
+  unsigned numAttrs;
+};
+constexpr int kLaunchAttributeProgrammaticStreamSerialization = 6;
+
 struct CudaDriver::Api {
   CUresult (*init)(unsigned);
   CUresult (*deviceGetCount)(int *);
@@ -41,6 +60,8 @@ struct CudaDriver::Api {
   CUresult (*streamSynchronize)(void *);
   CUresult (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
                            unsigned, void *, void **, void **);
+  /// Null when the driver predates CUDA 12.
+  CUresult (*launchKernelEx)(const LaunchConfig *, void *, void **, void **) = nullptr;
   CUresult (*streamBeginCapture)(void *, int);
   CUresult (*streamEndCapture)(void *, void **);
   CUresult (*graphInstantiate)(void **, void *, unsigned long long);
@@ -96,6 +117,8 @@ StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &librar
   M2C_RETURN_IF_ERROR(resolve(api.memsetD8Async, "cuMemsetD8Async"));
   M2C_RETURN_IF_ERROR(resolve(api.streamSynchronize, "cuStreamSynchronize"));
   M2C_RETURN_IF_ERROR(resolve(api.launchKernel, "cuLaunchKernel"));
+  if (void *symbol = dlsym(handle, "cuLaunchKernelEx"))
+    api.launchKernelEx = reinterpret_cast<decltype(api.launchKernelEx)>(symbol);
   M2C_RETURN_IF_ERROR(resolve(api.streamBeginCapture, "cuStreamBeginCapture_v2"));
   M2C_RETURN_IF_ERROR(resolve(api.streamEndCapture, "cuStreamEndCapture"));
   M2C_RETURN_IF_ERROR(resolve(api.graphInstantiate, "cuGraphInstantiateWithFlags"));
@@ -285,12 +308,24 @@ Status CudaDriver::synchronize(StreamHandle stream) {
 }
 
 Status CudaDriver::launch(FunctionHandle fn, const LaunchDims &d, void **params,
-                          StreamHandle stream) {
+                          StreamHandle stream, bool programmatic) {
+  if (programmatic && api_->launchKernelEx) {
+    LaunchAttribute attribute = {};
+    attribute.id = kLaunchAttributeProgrammaticStreamSerialization;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    LaunchConfig config = {d.grid[0],  d.grid[1],  d.grid[2],     d.block[0], d.block[1],
+                           d.block[2], d.sharedBytes, stream, &attribute, 1};
+    if (CUresult r = api_->launchKernelEx(&config, fn, params, nullptr))
+      return Status::error("cuLaunchKernelEx: " + errorText(r));
+    return Status::ok();
+  }
   if (CUresult r = api_->launchKernel(fn, d.grid[0], d.grid[1], d.grid[2], d.block[0], d.block[1],
                                       d.block[2], d.sharedBytes, stream, params, nullptr))
     return Status::error("cuLaunchKernel: " + errorText(r));
   return Status::ok();
 }
+
+bool CudaDriver::supportsProgrammaticLaunch() const { return api_->launchKernelEx != nullptr; }
 
 Status CudaDriver::beginCapture(StreamHandle stream) {
   constexpr int kCaptureModeThreadLocal = 1;

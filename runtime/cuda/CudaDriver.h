@@ -70,8 +70,14 @@ public:
   Status copyOnDevice(DevicePtr dst, DevicePtr src, uint64_t bytes, StreamHandle stream);
   Status memset(DevicePtr dst, uint8_t value, uint64_t bytes, StreamHandle stream);
   Status synchronize(StreamHandle stream);
-  /// `params`: one pointer per kernel parameter, to its value.
-  Status launch(FunctionHandle fn, const LaunchDims &dims, void **params, StreamHandle stream);
+  /// `params`: one pointer per kernel parameter, to its value. With
+  /// `programmatic` (and cuLaunchKernelEx), the grid may start before the
+  /// previous kernel in the stream ends (programmatic dependent launch): only
+  /// for kernels that begin with griddepcontrol.wait.
+  Status launch(FunctionHandle fn, const LaunchDims &dims, void **params, StreamHandle stream,
+                bool programmatic = false);
+  /// Whether the driver has cuLaunchKernelEx (CUDA 12+).
+  bool supportsProgrammaticLaunch() const;
 
   /// Stream capture into a graph, and its replay.
   Status beginCapture(StreamHandle stream);

@@ -54,6 +54,7 @@ bool readWarpBlock(const json &node, int64_t &block) {
 std::string gpuProgramToJson(const GpuProgram &program) {
   ordered_json root;
   root["target"] = program.target;
+  root["grid_dependency_control"] = program.gridDependencyControl;
   ordered_json kernels = ordered_json::array();
   for (const GpuKernel &k : program.kernels) {
     ordered_json launches = ordered_json::array();
@@ -116,6 +117,12 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
   if (!root.contains("target") || !root["target"].is_string())
     return fail("target", "expected a string");
   program.target = root["target"].get<std::string>();
+  // Absent in artifacts compiled before programmatic dependent launch.
+  if (root.contains("grid_dependency_control")) {
+    if (!root["grid_dependency_control"].is_boolean())
+      return fail("grid_dependency_control", "expected true or false");
+    program.gridDependencyControl = root["grid_dependency_control"].get<bool>();
+  }
   if (!root.contains("kernels") || !root["kernels"].is_array())
     return fail("kernels", "expected an array");
   constexpr int64_t kMax = int64_t(1) << 31;

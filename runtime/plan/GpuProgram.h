@@ -92,6 +92,9 @@ std::array<int64_t, 3> packGrid(Quantization q, int64_t rows, int64_t cols);
 
 struct GpuProgram {
   std::string target; // "sm_80", "sm_90" or "sm_90a"
+  /// Every kernel begins with griddepcontrol.wait (sm_90+ codegen), so the
+  /// runtime may launch them with programmatic dependent launch.
+  bool gridDependencyControl = false;
   std::vector<GpuKernel> kernels;
   std::vector<GpuRandomFill> randomFills;
   std::vector<GpuPackKernel> packKernels;

@@ -125,15 +125,17 @@ if want bench; then
       note "m2c-bench $model: FAILED"; tail -5 "$OUT/bench-$model.log" | tee -a "$summary"
     fi
   done
-  # The fixed cost CUDA graphs remove: the card's decode step launched
-  # kernel by kernel.
-  if [[ -f "$art/card-sm90.m2a" ]] &&
-     build-gpu/bin/m2c-bench "$art/card-sm90.m2a" --random-weights --no-cuda-graphs \
-       --batches 1,32 --contexts 1024 --prefill 64 --json "$OUT/bench-card-nographs.json" \
-       > "$OUT/bench-card-nographs.txt" 2> "$OUT/bench-card-nographs.log"; then
-    note "m2c-bench card-sm90 --no-cuda-graphs:"
-    grep -E "^(batch|1 |32 )" "$OUT/bench-card-nographs.txt" | tee -a "$summary"
-  fi
+  # The fixed cost that CUDA graphs and programmatic dependent launch
+  # remove: the card's decode step without each.
+  for off in no-cuda-graphs no-pdl; do
+    if [[ -f "$art/card-sm90.m2a" ]] &&
+       build-gpu/bin/m2c-bench "$art/card-sm90.m2a" --random-weights "--$off" \
+         --batches 1,32 --contexts 1024 --prefill 64 --json "$OUT/bench-card-$off.json" \
+         > "$OUT/bench-card-$off.txt" 2> "$OUT/bench-card-$off.log"; then
+      note "m2c-bench card-sm90 --$off:"
+      grep -E "^(launches|batch|1 |32 )" "$OUT/bench-card-$off.txt" | tee -a "$summary"
+    fi
+  done
 fi
 
 if want tune; then

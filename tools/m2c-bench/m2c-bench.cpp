@@ -46,6 +46,8 @@ device copy bandwidth measured in the same run (docs/benchmarks.md).
   --profile-batches 1,32     per-kernel tables at these decode batches (default 1)
   --iterations N             timed decode steps per point (default 20)
   --no-cuda-graphs           time kernel-by-kernel launches instead
+  --no-pdl                   no programmatic dependent launch (sm_90 artifacts
+                             use it where the driver has cuLaunchKernelEx)
   --json FILE                every figure as JSON
   --help, --version
 )";
@@ -124,11 +126,12 @@ int main(int argc, char **argv) {
   std::string checkpoint, jsonPath;
   std::vector<int64_t> batches = {1, 8, 32, 64}, contexts = {1024, 8192}, prefills = {1024, 8192};
   std::vector<int64_t> profileBatches = {1};
-  bool randomWeights = false, cudaGraphs = true;
+  bool randomWeights = false, cudaGraphs = true, programmaticLaunch = true;
   int iterations = 20;
   FlagSet flags(kUsage, std::string("m2c-bench ") + M2C_VERSION);
   flags.addSwitch("random-weights", &randomWeights);
   flags.addSwitch("no-cuda-graphs", &cudaGraphs, false);
+  flags.addSwitch("no-pdl", &programmaticLaunch, false);
   flags.addString("checkpoint", &checkpoint);
   flags.addString("json", &jsonPath);
   flags.addInt("iterations", 1, 10000, [&](int64_t n) { iterations = static_cast<int>(n); });
@@ -215,6 +218,7 @@ int main(int argc, char **argv) {
   CudaBackendOptions options;
   options.numKvBlocks = blocks;
   options.cudaGraphs = cudaGraphs;
+  options.programmaticLaunch = programmaticLaunch;
   int64_t longest = 0;
   for (int64_t c : contexts)
     longest = std::max(longest, c);
@@ -236,13 +240,17 @@ int main(int argc, char **argv) {
   report["artifact"] = positionals[0];
   report["device"] = deviceName ? *deviceName : "unknown";
   report["cuda_graphs"] = cudaGraphs;
+  report["programmatic_launch"] = (*backend)->programmaticLaunch();
   report["weights_bytes"] = (*backend)->weightBytes();
   report["load_seconds"] = loadSeconds;
   report["copy_bandwidth_GBps"] = copyBandwidth / 1e9;
   std::printf("m2c-bench: %s on %s; weights %.2f GB uploaded in %.1f s\n", positionals[0].c_str(),
               report["device"].get<std::string>().c_str(), (*backend)->weightBytes() / 1e9,
               loadSeconds);
-  std::printf("ceiling: device copy %.0f GB/s (1 GiB, read + write)\n\n", copyBandwidth / 1e9);
+  std::printf("ceiling: device copy %.0f GB/s (1 GiB, read + write)\n", copyBandwidth / 1e9);
+  std::printf("launches: %s, %s\n\n", cudaGraphs ? "CUDA graphs" : "kernel by kernel",
+              (*backend)->programmaticLaunch() ? "programmatic dependent launch"
+                                               : "no programmatic dependent launch");
 
   // Decode.
   std::printf("%-6s %8s %10s %10s %10s %10s %12s %12s %14s\n", "batch", "context", "gpu_ms",

@@ -208,6 +208,7 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
   plan::GpuProgram &program = plan.gpu;
   program = plan::GpuProgram();
   program.target = target;
+  program.gridDependencyControl = ptx::usesGridDependencyControl(options.target);
   program.kernelOf = compiled->kernelOf;
   for (const ptx::KernelBinary &binary : compiled->kernels) {
     plan::GpuKernel kernel;

@@ -192,6 +192,33 @@ TEST(ArtifactTest, GpuProgramRoundTrip) {
   EXPECT_EQ(gpu.packKernels[0].quantization, Quantization::Int4G128);
   EXPECT_EQ(gpu.packKernels[0].name, "m2c_pack_int4_g128");
   EXPECT_EQ(gpu.packKernels[0].block, 32);
+  EXPECT_FALSE(gpu.gridDependencyControl);
+}
+
+TEST(ArtifactTest, GridDependencyControlRoundTripsAndIsChecked) {
+  Plan plan = gpuPlan();
+  plan.gpu.gridDependencyControl = true;
+  StatusOr<Artifact> artifact = Artifact::load(writeTiny("gpu-pdl", plan), "sm_90a");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  EXPECT_TRUE(artifact->plan().gpu.gridDependencyControl);
+  // A program without the field (compiled before it existed) never
+  // launches programmatically.
+  std::string json = gpuProgramToJson(plan.gpu);
+  std::string key = "\"grid_dependency_control\": true";
+  size_t at = json.find(key);
+  ASSERT_NE(at, std::string::npos) << json.substr(0, 200);
+  std::string without = json;
+  without.erase(at, key.size() + 1); // and its comma
+  StatusOr<GpuProgram> old = gpuProgramFromJson(without, plan);
+  ASSERT_TRUE(old) << old.status().message();
+  EXPECT_FALSE(old->gridDependencyControl);
+  std::string wrong = json;
+  wrong.replace(at, key.size(), "\"grid_dependency_control\": 1");
+  StatusOr<GpuProgram> bad = gpuProgramFromJson(wrong, plan);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("grid_dependency_control: expected true or false"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 TEST(ArtifactTest, GpuPackKernelNeedsAFormat) {

@@ -15,18 +15,20 @@ Plan smallPlan() {
   plan.vocabSize = 16;
   plan.hiddenSize = 4;
   plan.kvCache = {1, 1, 4, 4, ElementType::F32};
-  plan.weights = {{"embed", "model.embed_tokens.weight", {16, 4}, ElementType::BF16, {}},
-                  {"norm", "model.norm.weight", {4}, ElementType::BF16, {}},
-                  {"lm_head", "lm_head.weight", {16, 4}, ElementType::BF16, {}}};
+  plan.weights = {{"embed", "model.embed_tokens.weight", {16, 4}, ElementType::BF16, {}, {}},
+                  {"norm", "model.norm.weight", {4}, ElementType::BF16, {}, {}},
+                  {"lm_head", "lm_head.weight", {16, 4}, ElementType::BF16, {}, {}}};
   Entry entry;
   entry.name = "decode";
   entry.buffers = {{"%0", ElementType::F32, 4, 0, 0},
                    {"%1", ElementType::F32, 4, 0, 0},
                    {"%2", ElementType::F32, 16, 0, 0}};
   entry.kernels = {
-      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)}, {0}, {}},
-      {KernelKind::RmsNorm, "norm", {Operand::buffer(0), Operand::weight(1)}, {1}, {{"eps", 1e-6}}},
-      {KernelKind::Linear, "lm_head", {Operand::buffer(1), Operand::weight(2)}, {2}, {}}};
+      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)},
+       {0}, {}, ""},
+      {KernelKind::RmsNorm, "norm", {Operand::buffer(0), Operand::weight(1)}, {1}, {{"eps", 1e-6}},
+       ""},
+      {KernelKind::Linear, "lm_head", {Operand::buffer(1), Operand::weight(2)}, {2}, {}, ""}};
   entry.output = 2;
   planMemory(entry, plan.maxTokens);
   plan.entries.push_back(entry);
@@ -75,11 +77,11 @@ TEST(PlanTest, MemoryPlannerNeverOverlapsLiveBuffers) {
   entry.name = "chain";
   for (int i = 0; i < 6; ++i)
     entry.buffers.push_back({"%" + std::to_string(i), ElementType::F32, 4 + i, 0, 0});
-  entry.kernels.push_back({KernelKind::Add, "k0", {}, {0}, {}});
-  entry.kernels.push_back({KernelKind::Add, "k1", {Operand::buffer(0)}, {1}, {}});
+  entry.kernels.push_back({KernelKind::Add, "k0", {}, {0}, {}, ""});
+  entry.kernels.push_back({KernelKind::Add, "k1", {Operand::buffer(0)}, {1}, {}, ""});
   for (int i = 2; i < 6; ++i)
     entry.kernels.push_back(
-        {KernelKind::Add, "k" + std::to_string(i), {Operand::buffer(i - 1), Operand::buffer(i - 2)}, {i}, {}});
+        {KernelKind::Add, "k" + std::to_string(i), {Operand::buffer(i - 1), Operand::buffer(i - 2)}, {i}, {}, ""});
   entry.output = 5;
   planMemory(entry, 3);
   auto end = [&](int i) { return entry.buffers[i].offset + entry.buffers[i].bytesFor(3); };
