@@ -195,23 +195,31 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
   Value seq = kb.toIndex(kb.loadScalar(seqs, {token}));
   Value base = slotBase(kb, s, tables, maxBlocks, seq, pos);
   Type cacheElement = KernelBuilder::elementType(kb.b.getContext(), s.cacheType);
-  Value tid = kb.threadId();
-  kb.loop(kb.idx(0), kb.idx(chunks), kb.idx(threads), [&](Value start) {
-    Value chunk = kb.add(start, tid);
-    auto body = [&] {
-      Value e = kb.mul(chunk, width);
-      Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
-      Value k = applyRope(kb, s, rope, e, [&](Value at) {
-        return loadNormalized(kb, ks, token, at, width, kScale, kNorm);
-      });
-      kb.store(kb.fromF32(k, cacheElement), cache, {kb.add(base, e)});
-      Value v = kb.load(vs, {token, e}, width);
-      kb.store(kb.fromF32(v, cacheElement), cache, {kb.add(kb.add(base, s.KV * s.D), e)});
-    };
-    if (chunks % threads)
-      kb.ifThen(kb.ult(chunk, chunks), body);
-    else
-      body();
+  // Each thread takes `width` elements of a row at a time: the roped (and
+  // normalised) values of x[token, e..e+width) go to store(e, values).
+  auto ropeRow = [&](Value xs, int64_t elements, Value scale, Value weight,
+                     llvm::function_ref<void(Value e, Value rotated)> store) {
+    const int64_t pieces = elements / width;
+    Value tid = kb.threadId();
+    kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(threads), [&](Value start) {
+      Value chunk = kb.add(start, tid);
+      auto body = [&] {
+        Value e = kb.mul(chunk, width);
+        Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
+        store(e, applyRope(kb, s, rope, e, [&](Value at) {
+                return loadNormalized(kb, xs, token, at, width, scale, weight);
+              }));
+      };
+      if (pieces % threads)
+        kb.ifThen(kb.ult(chunk, pieces), body);
+      else
+        body();
+    });
+  };
+  ropeRow(ks, s.KV * s.D, kScale, kNorm, [&](Value e, Value k) {
+    kb.store(kb.fromF32(k, cacheElement), cache, {kb.add(base, e)});
+    Value v = kb.load(vs, {token, e}, width);
+    kb.store(kb.fromF32(v, cacheElement), cache, {kb.add(kb.add(base, s.KV * s.D), e)});
   });
   if (!writeQueries)
     return;
@@ -223,23 +231,9 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
   Value qScale = s.qkNorm ? rowRmsScale(kb, qs, token, s.H * s.D, threads, s.qkEps,
                                         name + "_q_partials")
                           : Value();
-  const int64_t qChunks = s.H * s.D / width;
   Type bf16 = kb.b.getBF16Type();
-  kb.loop(kb.idx(0), kb.idx(qChunks), kb.idx(threads), [&](Value start) {
-    Value chunk = kb.add(start, tid);
-    auto body = [&] {
-      Value e = kb.mul(chunk, width);
-      Rope rope = ropeFactors(kb, s, freq, posF, kb.remu(e, s.D), width);
-      Value q = applyRope(kb, s, rope, e, [&](Value at) {
-        return loadNormalized(kb, qs, token, at, width, qScale, qNorm);
-      });
-      kb.store(kb.fromF32(q, bf16), queries, {token, e});
-    };
-    if (qChunks % threads)
-      kb.ifThen(kb.ult(chunk, qChunks), body);
-    else
-      body();
-  });
+  ropeRow(qs, s.H * s.D, qScale, qNorm,
+          [&](Value e, Value q) { kb.store(kb.fromF32(q, bf16), queries, {token, e}); });
 }
 
 /// One lane group's softmax state for one query head.

@@ -17,6 +17,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/cuda/CudaBackend.h"
+#include "runtime/engine/SyntheticSteps.h"
 #include "runtime/support/Flags.h"
 #include "runtime/support/Progress.h"
 
@@ -97,22 +98,6 @@ double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan:
   default:
     return 0;
   }
-}
-
-StepInputs decodeInputs(const plan::Plan &plan, int64_t batch, int64_t context) {
-  int64_t bs = plan.kvCache.blockSize;
-  int64_t blocks = (context + bs - 1) / bs;
-  StepInputs in;
-  in.numSeqs = batch;
-  in.maxBlocks = blocks;
-  for (int64_t s = 0; s < batch; ++s) {
-    in.tokenIds.push_back(static_cast<int32_t>((s * 7919 + 13) % plan.vocabSize));
-    in.positions.push_back(static_cast<int32_t>(context - 1));
-    in.tokenSeqs.push_back(static_cast<int32_t>(s));
-    for (int64_t b = 0; b < blocks; ++b)
-      in.blockTables.push_back(static_cast<int32_t>(1 + s * blocks + b));
-  }
-  return in;
 }
 
 int fail(const std::string &message) {
@@ -260,7 +245,7 @@ int main(int argc, char **argv) {
     for (int64_t batch : batches) {
       if (batch > plan.maxTokens)
         continue;
-      StepInputs in = decodeInputs(plan, batch, context);
+      StepInputs in = syntheticDecodeStep(plan, batch, context);
       StatusOr<double> gpuUs = (*backend)->timeStep(*decode, in, iterations);
       if (!gpuUs)
         return fail(gpuUs.status().message());
@@ -294,19 +279,9 @@ int main(int argc, char **argv) {
   json prefillRows = json::array();
   for (int64_t prompt : prefills) {
     double t0 = seconds();
-    int64_t blocksNeeded = (prompt + bs - 1) / bs;
     for (int64_t begin = 0; begin < prompt; begin += plan.maxTokens) {
       int64_t count = std::min(plan.maxTokens, prompt - begin);
-      StepInputs in;
-      in.numSeqs = 1;
-      in.maxBlocks = blocksNeeded;
-      for (int64_t b = 0; b < blocksNeeded; ++b)
-        in.blockTables.push_back(static_cast<int32_t>(1 + b));
-      for (int64_t t = 0; t < count; ++t) {
-        in.tokenIds.push_back(static_cast<int32_t>(((begin + t) * 7919) % plan.vocabSize));
-        in.positions.push_back(static_cast<int32_t>(begin + t));
-        in.tokenSeqs.push_back(0);
-      }
+      StepInputs in = syntheticPromptChunk(plan, begin, count, prompt);
       if (StatusOr<const float *> out = (*backend)->execute(*prefill, in); !out)
         return fail(out.status().message());
     }
@@ -321,7 +296,7 @@ int main(int argc, char **argv) {
   int64_t context = contexts.front();
   json kernelTables = json::array();
   for (int64_t batch : profileBatches) {
-    StepInputs in = decodeInputs(plan, batch, context);
+    StepInputs in = syntheticDecodeStep(plan, batch, context);
     StatusOr<std::vector<KernelTiming>> timings = (*backend)->profileStep(*decode, in);
     if (!timings)
       return fail(timings.status().message());

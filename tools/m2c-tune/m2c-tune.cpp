@@ -14,6 +14,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/cuda/CudaBackend.h"
+#include "runtime/engine/SyntheticSteps.h"
 #include "runtime/support/Flags.h"
 #include "runtime/support/Progress.h"
 #include "runtime/tuning/TuningSearch.h"
@@ -64,39 +65,6 @@ struct Options {
   double errorBound = 1e-2, minGain = 0.02;
 };
 
-StepInputs decodeInputs(const plan::Plan &plan, int64_t batch, int64_t context,
-                        int64_t firstBlock) {
-  int64_t blocks = (context + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
-  StepInputs in;
-  in.numSeqs = batch;
-  in.maxBlocks = blocks;
-  for (int64_t s = 0; s < batch; ++s) {
-    in.tokenIds.push_back(static_cast<int32_t>((s * 7919 + 13) % plan.vocabSize));
-    in.positions.push_back(static_cast<int32_t>(context - 1));
-    in.tokenSeqs.push_back(static_cast<int32_t>(s));
-    for (int64_t b = 0; b < blocks; ++b)
-      in.blockTables.push_back(static_cast<int32_t>(firstBlock + s * blocks + b));
-  }
-  return in;
-}
-
-/// One sequence's prompt of `length` tokens from `begin`, its blocks from firstBlock.
-StepInputs promptInputs(const plan::Plan &plan, int64_t begin, int64_t count, int64_t length,
-                        int64_t firstBlock, int64_t seed) {
-  int64_t blocks = (length + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
-  StepInputs in;
-  in.numSeqs = 1;
-  in.maxBlocks = blocks;
-  for (int64_t b = 0; b < blocks; ++b)
-    in.blockTables.push_back(static_cast<int32_t>(firstBlock + b));
-  for (int64_t t = begin; t < begin + count; ++t) {
-    in.tokenIds.push_back(static_cast<int32_t>((t * 7919 + seed * 104729 + 1) % plan.vocabSize));
-    in.positions.push_back(static_cast<int32_t>(t));
-    in.tokenSeqs.push_back(0);
-  }
-  return in;
-}
-
 /// Logits of one decode step over `seqs` sequences, each after a prompt of
 /// `length` tokens: attention reads a KV cache the candidate wrote itself.
 StatusOr<std::vector<float>> referenceLogits(CudaBackend &backend, const plan::Plan &plan,
@@ -109,7 +77,7 @@ StatusOr<std::vector<float>> referenceLogits(CudaBackend &backend, const plan::P
   for (int64_t s = 0; s < seqs; ++s) {
     for (int64_t begin = 0; begin < length; begin += plan.maxTokens) {
       int64_t count = std::min(plan.maxTokens, length - begin);
-      StepInputs in = promptInputs(plan, begin, count, length + 1, 1 + s * blocks, s);
+      StepInputs in = syntheticPromptChunk(plan, begin, count, length + 1, 1 + s * blocks, s);
       if (StatusOr<const float *> out = backend.execute(prefill, in); !out)
         return out.status();
     }
@@ -301,14 +269,14 @@ int main(int argc, char **argv) {
     json stepNames = json::array();
     for (int64_t context : o.contexts)
       for (int64_t batch : o.batches) {
-        StepInputs in = decodeInputs(plan, batch, context, 1);
+        StepInputs in = syntheticDecodeStep(plan, batch, context);
         if (Status status = profileInto(**backend, *decode, in, o.repeats, result.steps); !status)
           return fail(path + ": " + status.message());
         stepNames.push_back("decode batch " + std::to_string(batch) + ", context " +
                             std::to_string(context));
       }
     for (int64_t prompt : o.prefills) {
-      StepInputs in = promptInputs(plan, 0, std::min(prompt, plan.maxTokens), prompt, 1, 0);
+      StepInputs in = syntheticPromptChunk(plan, 0, std::min(prompt, plan.maxTokens), prompt);
       if (Status status = profileInto(**backend, *prefill, in, o.repeats, result.steps); !status)
         return fail(path + ": " + status.message());
       stepNames.push_back("prefill " + std::to_string(prompt));
