@@ -165,10 +165,13 @@ private:
       int64_t headDim = gqa.getHeadDim(), kvHeads = gqa.getNumKvHeads();
       std::string key = "attention/" + std::to_string(gqa.getNumHeads()) + "h" +
                         std::to_string(kvHeads) + "kv" + std::to_string(headDim) + "d";
-      // Decode is flash-decoding: a block per (token, KV head, split), the
-      // context cut into `splits` pieces, then a combine launch.
+      // Decode is flash-decoding: blocks per (token, KV head, split), then a
+      // combine launch; a context of n positions uses ceil(n / min_split) of
+      // the `splits` blocks, so short contexts keep their work per block and
+      // long ones spread over more SMs.
       if (decode)
-        return std::make_pair(key, Params{{"threads", 128}, {"splits", 16}});
+        return std::make_pair(key,
+                              Params{{"threads", 128}, {"splits", 32}, {"min_split", 64}});
       return std::make_pair(key, Params{{"threads", 128}});
     }
     if (isa<m2c::norm::RmsOp, m2c::norm::AddRmsOp>(op)) {

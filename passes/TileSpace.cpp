@@ -18,7 +18,7 @@ std::vector<std::string> tunableNames(llvm::StringRef key, const TileParams &par
   if (family == "experts" && params.count("pairs_per_group"))
     return {"pairs_per_group", "up_rows_per_warp", "down_rows_per_warp"};
   if (family == "attention" && params.count("splits"))
-    return {"splits"};
+    return {"splits", "min_split"};
   return {};
 }
 
@@ -75,8 +75,12 @@ std::vector<TileParams> tuningCandidates(llvm::StringRef key, const TileParams &
                                    {2, 1, 2}})
       add({{"pairs_per_group", group}, {"up_rows_per_warp", up}, {"down_rows_per_warp", down}});
   } else if (family == "attention" && base.count("splits")) {
-    for (int64_t splits : {4, 8, 16, 32})
-      add({{"splits", splits}});
+    for (auto [splits, minSplit] : {std::pair<int64_t, int64_t>{16, 64},
+                                    {32, 32},
+                                    {32, 128},
+                                    {64, 64},
+                                    {16, 256}})
+      add({{"splits", splits}, {"min_split", minSplit}});
   }
   return out;
 }

@@ -17,7 +17,8 @@
 //     accumulator) per query head, merged across lanes by shuffles and
 //     across warps through shared memory.
 //  3. m2c_attn_combine_* (decode only): decode launches `splits` blocks per
-//     (token, KV head), each over one slice of the positions, writing
+//     (token, KV head); a token's context uses ceil(ctx / min_split) of
+//     them (at most `splits`), each over one slice of the positions, writing
 //     partial (acc, max, sum) states to the workspace; this launch merges
 //     them (flash-decoding), so a batch-1 step still fills the GPU.
 //
@@ -44,8 +45,16 @@ namespace m2c::ptx {
 namespace {
 
 constexpr int64_t kWarps = 4;
-/// Splits of the positions per (token, KV head) in decode steps.
-constexpr int64_t kDecodeSplits = 16;
+/// Decode: at most this many splits of the positions per (token, KV head),
+/// each at least kMinSplit positions long (the tiling pass's defaults).
+constexpr int64_t kDecodeSplits = 32, kMinSplit = 64;
+
+/// The splits a decode token's context uses: ceil(ctx / minSplit), at least
+/// 1, at most `splits`. It depends on the token's own context only, so a
+/// sequence's attention does not change with the batch it runs in.
+Value usedSplits(KernelBuilder &kb, Value ctx, int64_t splits, int64_t minSplit) {
+  return kb.minu(kb.divu(kb.add(ctx, minSplit - 1), minSplit), splits);
+}
 using attention::kNoScore;
 using Shape = attention::Shape;
 using attention::kvLayerParam;
@@ -261,7 +270,7 @@ Value shuffleVector(KernelBuilder &kb, Value vec, int64_t offset, int64_t width)
 /// tensor-core prefill kernel takes return at once.
 LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
                           KernelBinary &out, const std::string &suffix, int64_t splits,
-                          int64_t partialRow, bool skipContiguousTiles) {
+                          int64_t minSplit, int64_t partialRow, bool skipContiguousTiles) {
   const int64_t width = vectorWidth(s.D, byteSize(s.cacheType));
   // A row's pieces, on a power-of-two lane group (the butterflies need
   // one); lanes past the row's pieces (head_dim 48: 12 of 16) hold zero
@@ -329,7 +338,9 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape
     // This block's positions: [begin, end) of the split, in `step` strides.
     Value begin = kb.idx(0), end = ctx;
     if (splits > 1) {
-      Value perSplit = kb.mul(kb.divu(kb.add(ctx, (splits * step) - 1), splits * step), step);
+      // The context's own splits, each a whole number of `step`s.
+      Value span = kb.mul(usedSplits(kb, ctx, splits, minSplit), step);
+      Value perSplit = kb.mul(arith::CeilDivUIOp::create(kb.b, ctx, span), step);
       begin = kb.minu(kb.mul(split, perSplit), ctx);
       end = kb.minu(kb.add(begin, perSplit), ctx);
     }
@@ -441,6 +452,13 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape
       });
     });
   };
+  if (splits > 1) {
+    // Splits past the context's own do nothing (the combine skips them).
+    Value ctx = kb.add(kb.toIndex(kb.loadScalar(positions, {token})), 1);
+    kb.ifThen(kb.ult(kb.blockId(gpu::Dimension::z), usedSplits(kb, ctx, splits, minSplit)),
+              attend);
+    return success();
+  }
   if (!skipContiguousTiles) {
     attend();
     return success();
@@ -455,7 +473,7 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape
 
 void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
                   KernelBinary &out, const std::string &suffix, int64_t splits,
-                  int64_t partialRow) {
+                  int64_t minSplit, int64_t partialRow) {
   const int64_t width = vectorWidth(s.D, 4);
   const int64_t pieces = s.group * (s.D / width);
   const int64_t threads = std::min<int64_t>(256, ceilDiv(pieces, 32) * 32);
@@ -464,12 +482,14 @@ void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
   SmallVector<FuncParam> params = {
       {kb.memref({partialRows, partialRow}, plan::ElementType::F32),
        {KernelParam::Kind::Workspace, 0}},
-      outputParam(kb, o, 0)};
+      outputParam(kb, o, 0), inputParam(kb, spec.inputs[3], 3)};
   SmallVector<Value> args = kb.beginKernel(
       "m2c_attn_combine" + suffix, params, {threads, 1, 1},
       {rowsExtent(o), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(1)}, out);
-  Value partial = args[0], result = args[1];
+  Value partial = args[0], result = args[1], positions = args[2];
   Value token = kb.blockId(gpu::Dimension::x), kvHead = kb.blockId(gpu::Dimension::y);
+  Value ctx = kb.add(kb.toIndex(kb.loadScalar(positions, {token})), 1);
+  Value used = usedSplits(kb, ctx, splits, minSplit);
   Value tid = kb.threadId();
   kb.loop(kb.idx(0), kb.idx(pieces), kb.idx(threads), [&](Value start) {
     Value item = kb.add(start, tid);
@@ -477,15 +497,21 @@ void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
       Value g = kb.divu(item, s.D / width);
       Value d = kb.mul(kb.remu(item, s.D / width), width);
       Value firstRow = kb.add(kb.mul(kb.add(kb.mul(token, s.KV), kvHead), splits * s.group), g);
-      auto stateAt = [&](int64_t sp) -> HeadState {
-        Value row = kb.add(firstRow, sp * s.group);
+      auto stateAt = [&](Value sp) -> HeadState {
+        Value row = kb.add(firstRow, kb.mul(sp, s.group));
         return {kb.loadScalar(partial, {row, kb.idx(s.D)}),
                 kb.loadScalar(partial, {row, kb.idx(s.D + 1)}),
                 kb.load(partial, {row, d}, width)};
       };
-      HeadState total = stateAt(0);
-      for (int64_t sp = 1; sp < splits; ++sp)
-        total = merge(kb, total, stateAt(sp), width);
+      // Merged in split order, only the splits this context used.
+      HeadState first = stateAt(kb.idx(0));
+      SmallVector<Value> merged =
+          kb.loop(kb.idx(1), used, kb.idx(1), {first.max, first.sum, first.acc},
+                  [&](Value sp, ValueRange iter) -> SmallVector<Value> {
+                    HeadState next = merge(kb, {iter[0], iter[1], iter[2]}, stateAt(sp), width);
+                    return {next.max, next.sum, next.acc};
+                  });
+      HeadState total{merged[0], merged[1], merged[2]};
       Value head = kb.add(kb.mul(kvHead, s.group), g);
       kb.store(kb.divf(total.acc, kb.splat(total.sum, width)), result,
                {token, kb.add(kb.mul(head, s.D), d)});
@@ -550,8 +576,10 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   // enough (token, head) blocks already.
   const bool decode = spec.decode;
   const int64_t splits = decode ? spec.tileParam("splits", kDecodeSplits) : 1;
+  const int64_t minSplit = spec.tileParam("min_split", kMinSplit);
   if (failed(checkFixedTileParam(kb, spec, "attention", "threads", 32 * kWarps)) ||
-      failed(checkTileParam(kb, "attention", "splits", splits, 1, 64)))
+      failed(checkTileParam(kb, "attention", "splits", splits, 1, 64)) ||
+      failed(checkTileParam(kb, "attention", "min_split", minSplit, 1, 1 << 20)))
     return failure();
   const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
   s.qkNorm = spec.inputs.size() == 8;
@@ -569,10 +597,10 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
     attention::buildPrefillMma(kb, spec, s, out, suffix);
     out.workspaceBytes = spec.maxTokens * s.H * s.D * 2;
   }
-  if (failed(buildAttend(kb, spec, s, out, suffix, splits, partialRow, tensorCores)))
+  if (failed(buildAttend(kb, spec, s, out, suffix, splits, minSplit, partialRow, tensorCores)))
     return failure();
   if (splits > 1) {
-    buildCombine(kb, spec, s, out, suffix, splits, partialRow);
+    buildCombine(kb, spec, s, out, suffix, splits, minSplit, partialRow);
     out.workspaceBytes = spec.maxTokens * s.KV * splits * s.group * partialRow * 4;
   }
   return success();
