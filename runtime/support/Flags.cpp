@@ -76,6 +76,17 @@ void FlagSet::addReal(const std::string &name, double lo, double hi,
   };
 }
 
+void FlagSet::addIntList(const std::string &name, int64_t lo, int64_t hi,
+                         const std::string &what, std::vector<int64_t> *slot) {
+  valued_[name] = [=](const std::string &text) -> Status {
+    StatusOr<std::vector<int64_t>> values = parseIntList("--" + name, text, lo, hi, what);
+    if (!values)
+      return values.status();
+    *slot = values.take();
+    return Status::ok();
+  };
+}
+
 void FlagSet::addSwitch(const std::string &name, bool *slot, bool value) {
   switches_[name] = [slot, value] { *slot = value; };
 }

@@ -33,6 +33,10 @@ public:
   void addString(const std::string &name, std::string *slot);
   void addInt(const std::string &name, int64_t lo, int64_t hi, std::function<void(int64_t)> set);
   void addReal(const std::string &name, double lo, double hi, std::function<void(double)> set);
+  /// "1,8,32": every item an integer in [lo, hi] (parseIntList; `what`
+  /// names an item in the error).
+  void addIntList(const std::string &name, int64_t lo, int64_t hi, const std::string &what,
+                  std::vector<int64_t> *slot);
   void addSwitch(const std::string &name, bool *slot, bool value = true);
   /// Called for each occurrence (repeatable flags, or custom parsing).
   void addCustom(const std::string &name, std::function<Status(const std::string &)> parse);

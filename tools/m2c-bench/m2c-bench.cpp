@@ -120,20 +120,11 @@ int main(int argc, char **argv) {
   flags.addString("checkpoint", &checkpoint);
   flags.addString("json", &jsonPath);
   flags.addInt("iterations", 1, 10000, [&](int64_t n) { iterations = static_cast<int>(n); });
-  auto list = [&](const char *name, std::vector<int64_t> &slot) {
-    flags.addCustom(name, [&slot, name](const std::string &v) -> Status {
-      StatusOr<std::vector<int64_t>> parsed =
-          parseIntList(std::string("--") + name, v, 1, 1 << 24, "a positive count");
-      if (!parsed)
-        return parsed.status();
-      slot = parsed.take();
-      return Status::ok();
-    });
-  };
-  list("batches", batches);
-  list("contexts", contexts);
-  list("prefill", prefills);
-  list("profile-batches", profileBatches);
+  for (auto [name, slot] : {std::pair<const char *, std::vector<int64_t> *>{"batches", &batches},
+                             {"contexts", &contexts},
+                             {"prefill", &prefills},
+                             {"profile-batches", &profileBatches}})
+    flags.addIntList(name, 1, 1 << 24, "a positive count", slot);
   std::vector<std::string> positionals;
   bool exitNow = false;
   if (Status status = flags.parse(argc, argv, positionals, exitNow); !status)

@@ -139,32 +139,11 @@ int main(int argc, char **argv) {
   flags.addString("output", &o.output);
   flags.addString("json", &o.jsonPath);
   flags.addInt("repeats", 1, 1000, [&](int64_t n) { o.repeats = static_cast<int>(n); });
-  auto number = [&](const char *name, double &slot, double high) {
-    flags.addCustom(name, [&slot, name, high](const std::string &v) -> Status {
-      char *end = nullptr;
-      double parsed = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end || !(parsed >= 0 && parsed <= high))
-        return Status::error(std::string("--") + name + ": expected a number in [0, " +
-                             std::to_string(high) + "], got '" + v + "'");
-      slot = parsed;
-      return Status::ok();
-    });
-  };
-  number("error-bound", o.errorBound, 1.0);
-  number("min-gain", o.minGain, 0.5);
-  auto list = [&](const char *name, std::vector<int64_t> &slot, int64_t low) {
-    flags.addCustom(name, [&slot, name, low](const std::string &v) -> Status {
-      StatusOr<std::vector<int64_t>> parsed =
-          parseIntList(std::string("--") + name, v, low, 1 << 20, "a count");
-      if (!parsed)
-        return parsed.status();
-      slot = parsed.take();
-      return Status::ok();
-    });
-  };
-  list("batches", o.batches, 1);
-  list("contexts", o.contexts, 1);
-  list("prefill", o.prefills, 0);
+  flags.addReal("error-bound", 0, 1, [&](double x) { o.errorBound = x; });
+  flags.addReal("min-gain", 0, 0.5, [&](double x) { o.minGain = x; });
+  flags.addIntList("batches", 1, 1 << 20, "a count", &o.batches);
+  flags.addIntList("contexts", 1, 1 << 20, "a count", &o.contexts);
+  flags.addIntList("prefill", 0, 1 << 20, "a count", &o.prefills);
   std::vector<std::string> positionals;
   bool exitNow = false;
   if (Status status = flags.parse(argc, argv, positionals, exitNow); !status)
@@ -189,14 +168,16 @@ int main(int argc, char **argv) {
   if (!space)
     return fail(space.status().message());
 
-  // Every candidate is checked before the first is timed: a long run must
-  // not fail at its last artifact.
+  // Every candidate is loaded and checked before the first is timed: a long
+  // run must not fail at its last artifact.
+  std::vector<Artifact> artifacts;
   for (const TuningSpace::Candidate &candidate : space->candidates) {
     const std::string path = o.dir + "/" + candidate.artifact;
     StatusOr<Artifact> artifact = Artifact::load(path);
     if (!artifact)
       return fail(artifact.status().message());
-    const plan::Plan &plan = artifact->plan();
+    artifacts.push_back(artifact.take());
+    const plan::Plan &plan = artifacts.back().plan();
     if (Status status = CudaBackend::checkPlan(plan); !status)
       return fail(path + ": " + status.message());
     if (plan.gpu.target != space->target)
@@ -226,10 +207,8 @@ int main(int argc, char **argv) {
   ProgressLine progress("timing candidates");
   for (size_t c = 0; c < space->candidates.size(); ++c) {
     const std::string path = o.dir + "/" + space->candidates[c].artifact;
-    StatusOr<Artifact> artifact = Artifact::load(path);
-    if (!artifact)
-      return fail(artifact.status().message());
-    const plan::Plan &plan = artifact->plan();
+    const Artifact &artifact = artifacts[c];
+    const plan::Plan &plan = artifact.plan();
     const plan::Entry *decode = plan.findEntry("decode"), *prefill = plan.findEntry("prefill");
     const int64_t bs = plan.kvCache.blockSize;
     const int64_t checkSeqs = 4, checkLength = 256;
@@ -242,7 +221,7 @@ int main(int argc, char **argv) {
     WeightSourceOptions source;
     source.random = o.randomWeights;
     source.checkpointPath = o.checkpoint;
-    StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, &*artifact, source);
+    StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, &artifact, source);
     if (!reader)
       return fail(reader.status().message());
     CudaBackendOptions options;

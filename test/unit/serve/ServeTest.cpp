@@ -134,6 +134,23 @@ TEST(FlagSetTest, IntegerLists) {
   }
   EXPECT_EQ(parseIntList("--ids", "1,x", 0, 10, "an id").status().message(),
             "--ids: 'x' is not an id");
+
+  // The same as a flag.
+  std::vector<int64_t> batches = {7};
+  FlagSet flags("help\n", "v1");
+  flags.addIntList("batches", 1, 64, "a batch size", &batches);
+  auto parse = [&](std::vector<const char *> args) {
+    args.insert(args.begin(), "tool");
+    std::vector<std::string> rest;
+    bool exitNow = false;
+    Status status = flags.parse(static_cast<int>(args.size()), const_cast<char **>(args.data()),
+                                rest, exitNow);
+    return status ? std::string("ok") : status.message();
+  };
+  EXPECT_EQ(parse({"--batches", "1,8,32"}), "ok");
+  EXPECT_EQ(batches, (std::vector<int64_t>{1, 8, 32}));
+  EXPECT_EQ(parse({"--batches=65"}), "--batches: '65' is not a batch size");
+  EXPECT_EQ(batches, (std::vector<int64_t>{1, 8, 32})) << "a bad list changes nothing";
 }
 
 } // namespace
