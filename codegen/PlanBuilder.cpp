@@ -51,6 +51,8 @@ private:
                           ArrayRef<Value> results, std::map<std::string, double> attrs = {},
                           Value namingWeight = {});
   LogicalResult lowerMatmul(linalg::MatmulOp matmul);
+  /// The column slices that exactly tile a matmul result, by offset.
+  FailureOr<SmallVector<Value>> columnSlices(Value result);
 
   const llvm::StringMap<int64_t> &weightIds_;
   func::FuncOp func_;
@@ -152,7 +154,41 @@ LogicalResult EntryLowering::lowerMatmul(linalg::MatmulOp matmul) {
   if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
     return matmul.emitError("the plan lowers only matmuls into a zero-filled init");
   Value x = matmul.getDpsInputs()[0], w = matmul.getDpsInputs()[1];
-  return addKernel(matmul, plan::KernelKind::Linear, {x, w}, {matmul.getResult(0)}, {}, w);
+  // A fused projection (m2c-fuse-projections): when only column slices that
+  // tile the result read it, each slice gets its own buffer and the kernel
+  // writes it directly.
+  SmallVector<Value> outputs = {matmul.getResult(0)};
+  if (FailureOr<SmallVector<Value>> slices = columnSlices(matmul.getResult(0));
+      succeeded(slices))
+    outputs = *slices;
+  return addKernel(matmul, plan::KernelKind::Linear, {x, w}, outputs, {}, w);
+}
+
+FailureOr<SmallVector<Value>> EntryLowering::columnSlices(Value result) {
+  auto type = cast<RankedTensorType>(result.getType());
+  SmallVector<std::pair<int64_t, Value>> slices;
+  for (Operation *user : result.getUsers()) {
+    auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
+    if (!slice || !slice.hasUnitStride() || slice.getStaticOffsets()[0] != 0 ||
+        ShapedType::isDynamic(slice.getStaticOffsets()[1]) ||
+        slice.getResultType().getRank() != 2 ||
+        slice.getResultType().getShape()[0] != type.getShape()[0] ||
+        slice.getResultType().isDynamicDim(1))
+      return failure();
+    slices.push_back({slice.getStaticOffsets()[1], slice.getResult()});
+  }
+  llvm::sort(slices, [](const auto &a, const auto &b) { return a.first < b.first; });
+  int64_t column = 0;
+  SmallVector<Value> values;
+  for (auto &[offset, value] : slices) {
+    if (offset != column)
+      return failure();
+    column += cast<RankedTensorType>(value.getType()).getDimSize(1);
+    values.push_back(value);
+  }
+  if (values.empty() || column != type.getDimSize(1))
+    return failure();
+  return values;
 }
 
 LogicalResult EntryLowering::lowerOp(Operation *op) {
@@ -263,6 +299,23 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
         return addKernel(route, KernelKind::MoeRoute, inputs,
                          {route.getExpertIds(), route.getExpertWeights()}, attrs);
       })
+      .Case([&](moe::NormRouteOp route) -> LogicalResult {
+        SmallVector<Value> inputs = {route.getInput(), route.getResidual(),
+                                     route.getNormWeight(), route.getGateWeight()};
+        if (Value bias = route.getCorrectionBias())
+          inputs.push_back(bias);
+        std::map<std::string, double> attrs = {
+            {"add_rms_norm", 1.0},
+            {"eps", route.getEps().convertToDouble()},
+            {"top_k", static_cast<double>(route.getTopK())},
+            {"num_experts", static_cast<double>(route.getNumExperts())},
+            {"softmax", route.getScoring() == moe::ScoringFunc::softmax ? 1.0 : 0.0},
+            {"renormalize", route.getRenormalize() ? 1.0 : 0.0}};
+        return addKernel(route, KernelKind::MoeRoute, inputs,
+                         {route.getSum(), route.getHidden(), route.getExpertIds(),
+                          route.getExpertWeights()},
+                         attrs, route.getNormWeight());
+      })
       .Case([&](moe::ExpertsOp experts) -> LogicalResult {
         SmallVector<Value> inputs = {experts.getHidden(),      experts.getExpertIds(),
                                      experts.getExpertWeights(), experts.getGateProj(),
@@ -272,6 +325,9 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
         return addKernel(experts, KernelKind::MoeExperts, inputs, {experts.getResult()});
       })
       .Case([&](tensor::ExtractSliceOp slice) -> LogicalResult {
+        // A fused projection's column slice: its matmul wrote it already.
+        if (values_.count(slice.getResult()))
+          return success();
         auto type = slice.getResultType();
         if (type.getRank() != 2 || type.getDimSize(0) != 1 || !slice.hasUnitStride())
           return slice.emitError("the plan lowers only the extraction of the last token's row");
@@ -331,6 +387,20 @@ FailureOr<plan::Plan> buildPlan(ModuleOp module, const PlanOptions &options) {
     weight.symbol = global.getSymName().str();
     auto binding = global->getAttrOfType<StringAttr>("m2c.checkpoint");
     weight.binding = binding ? binding.getValue().str() : weight.symbol;
+    // A fused projection's weight (m2c-fuse-projections) names its parts.
+    auto parts = global->getAttrOfType<ArrayAttr>("m2c.checkpoint_parts");
+    auto partRows = global->getAttrOfType<DenseI64ArrayAttr>("m2c.part_rows");
+    if (parts || partRows) {
+      if (!parts || !partRows || parts.size() != static_cast<size_t>(partRows.size()))
+        return global.emitError("m2c.checkpoint_parts and m2c.part_rows must list the same parts");
+      for (auto [name, rows] : llvm::zip(parts, partRows.asArrayRef())) {
+        auto text = dyn_cast<StringAttr>(name);
+        if (!text)
+          return global.emitError("m2c.checkpoint_parts must hold strings");
+        weight.parts.push_back({text.str(), rows});
+      }
+      weight.binding = weight.symbol;
+    }
     weight.shape.assign(type.getShape().begin(), type.getShape().end());
     weight.type = *element;
     // Dequantized FP8 values are not bf16-representable: keep them exact.

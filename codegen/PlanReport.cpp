@@ -67,7 +67,10 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
   case KernelKind::Linear: {
     const plan::Weight &w = plan.weights[k.inputs[1].index];
     cost.flops = 2.0 * rows(k.outputs[0]) * w.shape[0] * w.shape[1];
-    cost.sourceOps = "linalg.matmul";
+    cost.sourceOps = k.outputs.size() == 1
+                         ? std::string("linalg.matmul")
+                         : "linalg.matmul x" + std::to_string(k.outputs.size()) +
+                               " (concatenated weights)";
     break;
   }
   case KernelKind::Attention: {
@@ -89,9 +92,11 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     cost.sourceOps = "arith.addf";
     break;
   case KernelKind::MoeRoute: {
-    const plan::Weight &gate = plan.weights[k.inputs[1].index];
-    cost.flops = 2.0 * t * gate.shape[0] * gate.shape[1];
-    cost.sourceOps = "moe.route (gate GEMV + scoring + bias + top-k + renormalise)";
+    const bool norm = k.attr("add_rms_norm") != 0;
+    const plan::Weight &gate = plan.weights[k.inputs[norm ? 3 : 1].index];
+    cost.flops = 2.0 * t * gate.shape[0] * gate.shape[1] + (norm ? 4.0 * t * gate.shape[1] : 0);
+    cost.sourceOps = std::string(norm ? "norm.add_rms + " : "") +
+                     "moe.route (gate GEMV + scoring + bias + top-k + renormalise)";
     break;
   }
   case KernelKind::MoeExperts: {

@@ -66,6 +66,24 @@ def FuseQkNorm : Pass<"m2c-fuse-qk-norm", "::mlir::func::FuncOp"> {
   ];
 }
 
+def FuseNormRoute : Pass<"m2c-fuse-norm-route", "::mlir::func::FuncOp"> {
+  let summary = "Makes the post-attention norm the router's prologue";
+  let description = [{
+    Rewrites `%sum, %h = norm.add_rms %x, %d, %w` feeding `moe.route %h, ...`
+    into `%sum, %h, %ids, %weights = moe.norm_route %x, %d, %w, ...`; the
+    experts and the residual stream read `%h` and `%sum` from it. The router
+    kernel handles one token per block, so it computes the norm itself and
+    writes both rows, and a decode layer runs one kernel fewer. Runs after
+    m2c-fuse-add-rmsnorm. Requires every other user of the norm to follow
+    the router. Post-condition: no `moe.route` reads a `norm.add_rms`
+    result.
+  }];
+  let dependentDialects = ["::m2c::moe::MoeDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Norms folded into moe.norm_route">
+  ];
+}
+
 def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
   let summary = "Chooses the quantized storage format of each weight class";
   let description = [{
@@ -95,6 +113,31 @@ def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
   ];
 }
 
+def FuseProjections : Pass<"m2c-fuse-projections", "::mlir::ModuleOp"> {
+  let summary = "Fuses the linear projections of one input into one GEMM";
+  let description = [{
+    Rewrites matmuls that read the same input (the q, k and v projections)
+    into one `linalg.matmul` over a new weight global whose rows are the
+    parts' rows concatenated, followed by one `tensor.extract_slice` of
+    columns per former result. The new global records its parts
+    (`m2c.checkpoint_parts`, `m2c.part_rows`), so each part is still read,
+    generated and named as its own checkpoint tensor; the parts' globals are
+    erased once unused. The plan lowers the fused matmul to one linear
+    kernel writing each column range to its own buffer, so consumers are
+    unchanged. Runs after m2c-quantize-weights: parts must share a format,
+    and FP8 128x128 blocks must not straddle two parts (every part but the
+    last a multiple of 128 rows), so the fused weight packs to exactly the
+    parts' codes and scales. Post-condition: no two fusable matmuls read the
+    same value.
+  }];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Matmuls folded into a fused projection">,
+    Statistic<"numSkipped", "num-skipped",
+              "Groups left unfused because their formats or blocks differ">
+  ];
+}
+
 def TileKernels : Pass<"m2c-tile-kernels", "::mlir::ModuleOp"> {
   let summary = "Chooses tile and launch parameters per kernel from a cost model";
   let description = [{
@@ -106,8 +149,8 @@ def TileKernels : Pass<"m2c-tile-kernels", "::mlir::ModuleOp"> {
     keys are `<entry>/<family>/<shape>` as the pass prints them with
     `m2c.tile_key`. The plan copies the parameters into kernel attributes
     (`tile.<name>`), where GPU codegen reads them.
-    Post-condition: every linalg.matmul, attn.gqa, moe.route, moe.experts,
-    norm.rms and norm.add_rms in an entry point has `m2c.tile`.
+    Post-condition: every linalg.matmul, attn.gqa, moe.route, moe.norm_route,
+    moe.experts, norm.rms and norm.add_rms in an entry point has `m2c.tile`.
   }];
   let options = [
     Option<"target", "target", "std::string", /*default=*/"\"sm_90a\"",

@@ -11,7 +11,8 @@ namespace m2c {
 const std::vector<std::string> &compilePipelinePasses() {
   static const std::vector<std::string> passes = {
       "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-fuse-qk-norm",
-      "m2c-quantize-weights",
+      "m2c-fuse-norm-route",
+      "m2c-quantize-weights", "m2c-fuse-projections",
       "m2c-tile-kernels"};
   return passes;
 }
@@ -34,6 +35,10 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
   // KV-write and attend launches each normalise the rows they read).
   if (enabled("m2c-fuse-qk-norm"))
     funcs.addPass(createFuseQkNorm());
+  // ... and no moe.route reads a norm.add_rms result (the router kernel
+  // normalises its token's row itself and writes the sum and the norm).
+  if (enabled("m2c-fuse-norm-route"))
+    funcs.addPass(createFuseNormRoute());
 
   // Stage 2, quantization (module level). Post-condition: every weight of
   // a quantized class carries m2c.quantization, except those the
@@ -46,7 +51,15 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
     pm.addPass(createQuantizeWeights(quant));
   }
 
-  // Stage 3, tiling (GPU targets only; the CPU backend has no tiles).
+  // Stage 3, weight fusion (module level; after quantization, because
+  // parts must share a format and FP8 blocks must not straddle them).
+  // Post-condition: no two fusable matmuls read one value; a fused weight
+  // lists its parts, and the plan's linear writes each part's columns to
+  // the buffer the part's consumers already read.
+  if (enabled("m2c-fuse-projections"))
+    pm.addPass(createFuseProjections());
+
+  // Stage 4, tiling (GPU targets only; the CPU backend has no tiles).
   // Post-condition: every compute op of an entry point carries m2c.tile
   // and m2c.tile_key, from the cost model or the tuning file.
   if (!options.target.empty() && enabled("m2c-tile-kernels")) {

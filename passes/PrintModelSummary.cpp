@@ -71,7 +71,7 @@ struct PrintModelSummaryPass
         continue;
       ++entries;
       llvm::MapVector<StringRef, int64_t> counts;
-      for (StringRef name : {"attn.gqa", "moe.route", "moe.experts", "norm.rms",
+      for (StringRef name : {"attn.gqa", "moe.route", "moe.norm_route", "moe.experts", "norm.rms",
                              "norm.add_rms", "linalg.matmul", "tensor.gather"})
         counts[name] = 0;
       m2c::attn::KvCacheType cache;

@@ -154,8 +154,8 @@ private:
                                         {"up_tile_n", 64},
                                         {"down_tile_n", 128}});
     }
-    if (auto route = dyn_cast<m2c::moe::RouteOp>(op)) {
-      ArrayRef<int64_t> gate = shapeOf(route.getGateWeight());
+    if (isa<m2c::moe::RouteOp, m2c::moe::NormRouteOp>(op)) {
+      ArrayRef<int64_t> gate = shapeOf(op->getOperand(isa<m2c::moe::RouteOp>(op) ? 1 : 3));
       // Blocks of 8 warps, one group of 4 experts per warp; beyond 32
       // experts the gate GEMV spreads over several blocks per token.
       return std::make_pair("route/" + std::to_string(gate[0]) + "x" + std::to_string(gate[1]),

@@ -118,6 +118,75 @@ LogicalResult buildTakeLastRow(KernelBuilder &kb, const KernelSpec &spec, Kernel
   return success();
 }
 
+void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
+  const int64_t width = vectorWidth(r.cols, 4);
+  const int64_t chunks = r.cols / width;
+  const int64_t perThread = ceilDiv(chunks, r.threads), warps = r.threads / 32;
+  const bool ragged = chunks % r.threads != 0;
+  Value scratch = kb.shared(r.scratchName, {warps}, kb.f32());
+  Value tid = kb.threadId();
+  VectorType vtype = kb.vec(width, kb.f32());
+  auto whenWriting = [&](llvm::function_ref<void()> write) {
+    if (r.writeOutputs)
+      kb.ifThen(r.writeOutputs, write);
+    else
+      write();
+  };
+
+  // The row stays in registers: perThread chunks per thread, unrolled so
+  // that no register array is indexed dynamically.
+  SmallVector<Value> chunkIds, values;
+  Value sumSq = kb.cf32(0.0);
+  for (int64_t i = 0; i < perThread; ++i) {
+    Value chunk = kb.add(tid, i * r.threads);
+    chunkIds.push_back(chunk);
+    bool mayBeOut = ragged && i == perThread - 1;
+    auto loadChunk = [&]() -> SmallVector<Value> {
+      Value k = kb.mul(chunk, width);
+      Value v = kb.load(r.x, {r.row, k}, width);
+      if (r.residual) {
+        v = kb.addf(v, kb.load(r.residual, {r.row, k}, width));
+        whenWriting([&] { kb.store(v, r.sums, {r.row, k}); });
+      }
+      return {v};
+    };
+    Value v = mayBeOut ? kb.ifElse(kb.ult(chunk, chunks), {vtype}, loadChunk,
+                                   [&]() -> SmallVector<Value> { return {kb.zeros(vtype)}; })[0]
+                       : loadChunk()[0];
+    values.push_back(v);
+    sumSq = kb.addf(sumSq, kb.reduceAdd(kb.mulf(v, v)));
+  }
+  Value total = kb.blockSum(sumSq, scratch, warps);
+  // scale = (float)(1 / sqrt(mean + eps)) with the last steps in f64, as the
+  // reference does (and out of reach of the 1/sqrt -> rsqrt.approx rewrite).
+  Type f64 = kb.b.getF64Type();
+  Value mean =
+      arith::ExtFOp::create(kb.b, f64, kb.divf(total, kb.cf32(static_cast<double>(r.cols))));
+  Value root = math::SqrtOp::create(
+      kb.b, kb.addf(mean, arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(r.eps))));
+  Value scale = arith::TruncFOp::create(
+      kb.b, kb.f32(),
+      kb.divf(arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(1.0)), root));
+  Value scaleVec = kb.splat(scale, width);
+  for (int64_t i = 0; i < perThread; ++i) {
+    bool mayBeOut = ragged && i == perThread - 1;
+    auto write = [&] {
+      Value k = kb.mul(chunkIds[i], width);
+      // The reference's order: (x * s) * weight, in f32.
+      Value v = kb.mulf(kb.mulf(values[i], scaleVec), kb.loadF32(r.weight, {k}, width));
+      if (r.rowCopy)
+        kb.store(v, r.rowCopy, {k});
+      whenWriting([&] { kb.store(kb.fromF32(v, typeOf(kb, r.yType)), r.ys, {r.row, k}); });
+    };
+    if (mayBeOut)
+      kb.ifThen(kb.ult(chunkIds[i], chunks), write);
+    else
+      write();
+  }
+}
+
+int64_t rmsNormThreads(int64_t cols) { return threadsFor(cols / vectorWidth(cols, 4), 512); }
+
 LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
                            bool withResidual) {
   const TensorInfo &x = spec.inputs[0];
@@ -126,13 +195,9 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   const int64_t C = x.shape[1];
   if (x.type != plan::ElementType::F32)
     return unsupported(kb, "rms_norm expects f32 activations");
-  const int64_t width = vectorWidth(C, 4);
-  const int64_t chunks = C / width, threads = threadsFor(chunks, 512);
+  const int64_t threads = rmsNormThreads(C);
   if (failed(checkFixedTileParam(kb, spec, "rms_norm", "threads", threads)))
     return failure();
-  const int64_t perThread = ceilDiv(chunks, threads), warps = threads / 32;
-  const bool ragged = chunks % threads != 0;
-  const double eps = spec.attr("eps", 1e-6);
   out.name = std::string(withResidual ? "m2c_add_rms_norm_h" : "m2c_rms_norm_h") +
              std::to_string(C);
   if (w.type != plan::ElementType::BF16)
@@ -148,64 +213,19 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   SmallVector<Value> args =
       kb.beginKernel(out.name, params, {threads, 1, 1},
                      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
-  Value xs = args[0];
-  Value residual = withResidual ? args[1] : Value();
-  Value ws = args[withResidual ? 2 : 1];
-  Value sums = withResidual ? args[3] : Value();
-  Value ys = args.back();
-
-  Value scratch = kb.shared(out.name + "_partials", {warps}, kb.f32());
-  Value row = kb.blockId(gpu::Dimension::x);
-  Value tid = kb.threadId();
-  VectorType vtype = kb.vec(width, kb.f32());
-
-  // The row stays in registers: perThread chunks per thread, unrolled so
-  // that no register array is indexed dynamically.
-  SmallVector<Value> chunkIds, values;
-  Value sumSq = kb.cf32(0.0);
-  for (int64_t i = 0; i < perThread; ++i) {
-    Value chunk = kb.add(tid, i * threads);
-    chunkIds.push_back(chunk);
-    bool mayBeOut = ragged && i == perThread - 1;
-    auto loadChunk = [&]() -> SmallVector<Value> {
-      Value k = kb.mul(chunk, width);
-      Value v = kb.load(xs, {row, k}, width);
-      if (withResidual) {
-        v = kb.addf(v, kb.load(residual, {row, k}, width));
-        kb.store(v, sums, {row, k});
-      }
-      return {v};
-    };
-    Value v = mayBeOut ? kb.ifElse(kb.ult(chunk, chunks), {vtype}, loadChunk,
-                                   [&]() -> SmallVector<Value> { return {kb.zeros(vtype)}; })[0]
-                       : loadChunk()[0];
-    values.push_back(v);
-    sumSq = kb.addf(sumSq, kb.reduceAdd(kb.mulf(v, v)));
-  }
-  Value total = kb.blockSum(sumSq, scratch, warps);
-  // scale = (float)(1 / sqrt(mean + eps)) with the last steps in f64, as the
-  // reference does (and out of reach of the 1/sqrt -> rsqrt.approx rewrite).
-  Type f64 = kb.b.getF64Type();
-  Value mean = arith::ExtFOp::create(kb.b, f64, kb.divf(total, kb.cf32(static_cast<double>(C))));
-  Value root = math::SqrtOp::create(
-      kb.b, kb.addf(mean, arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(eps))));
-  Value scale = arith::TruncFOp::create(
-      kb.b, kb.f32(),
-      kb.divf(arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(1.0)), root));
-  Value scaleVec = kb.splat(scale, width);
-  for (int64_t i = 0; i < perThread; ++i) {
-    bool mayBeOut = ragged && i == perThread - 1;
-    auto write = [&] {
-      Value k = kb.mul(chunkIds[i], width);
-      // The reference's order: (x * s) * weight, in f32.
-      Value v = kb.mulf(kb.mulf(values[i], scaleVec), kb.loadF32(ws, {k}, width));
-      kb.store(kb.fromF32(v, typeOf(kb, y.type)), ys, {row, k});
-    };
-    if (mayBeOut)
-      kb.ifThen(kb.ult(chunkIds[i], chunks), write);
-    else
-      write();
-  }
+  RmsNormRow row;
+  row.x = args[0];
+  row.residual = withResidual ? args[1] : Value();
+  row.weight = args[withResidual ? 2 : 1];
+  row.sums = withResidual ? args[3] : Value();
+  row.ys = args.back();
+  row.yType = y.type;
+  row.row = kb.blockId(gpu::Dimension::x);
+  row.cols = C;
+  row.threads = threads;
+  row.eps = spec.attr("eps", 1e-6);
+  row.scratchName = out.name + "_partials";
+  emitRmsNormRow(kb, row);
   return success();
 }
 

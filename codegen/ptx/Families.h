@@ -98,6 +98,45 @@ inline FuncParam tokensParam(KernelBuilder &kb) {
   return {kb.i32(), {KernelParam::Kind::NumTokens, 0}};
 }
 
+/// One row of (add +) RMSNorm by a whole block of `threads` (rms_norm,
+/// add_rms_norm and the router's prologue): y = rms(x [+ residual]) * w,
+/// f32 math, the sum to `sums` when there is a residual. `writeOutputs`
+/// (i1, optional) guards the global writes; `rowCopy` (optional, f32
+/// [cols] in shared memory) receives the normalised row for the block.
+struct RmsNormRow {
+  mlir::Value x, residual, weight, sums, ys, rowCopy, writeOutputs, row;
+  plan::ElementType yType = plan::ElementType::F32;
+  int64_t cols = 0, threads = 32;
+  double eps = 1e-6;
+  std::string scratchName;
+};
+void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &row);
+/// The block size rms_norm and add_rms_norm use for a row of `cols`.
+int64_t rmsNormThreads(int64_t cols);
+
+/// A linear kernel's outputs: one [T, N] buffer, or (a fused projection)
+/// consecutive column ranges of the product, each in its own buffer.
+class LinearOutputs {
+public:
+  explicit LinearOutputs(llvm::ArrayRef<TensorInfo> outputs);
+  void appendParams(KernelBuilder &kb, llvm::SmallVectorImpl<FuncParam> &params) const;
+  size_t numParams() const { return outputs_.size(); }
+  void bind(mlir::ValueRange args) { memrefs_.assign(args.begin(), args.end()); }
+  /// "" for one output, else "_split<N0>_<N1>...": part of the kernel name.
+  std::string nameSuffix() const;
+  /// The smallest column range: stores of `width` columns starting at a
+  /// multiple of `width` never straddle two outputs when it divides this.
+  int64_t minWidth() const;
+  /// Stores `value` (a scalar, or a vector of columns inside one range) at
+  /// [row, col] of the product.
+  void store(KernelBuilder &kb, mlir::Value value, mlir::Value row, mlir::Value col) const;
+
+private:
+  llvm::SmallVector<TensorInfo> outputs_;
+  llvm::SmallVector<int64_t> begins_;
+  llvm::SmallVector<mlir::Value> memrefs_;
+};
+
 /// Fails with `message` at the builder's location.
 mlir::LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message);
 

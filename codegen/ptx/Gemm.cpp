@@ -242,14 +242,19 @@ bool convertible(plan::ElementType type) {
 
 bool mmaGemmSupports(const KernelSpec &spec) {
   const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
+  // The epilogue stores column pairs: every output range must hold whole pairs.
+  bool evenOutputs = llvm::all_of(spec.outputs, [&](const TensorInfo &t) {
+    return t.shape[1] % 2 == 0 && t.type == plan::ElementType::F32;
+  });
   return x.tokenRows && w.shape.size() == 2 && w.shape[1] % mma::kMinBlockK == 0 &&
          w.shape[0] % 8 == 0 && convertible(x.type) && convertible(w.type) &&
-         WeightOperand(w).unsupportedReason().empty() && y.type == plan::ElementType::F32;
+         WeightOperand(w).unsupportedReason().empty() && y.type == plan::ElementType::F32 &&
+         evenOutputs;
 }
 
 LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   using namespace mma;
-  const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
+  const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1];
   const int64_t N = w.shape[0], K = w.shape[1];
   if (!mmaGemmSupports(spec))
     return unsupported(kb, "the mma.sync GEMM needs K (" + llvm::Twine(K) +
@@ -267,21 +272,24 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
     return unsupported(kb, "gemm: tile_k (" + llvm::Twine(tile.blockK) + ") must divide K (" +
                                llvm::Twine(K) + ")");
   const int64_t tilesN = ceilDiv(N, tile.blockN);
+  LinearOutputs ys(spec.outputs);
   out.name = "m2c_gemm_mma_" + weight.typeName() + "_n" + std::to_string(N) + "_k" +
              std::to_string(K);
   if (x.type != plan::ElementType::F32)
     out.name += std::string("_x") + shortTypeName(x.type);
+  out.name += ys.nameSuffix();
 
   SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
   weight.appendParams(kb, params, 1);
-  params.append({outputParam(kb, y, 0), tokensParam(kb)});
+  ys.appendParams(kb, params);
+  params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {kThreads, 1, 1},
       {LaunchExtent::tokens(1, kBlockM), LaunchExtent::fixed(tilesN), LaunchExtent::fixed(1)},
       out);
   Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));
-  Value ys = args[1 + weight.numParams()];
+  ys.bind(ValueRange(args).slice(1 + weight.numParams(), ys.numParams()));
   Value numTokens = kb.toIndex(args.back());
   Type bf16 = kb.b.getBF16Type();
   Value sharedA = kb.shared(out.name + "_a", {kBlockM, tile.sharedK()}, bf16);
@@ -314,7 +322,7 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
       if (weight.scalesInEpilogue())
         for (int64_t i = 0; i < 2; ++i)
           values[i] = kb.mulf(values[i], weight.rowScale(kb, Value(), kb.add(c, i)));
-      kb.store(vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values), ys, {r, c});
+      ys.store(kb, vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values), r, c);
     });
   });
   return success();

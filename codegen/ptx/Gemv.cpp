@@ -110,12 +110,65 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
       });
 }
 
+LinearOutputs::LinearOutputs(ArrayRef<TensorInfo> outputs)
+    : outputs_(outputs.begin(), outputs.end()) {
+  int64_t column = 0;
+  for (const TensorInfo &t : outputs_) {
+    begins_.push_back(column);
+    column += t.shape[1];
+  }
+}
+
+void LinearOutputs::appendParams(KernelBuilder &kb, SmallVectorImpl<FuncParam> &params) const {
+  for (size_t i = 0; i < outputs_.size(); ++i)
+    params.push_back(outputParam(kb, outputs_[i], static_cast<int64_t>(i)));
+}
+
+std::string LinearOutputs::nameSuffix() const {
+  if (outputs_.size() == 1)
+    return "";
+  std::string suffix = "_split";
+  for (size_t i = 0; i < outputs_.size(); ++i)
+    suffix += (i ? "_" : "") + std::to_string(outputs_[i].shape[1]);
+  return suffix;
+}
+
+int64_t LinearOutputs::minWidth() const {
+  int64_t width = outputs_.front().shape[1];
+  for (const TensorInfo &t : outputs_)
+    width = std::min(width, t.shape[1]);
+  return width;
+}
+
+void LinearOutputs::store(KernelBuilder &kb, Value value, Value row, Value col) const {
+  auto storeAt = [&](size_t i, Value column) {
+    if (isa<VectorType>(value.getType()))
+      kb.store(value, memrefs_[i], {row, column});
+    else
+      kb.storeScalar(value, memrefs_[i], {row, column});
+  };
+  if (outputs_.size() == 1)
+    return storeAt(0, col);
+  // One compare per range: cheap next to the dot product behind the value.
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    int64_t begin = begins_[i], end = begin + outputs_[i].shape[1];
+    Value inside = kb.ult(col, end);
+    if (begin > 0)
+      inside = kb.andi(inside, kb.ult(kb.idx(begin - 1), col));
+    kb.ifThen(inside, [&] { storeAt(i, kb.sub(col, kb.idx(begin))); });
+  }
+}
+
 LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
   const int64_t N = w.shape[0], K = w.shape[1];
-  if (x.shape[1] != K || y.shape[1] != N)
+  int64_t columns = 0;
+  for (const TensorInfo &t : spec.outputs)
+    columns += t.shape[1];
+  if (x.shape[1] != K || columns != N)
     return unsupported(kb, "linear shapes do not match: x [" + llvm::Twine(x.shape[1]) +
                                "], w [" + llvm::Twine(N) + ", " + llvm::Twine(K) + "]");
+  LinearOutputs ys(spec.outputs);
   WeightOperand weight(w);
   if (std::string reason = weight.unsupportedReason(); !reason.empty())
     return unsupported(kb, reason);
@@ -151,10 +204,11 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   out.name = "m2c_gemv_" + weight.typeName() + "_n" + std::to_string(N) + "_k" + std::to_string(K);
   if (x.type != plan::ElementType::F32)
     out.name += std::string("_x") + shortTypeName(x.type);
+  out.name += ys.nameSuffix();
 
   SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
   weight.appendParams(kb, params, 1);
-  params.push_back(outputParam(kb, y, 0));
+  ys.appendParams(kb, params);
   if (group > 1)
     params.push_back(tokensParam(kb));
   LaunchExtent tokenExtent = group > 1 ? LaunchExtent::tokens(1, group) : rowsExtent(x);
@@ -166,7 +220,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
       kb.beginKernel(out.name, params, {32 * warps, 1, 1}, grid, out);
   Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));
-  Value ys = args[1 + weight.numParams()];
+  ys.bind(ValueRange(args).slice(1 + weight.numParams(), ys.numParams()));
 
   Value tokenBlock = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
   Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
@@ -204,7 +258,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
             Value value = sums[r * n + t];
             if (!yType.isF32())
               value = arith::TruncFOp::create(kb.b, yType, value);
-            kb.storeScalar(value, ys, {tokens[t], rows[r]});
+            ys.store(kb, value, tokens[t], rows[r]);
           };
           if (ragged)
             kb.ifThen(kb.ult(rows[r], N), write);

@@ -5,7 +5,10 @@
 // shared memory; warp 0 then scores them (sigmoid, or softmax with warp
 // reductions), adds the selection bias, and picks the top-k by k rounds of
 // a warp arg-max (ties to the lower expert id, as the CPU reference), and
-// writes ids and (renormalised) weights.
+// writes ids and (renormalised) weights. Fused with the post-attention
+// add_rms_norm (m2c-fuse-norm-route), the block first computes its token's
+// sum and normalised row (as add_rms_norm does), writes both, and the gate
+// GEMV reads the row from shared memory.
 //
 // moe_experts: all selected experts of the step in three launches, whatever
 // the expert ids are:
@@ -46,31 +49,42 @@ Value negInf(KernelBuilder &kb) { return kb.cf32(-std::numeric_limits<double>::i
 } // namespace
 
 LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
-  const TensorInfo &x = spec.inputs[0], &gate = spec.inputs[1];
-  const bool hasBias = spec.inputs.size() == 3;
+  // With add_rms_norm the router normalises its token's row first: inputs
+  // (a, b, norm weight, gate [, bias]), outputs (a + b, normed, ids, weights).
+  const bool norm = spec.attr("add_rms_norm") != 0.0;
+  const size_t first = norm ? 2 : 0;
+  const TensorInfo &x = spec.inputs[0], &gate = spec.inputs[first + 1];
+  const bool hasBias = spec.inputs.size() == first + 3;
   const int64_t E = gate.shape[0], Hd = gate.shape[1];
   const int64_t topK = spec.intAttr("top_k");
   const bool softmax = spec.attr("softmax") != 0.0, renormalize = spec.attr("renormalize") != 0.0;
-  if (topK < 1 || topK > E || spec.outputs[0].shape[1] != topK)
+  if (topK < 1 || topK > E || spec.outputs[first].shape[1] != topK)
     return unsupported(kb, "moe_route expects top_k (" + llvm::Twine(topK) +
                                ") in [1, num_experts (" + llvm::Twine(E) + ")]");
   if (x.shape[1] != Hd)
     return unsupported(kb, "moe_route hidden size does not match the gate");
   if (gate.quantization != plan::Quantization::None)
     return unsupported(kb, "the router gate is never quantized");
+  // The normalised row lives in shared memory for the gate GEMV.
+  if (norm && (x.type != plan::ElementType::F32 || Hd * 4 > 40 * 1024))
+    return unsupported(kb, "moe_route's norm prologue needs f32 rows of at most 10240; "
+                           "compile with --disable-pass=m2c-fuse-norm-route");
   constexpr int64_t kRouteWarps = 8;
   if (failed(checkFixedTileParam(kb, spec, "moe_route", "threads", 32 * kRouteWarps)))
     return failure();
   const int64_t perLane = ceilDiv(E, 32);
   const int64_t groups = ceilDiv(E, kRowsPerWarp);
+  const std::string normTag = norm ? "_addnorm" : "";
   out.name = "m2c_moe_route_e" + std::to_string(E) + "_k" + std::to_string(topK) + "_h" +
-             std::to_string(Hd) + (softmax ? "_softmax" : "_sigmoid");
+             std::to_string(Hd) + (softmax ? "_softmax" : "_sigmoid") + normTag;
 
   // The logits go to the workspace: blocks of 8 warps, one group of 4
   // experts per warp. Up to 32 experts one block holds them all and warp 0
   // selects after a barrier; beyond, the GEMV spreads over ceil(E/32)
   // blocks per token (one block per token kept minimax-m2's 256-expert
   // router at 56 us) and a second launch, one warp per token, selects.
+  // With the norm prologue every logits block normalises the row into
+  // shared memory (a few KB re-read from L2) and the first one writes it.
   const int64_t logitBlocks = ceilDiv(groups, kRouteWarps);
   const bool oneLaunch = logitBlocks == 1;
   out.workspaceBytes = spec.maxTokens * perLane * 32 * 4;
@@ -80,11 +94,46 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   std::string selection = "_k" + std::to_string(topK) + (softmax ? "_softmax" : "_sigmoid");
   SmallVector<FuncParam> outputs;
   if (hasBias)
-    outputs.push_back(inputParam(kb, spec.inputs[2], 2));
-  outputs.push_back(outputParam(kb, spec.outputs[0], 0));
-  outputs.push_back(outputParam(kb, spec.outputs[1], 1));
+    outputs.push_back(inputParam(kb, spec.inputs[first + 2], first + 2));
+  outputs.push_back(outputParam(kb, spec.outputs[first], first));
+  outputs.push_back(outputParam(kb, spec.outputs[first + 1], first + 1));
+  // The logits launch reads x (or a, b and the norm weight) and the gate,
+  // and with the norm writes the sum and the normalised row.
+  SmallVector<FuncParam> logitParams = {inputParam(kb, x, 0)};
+  if (norm)
+    logitParams.append({inputParam(kb, spec.inputs[1], 1), inputParam(kb, spec.inputs[2], 2)});
+  logitParams.append({inputParam(kb, gate, first + 1), workspace});
+  if (norm)
+    logitParams.append(
+        {outputParam(kb, spec.outputs[0], 0), outputParam(kb, spec.outputs[1], 1)});
+  const size_t numLogitParams = logitParams.size();
+  // The token's hidden row, as the gate GEMV reads it: x in global memory,
+  // or the prologue's normalised row in shared memory.
+  auto hiddenRow = [&](ValueRange args, Value token, Value writes) -> LoadVector {
+    if (!norm)
+      return [&kb, xs = args[0], token](Value k, int64_t n) {
+        return kb.loadF32(xs, {token, k}, n);
+      };
+    RmsNormRow row;
+    row.x = args[0];
+    row.residual = args[1];
+    row.weight = args[2];
+    row.sums = args[5];
+    row.ys = args[6];
+    row.rowCopy = kb.shared(out.name + "_row", {Hd}, kb.f32());
+    row.writeOutputs = writes;
+    row.row = token;
+    row.cols = Hd;
+    row.threads = 32 * kRouteWarps;
+    row.eps = spec.attr("eps", 1e-6);
+    row.scratchName = out.name + (oneLaunch ? "_partials" : "_logits_partials");
+    emitRmsNormRow(kb, row);
+    kb.barrier();
+    return [&kb, shared = row.rowCopy](Value k, int64_t n) { return kb.loadF32(shared, {k}, n); };
+  };
 
-  auto emitLogits = [&](Value xs, Value gates, Value logits, Value token, Value group) {
+  auto emitLogits = [&](const LoadVector &loadX, Value gates, Value logits, Value token,
+                        Value group) {
     Value lane = kb.laneId();
     WeightOperand gateRows(gate);
     gateRows.bind(gates);
@@ -96,7 +145,6 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
         experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
         loadRows.push_back({&gateRows, Value(), kb.minu(experts.back(), E - 1)});
       }
-      LoadVector loadX = [&](Value k, int64_t n) { return kb.loadF32(xs, {token, k}, n); };
       SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {loadX}, loadRows);
       SmallVector<Value> sums;
       for (Value acc : accs)
@@ -193,29 +241,32 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   Value token, lane, logits;
   ValueRange rest;
   SmallVector<Value> args;
+  const size_t gateArg = norm ? 3 : 1, workspaceArg = gateArg + 1;
   if (oneLaunch) {
-    SmallVector<FuncParam> params = {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace};
+    SmallVector<FuncParam> params = logitParams;
     params.append(outputs.begin(), outputs.end());
     args = kb.beginKernel(out.name, params, {32 * kRouteWarps, 1, 1},
                           {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
     token = kb.blockId(gpu::Dimension::x);
-    logits = args[2];
-    emitLogits(args[0], args[1], logits, token, kb.warpId());
+    logits = args[workspaceArg];
+    emitLogits(hiddenRow(args, token, Value()), args[gateArg], logits, token, kb.warpId());
     // Global writes before the barrier are visible to the whole block.
     kb.barrier();
-    rest = ValueRange(args).drop_front(3);
+    rest = ValueRange(args).drop_front(numLogitParams);
     lane = kb.laneId();
   } else {
-    args = kb.beginKernel("m2c_moe_route_logits" + shape,
-                          {inputParam(kb, x, 0), inputParam(kb, gate, 1), workspace},
+    args = kb.beginKernel("m2c_moe_route_logits" + shape + normTag, logitParams,
                           {32 * kRouteWarps, 1, 1},
                           {rowsExtent(x), LaunchExtent::fixed(logitBlocks), LaunchExtent::fixed(1)},
                           out);
-    emitLogits(args[0], args[1], args[2], kb.blockId(gpu::Dimension::x),
-               kb.add(kb.mul(kb.blockId(gpu::Dimension::y), kRouteWarps), kb.warpId()));
+    Value block = kb.blockId(gpu::Dimension::y);
+    token = kb.blockId(gpu::Dimension::x);
+    emitLogits(hiddenRow(args, token, kb.eq(block, kb.idx(0))), args[gateArg],
+               args[workspaceArg], token, kb.add(kb.mul(block, kRouteWarps), kb.warpId()));
     SmallVector<FuncParam> params = {workspace};
     params.append(outputs.begin(), outputs.end());
-    args = kb.beginKernel("m2c_moe_route_select" + shape + selection, params, {32, 1, 1},
+    args = kb.beginKernel("m2c_moe_route_select" + shape + selection + normTag, params,
+                          {32, 1, 1},
                           {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
     token = kb.blockId(gpu::Dimension::x);
     logits = args[0];

@@ -157,9 +157,12 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
   switch (kernel.kind) {
   case plan::KernelKind::Embedding:
   case plan::KernelKind::RmsNorm:
-  case plan::KernelKind::Linear:
   case plan::KernelKind::Add:
     arity = expect(2, 1);
+    break;
+  case plan::KernelKind::Linear:
+    // A fused projection writes one buffer per column range.
+    arity = expect(2, std::max<size_t>(1, spec.outputs.size()));
     break;
   case plan::KernelKind::AddRmsNorm:
     arity = expect(3, 2);
@@ -172,12 +175,13 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     arity = expect(spec.inputs.size() == 8 ? 8 : 6, 1);
     spec.kvCache = plan.kvCache;
     break;
-  case plan::KernelKind::MoeRoute:
-    if (spec.inputs.size() == 2)
-      arity = expect(2, 2);
-    else
-      arity = expect(3, 2);
+  case plan::KernelKind::MoeRoute: {
+    // The add_rms_norm prologue adds two inputs (b, norm weight) and two
+    // outputs (sum, normed) in front.
+    size_t first = spec.attr("add_rms_norm") != 0 ? 2 : 0;
+    arity = expect(spec.inputs.size() == first + 2 ? first + 2 : first + 3, first + 2);
     break;
+  }
   case plan::KernelKind::MoeExperts:
     // A seventh input is the residual the experts' sum is added to.
     if (spec.inputs.size() == 7)

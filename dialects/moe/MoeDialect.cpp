@@ -43,31 +43,30 @@ std::string shapeString(RankedTensorType type) {
   }
   return text + "]";
 }
-} // namespace
 
-LogicalResult RouteOp::verify() {
-  int64_t topK = getTopK(), experts = getNumExperts();
+/// The checks moe.route and moe.norm_route share.
+LogicalResult verifyRouting(Operation *op, RankedTensorType hidden, RankedTensorType gate,
+                            Value bias, RankedTensorType ids, RankedTensorType weights,
+                            int64_t topK, int64_t experts) {
+  auto emitOpError = [&](const Twine &message) { return op->emitOpError(message); };
   if (experts <= 0)
     return emitOpError("expects a positive num_experts, got ") << experts;
   if (topK <= 0 || topK > experts)
     return emitOpError("expects top_k (") << topK << ") to be in [1, num_experts (" << experts
                                            << ")]";
-  RankedTensorType hidden = getHidden().getType();
-  RankedTensorType gate = getGateWeight().getType();
   if (hidden.getRank() != 2)
     return emitOpError("expects hidden of rank 2 [tokens, hidden], got ") << hidden;
   if (gate.getRank() != 2 || conflicts(gate.getDimSize(0), experts) ||
       conflicts(gate.getDimSize(1), hidden.getDimSize(1)))
     return emitOpError("expects gate_weight of shape [")
            << experts << ", " << hidden.getDimSize(1) << "], got " << shapeString(gate);
-  if (Value bias = getCorrectionBias()) {
+  if (bias) {
     auto biasType = cast<RankedTensorType>(bias.getType());
     if (biasType.getRank() != 1 || conflicts(biasType.getDimSize(0), experts))
       return emitOpError("expects correction_bias of shape [")
              << experts << "], got " << shapeString(biasType);
   }
-  for (RankedTensorType result :
-       {getExpertIds().getType(), getExpertWeights().getType()}) {
+  for (RankedTensorType result : {ids, weights}) {
     if (result.getRank() != 2 || conflicts(result.getDimSize(0), hidden.getDimSize(0)) ||
         conflicts(result.getDimSize(1), topK))
       return emitOpError("expects results of shape [tokens, top_k] = [")
@@ -76,6 +75,32 @@ LogicalResult RouteOp::verify() {
              << ", " << topK << "], got " << shapeString(result);
   }
   return success();
+}
+} // namespace
+
+LogicalResult RouteOp::verify() {
+  return verifyRouting(*this, getHidden().getType(), getGateWeight().getType(),
+                       getCorrectionBias(), getExpertIds().getType(),
+                       getExpertWeights().getType(), getTopK(), getNumExperts());
+}
+
+LogicalResult NormRouteOp::verify() {
+  RankedTensorType input = getInput().getType();
+  if (getResidual().getType() != input)
+    return emitOpError("expects the residual type ")
+           << getResidual().getType() << " to equal the input type " << input;
+  if (getSum().getType() != input || getHidden().getType() != input)
+    return emitOpError("expects the sum and hidden types to equal the input type ") << input;
+  RankedTensorType norm = getNormWeight().getType();
+  if (input.getRank() == 2 &&
+      (norm.getRank() != 1 || conflicts(norm.getDimSize(0), input.getDimSize(1))))
+    return emitOpError("expects norm_weight of shape [")
+           << input.getDimSize(1) << "], got " << shapeString(norm);
+  if (!(getEps().convertToDouble() > 0))
+    return emitOpError("expects a positive eps, got ") << getEps().convertToDouble();
+  return verifyRouting(*this, input, getGateWeight().getType(), getCorrectionBias(),
+                       getExpertIds().getType(), getExpertWeights().getType(), getTopK(),
+                       getNumExperts());
 }
 
 LogicalResult ExpertsOp::verify() {

@@ -44,6 +44,53 @@ def Moe_RouteOp : Moe_Op<"route", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Moe_NormRouteOp : Moe_Op<"norm_route", [Pure]> {
+  let summary = "Residual add and RMSNorm, then moe.route on the normalised rows";
+  let description = [{
+    `sum = input + residual` and `hidden = rms(sum) * norm_weight` (as
+    `norm.add_rms`), then `expert_ids, expert_weights` as `moe.route` of
+    `hidden`. All four are results: `sum` is the residual stream and
+    `hidden` feeds `moe.experts`. Produced by `m2c-fuse-norm-route` from a
+    `norm.add_rms` whose normalised result a `moe.route` reads: the router
+    works on one token per block anyway, so the norm becomes its prologue
+    and the decode layer loses a kernel.
+
+    ```mlir
+    %sum, %h, %ids, %weights = moe.norm_route %x, %delta, %norm, %gate
+        bias(%bias : tensor<256xf32>) eps = 1.0e-06
+        {scoring = #moe.scoring<sigmoid>, top_k = 8 : i64, num_experts = 256 : i64,
+         renormalize = true}
+        : (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<3072xbf16>, tensor<256x3072xbf16>)
+        -> (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<?x8xi32>, tensor<?x8xf32>)
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[AnyFloat]>:$input,
+    RankedTensorOf<[AnyFloat]>:$residual,
+    RankedTensorOf<[AnyFloat]>:$norm_weight,
+    RankedTensorOf<[AnyFloat]>:$gate_weight,
+    Optional<RankedTensorOf<[AnyFloat]>>:$correction_bias,
+    F64Attr:$eps,
+    Moe_ScoringFuncAttr:$scoring,
+    I64Attr:$top_k,
+    I64Attr:$num_experts,
+    BoolAttr:$renormalize
+  );
+  let results = (outs
+    RankedTensorOf<[AnyFloat]>:$sum,
+    RankedTensorOf<[AnyFloat]>:$hidden,
+    RankedTensorOf<[I32]>:$expert_ids,
+    RankedTensorOf<[F32]>:$expert_weights
+  );
+  let assemblyFormat = [{
+    $input `,` $residual `,` $norm_weight `,` $gate_weight
+    (`bias` `(` $correction_bias^ `:` type($correction_bias) `)`)? `eps` `=` $eps attr-dict `:`
+    `(` type($input) `,` type($residual) `,` type($norm_weight) `,` type($gate_weight) `)` `->`
+    `(` type($sum) `,` type($hidden) `,` type($expert_ids) `,` type($expert_weights) `)`
+  }];
+  let hasVerifier = 1;
+}
+
 def Moe_ExpertsOp : Moe_Op<"experts", [Pure]> {
   let summary = "Grouped SwiGLU experts over the selected experts, combined";
   let description = [{

@@ -256,9 +256,9 @@ Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
   fillFunctions_.resize(fills.size(), nullptr);
   M2C_RETURN_IF_ERROR(loadGpuFunction(it->ptx, it->name, fillFunctions_[f]));
 
-  RandomWeightStream stream = randomWeightStream(w, seed);
-  double scale = stream.scale, shift = stream.shift;
-  auto launchFill = [&](uint64_t dst, int64_t count, uint64_t state) -> Status {
+  auto launchFill = [&](uint64_t dst, int64_t count, const RandomWeightStream &stream,
+                        uint64_t state) -> Status {
+    double scale = stream.scale, shift = stream.shift;
     void *params[] = {&dst, &count, &state, &scale, &shift};
     int64_t pairs = (count + 1) / 2;
     cuda::LaunchDims dims;
@@ -267,8 +267,19 @@ Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
     return driver_.launch(fillFunctions_[f], dims, params, stream_)
         .withContext("random fill of '" + w.symbol + "'");
   };
+  // A fused weight fills each part from its own stream (plan::weightParts).
+  const auto parts = plan::weightParts(w);
+  const uint64_t rowBytes = static_cast<uint64_t>(w.shape.back()) *
+                            static_cast<uint64_t>(plan::elementSize(fillType));
+  for (const auto &[part, row] : parts)
+    if (part.numElements() % 2 && parts.size() > 1)
+      return Status::ok(); // a part's last pair would straddle the next part
   if (!quantized) {
-    M2C_RETURN_IF_ERROR(launchFill(weightPtrs_[i], w.numElements(), stream.state));
+    for (const auto &[part, row] : parts) {
+      RandomWeightStream stream = randomWeightStream(part, seed);
+      M2C_RETURN_IF_ERROR(launchFill(weightPtrs_[i] + static_cast<uint64_t>(row) * rowBytes,
+                                     part.numElements(), stream, stream.state));
+    }
   } else {
     size_t p = static_cast<size_t>(pack - packs.begin());
     packFunctions_.resize(packs.size(), nullptr);
@@ -291,9 +302,19 @@ Status CudaBackend::fillRandom(size_t i, uint64_t seed, bool &filled) {
     const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, rows, cols);
     std::array<int64_t, 3> grid = plan::packGrid(w.quantization, rows, cols);
     for (int64_t e = 0; e < matrices; ++e) {
-      // splitmix64 is a counter: matrix e starts e * rows * cols draws in.
-      uint64_t state = stream.state + static_cast<uint64_t>(e * perMatrix) * 0x9e3779b97f4a7c15ull;
-      M2C_RETURN_IF_ERROR(launchFill(packScratch_, perMatrix, state));
+      if (w.parts.empty()) {
+        // splitmix64 is a counter: matrix e starts e * rows * cols draws in.
+        RandomWeightStream stream = randomWeightStream(w, seed);
+        uint64_t state =
+            stream.state + static_cast<uint64_t>(e * perMatrix) * 0x9e3779b97f4a7c15ull;
+        M2C_RETURN_IF_ERROR(launchFill(packScratch_, perMatrix, stream, state));
+      } else {
+        for (const auto &[part, row] : parts) {
+          RandomWeightStream stream = randomWeightStream(part, seed);
+          M2C_RETURN_IF_ERROR(launchFill(packScratch_ + static_cast<uint64_t>(row) * rowBytes,
+                                         part.numElements(), stream, stream.state));
+        }
+      }
       uint64_t src = packScratch_;
       uint64_t codes = weightPtrs_[i] + static_cast<uint64_t>(e) * layout.bytes();
       uint64_t scales = codes + layout.codeBytes;

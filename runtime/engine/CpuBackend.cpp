@@ -83,9 +83,17 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
                  *pool_);
     return Status::ok();
   }
-  case KernelKind::Linear:
-    cpu::linear(buf(0), rows(0), cols(0), w(1), shape(1)[0], out, *pool_);
+  case KernelKind::Linear: {
+    // A fused projection writes consecutive column ranges to its outputs:
+    // each is the unfused linear over that slice of the weight's rows.
+    const float *weights = w(1);
+    for (int64_t output : k.outputs) {
+      int64_t n = entry.buffers[output].cols;
+      cpu::linear(buf(0), rows(0), cols(0), weights, n, bufferF32(entry, output), *pool_);
+      weights += n * cols(0);
+    }
     return Status::ok();
+  }
   case KernelKind::Add:
     cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
     return Status::ok();
@@ -125,11 +133,21 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
                           *pool_);
   }
   case KernelKind::MoeRoute: {
-    const float *bias = k.inputs.size() == 3 ? w(2) : nullptr;
-    return cpu::moeRoute(buf(0), rows(0), cols(0), w(1), bias, shape(1)[0],
+    // The fused prologue (add_rms_norm) is the unfused add_rms_norm kernel.
+    const bool norm = k.attr("add_rms_norm") != 0;
+    const size_t first = norm ? 2 : 0;
+    const float *hidden = buf(0);
+    if (norm) {
+      float *sum = bufferF32(entry, k.outputs[0]), *normed = bufferF32(entry, k.outputs[1]);
+      cpu::add(buf(0), buf(1), rows(0) * cols(0), sum);
+      cpu::rmsNorm(sum, w(2), rows(0), cols(0), k.attr("eps"), normed, *pool_);
+      hidden = normed;
+    }
+    const float *bias = k.inputs.size() == first + 3 ? w(first + 2) : nullptr;
+    return cpu::moeRoute(hidden, rows(0), cols(0), w(first + 1), bias, shape(first + 1)[0],
                          static_cast<int64_t>(k.attr("top_k")), k.attr("softmax") != 0,
-                         k.attr("renormalize") != 0, bufferI32(entry, k.outputs[0]),
-                         bufferF32(entry, k.outputs[1]), *pool_);
+                         k.attr("renormalize") != 0, bufferI32(entry, k.outputs[first]),
+                         bufferF32(entry, k.outputs[first + 1]), *pool_);
   }
   case KernelKind::MoeExperts: {
     const std::vector<int64_t> &w1 = shape(3);

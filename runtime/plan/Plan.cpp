@@ -140,6 +140,23 @@ uint64_t Weight::storageBytes() const {
   return matrices * packedMatrix(quantization, n, k).bytes();
 }
 
+std::vector<std::pair<Weight, int64_t>> weightParts(const Weight &w) {
+  if (w.parts.empty())
+    return {{w, 0}};
+  std::vector<std::pair<Weight, int64_t>> parts;
+  int64_t row = 0;
+  for (const WeightPart &part : w.parts) {
+    Weight p;
+    p.symbol = p.binding = part.binding;
+    p.shape = {part.rows, w.shape.back()};
+    p.type = w.type;
+    p.storage.type = w.storage.type;
+    parts.emplace_back(std::move(p), row);
+    row += part.rows;
+  }
+  return parts;
+}
+
 const Entry *Plan::findEntry(const std::string &name) const {
   for (const Entry &entry : entries)
     if (entry.name == name)
@@ -260,12 +277,21 @@ Status KernelVerifier::verify() const {
                   "inputs, weight and outputs widths must agree");
   }
   case KernelKind::Linear: {
-    M2C_RETURN_IF_ERROR(arity(2, 1));
+    // Several outputs are consecutive column ranges of one product.
+    if (kernel_.inputs.size() != 2 || kernel_.outputs.empty() || kernel_.outputs.size() > 8)
+      return fail("expects 2 inputs and 1 to 8 outputs, got " +
+                  std::to_string(kernel_.inputs.size()) + " and " +
+                  std::to_string(kernel_.outputs.size()));
     M2C_ASSIGN_OR_RETURN(x, buffer(0));
     M2C_ASSIGN_OR_RETURN(w, weight(1, 2));
-    return expect(x->cols == w->shape[1] && output(0).cols == w->shape[0] &&
-                      output(0).staticRows == x->staticRows,
-                  "shapes must be x [T, K], weight [N, K], output [T, N]");
+    int64_t columns = 0;
+    for (size_t i = 0; i < kernel_.outputs.size(); ++i) {
+      M2C_RETURN_IF_ERROR(expect(output(i).staticRows == x->staticRows,
+                                 "every output must have the input's rows"));
+      columns += output(i).cols;
+    }
+    return expect(x->cols == w->shape[1] && columns == w->shape[0],
+                  "shapes must be x [T, K], weight [N, K], outputs [T, N] in total");
   }
   case KernelKind::Attention: {
     bool qkNorm = k.inputs.size() == 8;
@@ -311,20 +337,37 @@ Status KernelVerifier::verify() const {
                   "operands and output must have one shape");
   }
   case KernelKind::MoeRoute: {
-    bool hasBias = k.inputs.size() == 3;
-    M2C_RETURN_IF_ERROR(arity(hasBias ? 3 : 2, 2));
+    // With add_rms_norm, the router first computes (a + b, rms(a + b) * w)
+    // as add_rms_norm does and routes the normalised rows: inputs (a, b, w,
+    // gate [, bias]), outputs (sum, normed, ids, weights).
+    const bool norm = k.attr("add_rms_norm") != 0;
+    const size_t first = norm ? 2 : 0; // inputs and outputs before the gate's
+    bool hasBias = k.inputs.size() == first + 3;
+    M2C_RETURN_IF_ERROR(arity(first + (hasBias ? 3 : 2), first + 2));
     M2C_ASSIGN_OR_RETURN(h, buffer(0));
-    M2C_ASSIGN_OR_RETURN(gate, weight(1, 2));
+    if (norm) {
+      M2C_ASSIGN_OR_RETURN(b, buffer(1));
+      M2C_ASSIGN_OR_RETURN(w, weight(2, 1));
+      M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+      M2C_RETURN_IF_ERROR(expect(
+          w->shape[0] == h->cols && b->cols == h->cols && b->staticRows == h->staticRows &&
+              output(0).cols == h->cols && output(1).cols == h->cols &&
+              output(0).staticRows == h->staticRows && output(1).staticRows == h->staticRows &&
+              output(0).type == ElementType::F32 && output(1).type == ElementType::F32,
+          "norm inputs, weight and f32 outputs widths must agree"));
+    }
+    M2C_ASSIGN_OR_RETURN(gate, weight(first + 1, 2));
     M2C_RETURN_IF_ERROR(positiveAttr("top_k"));
     M2C_RETURN_IF_ERROR(positiveAttr("num_experts"));
     int64_t experts = k.attr("num_experts"), topK = k.attr("top_k");
     if (hasBias) {
-      M2C_ASSIGN_OR_RETURN(bias, weight(2, 1));
+      M2C_ASSIGN_OR_RETURN(bias, weight(first + 2, 1));
       M2C_RETURN_IF_ERROR(expect(bias->shape[0] == experts, "bias must have num_experts entries"));
     }
+    const Buffer &ids = output(first), &weights = output(first + 1);
     return expect(topK <= experts && gate->shape[0] == experts && gate->shape[1] == h->cols &&
-                      output(0).type == ElementType::I32 && output(0).cols == topK &&
-                      output(1).type == ElementType::F32 && output(1).cols == topK,
+                      ids.type == ElementType::I32 && ids.cols == topK &&
+                      weights.type == ElementType::F32 && weights.cols == topK,
                   "gate must be [num_experts, hidden], outputs i32/f32 [T, top_k]");
   }
   case KernelKind::MoeExperts: {
@@ -386,6 +429,19 @@ Status verifyPlan(const Plan &plan) {
     }
     if (elements > 1e12)
       return Status::error("plan: weight '" + w.symbol + "' is too large");
+    if (!w.parts.empty()) {
+      int64_t rows = 0;
+      for (const WeightPart &part : w.parts) {
+        if (part.rows <= 0 || part.rows > kMaxDim || part.binding.empty() ||
+            part.binding.find("{e}") != std::string::npos)
+          return Status::error("plan: weight '" + w.symbol +
+                               "' has a part without rows or a plain binding");
+        rows += part.rows;
+      }
+      if (w.shape.size() != 2 || rows != w.shape[0])
+        return Status::error("plan: weight '" + w.symbol +
+                             "' must be a matrix whose parts' rows sum to its own");
+    }
   }
   if (plan.entries.empty())
     return Status::error("plan: no entry points");

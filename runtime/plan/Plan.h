@@ -31,7 +31,7 @@ enum class KernelKind : uint8_t {
   Embedding,   // (token_ids, table) -> [T, hidden]
   RmsNorm,     // (x, weight) -> y; attrs: eps
   AddRmsNorm,  // (a, b, weight) -> (a + b, rms(a + b) * weight); attrs: eps
-  Linear,      // (x [T,K], weight [N,K]) -> [T,N]
+  Linear,      // (x [T,K], weight [N,K]) -> [T,N], or column slices [T,N0], [T,N1], ...
   Attention,   // (q, k, v, positions, token_seqs, block_tables [, q_norm, k_norm]) -> o
   Add,         // (a, b) -> a + b
   MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
@@ -104,6 +104,12 @@ struct WeightStorage {
   uint64_t bytes = 0;
 };
 
+/// One checkpoint tensor of a weight fused by concatenating rows.
+struct WeightPart {
+  std::string binding; // checkpoint tensor name
+  int64_t rows = 0;
+};
+
 struct Weight {
   std::string symbol;  // the IR symbol
   std::string binding; // checkpoint tensor name; "{e}" stands for an expert
@@ -111,11 +117,20 @@ struct Weight {
   ElementType type = ElementType::BF16; // logical element type
   Quantization quantization = Quantization::None;
   WeightStorage storage;                // valid when weights are embedded
+  /// Non-empty for a matrix fused from several checkpoint tensors (q/k/v):
+  /// their rows, in order. Each part is read, generated and named as its
+  /// own tensor; `binding` is then only a label.
+  std::vector<WeightPart> parts;
 
   int64_t numElements() const;
   /// Bytes of the packed form in the artifact (data then scales).
   uint64_t storageBytes() const;
 };
+
+/// The tensors a weight is made of: itself, or one unquantized [rows, K]
+/// weight per part (symbol and binding the part's checkpoint name), with
+/// the row each starts at.
+std::vector<std::pair<Weight, int64_t>> weightParts(const Weight &w);
 
 struct KvCacheSpec {
   int64_t layers = 0, kvHeads = 0, headDim = 0, blockSize = 0;

@@ -205,16 +205,24 @@ std::string planToJson(const Plan &plan) {
   root["checkpoint_fingerprint"] = plan.checkpointFingerprint;
   root["config_json"] = plan.configJson;
   ordered_json weights = ordered_json::array();
-  for (const Weight &w : plan.weights)
-    weights.push_back({{"symbol", w.symbol},
-                       {"binding", w.binding},
-                       {"shape", w.shape},
-                       {"type", elementTypeName(w.type)},
-                       {"quantization", quantizationName(w.quantization)},
-                       {"storage",
-                        {{"type", elementTypeName(w.storage.type)},
-                         {"offset", w.storage.offset},
-                         {"bytes", w.storage.bytes}}}});
+  for (const Weight &w : plan.weights) {
+    ordered_json weight = {{"symbol", w.symbol},
+                           {"binding", w.binding},
+                           {"shape", w.shape},
+                           {"type", elementTypeName(w.type)},
+                           {"quantization", quantizationName(w.quantization)},
+                           {"storage",
+                            {{"type", elementTypeName(w.storage.type)},
+                             {"offset", w.storage.offset},
+                             {"bytes", w.storage.bytes}}}};
+    if (!w.parts.empty()) {
+      ordered_json parts = ordered_json::array();
+      for (const WeightPart &part : w.parts)
+        parts.push_back({{"binding", part.binding}, {"rows", part.rows}});
+      weight["parts"] = std::move(parts);
+    }
+    weights.push_back(std::move(weight));
+  }
   root["weights"] = std::move(weights);
   ordered_json entries = ordered_json::array();
   for (const Entry &entry : plan.entries) {
@@ -316,6 +324,17 @@ StatusOr<Plan> planFromJson(const std::string &text) {
     M2C_RETURN_IF_ERROR(s.elementType("type", weight.storage.type));
     M2C_RETURN_IF_ERROR(s.uinteger("offset", weight.storage.offset));
     M2C_RETURN_IF_ERROR(s.uinteger("bytes", weight.storage.bytes));
+    if (w.has("parts")) {
+      M2C_RETURN_IF_ERROR(w.array("parts", 64));
+      for (size_t j = 0; j < w.at("parts").size(); ++j) {
+        Reader p(w.at("parts")[j], path + ".parts[" + std::to_string(j) + "]");
+        M2C_RETURN_IF_ERROR(p.object());
+        WeightPart part;
+        M2C_RETURN_IF_ERROR(p.string("binding", part.binding));
+        M2C_RETURN_IF_ERROR(p.integer("rows", part.rows, 1));
+        weight.parts.push_back(std::move(part));
+      }
+    }
     plan.weights.push_back(std::move(weight));
   }
   M2C_RETURN_IF_ERROR(r.array("entries", 16));

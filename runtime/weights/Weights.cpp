@@ -69,7 +69,9 @@ RandomWeightStream randomWeightStream(const plan::Weight &w, uint64_t seed) {
   return stream;
 }
 
-void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
+namespace {
+
+void randomTensorF32(const plan::Weight &w, uint64_t seed, float *dst) {
   RandomWeightStream stream = randomWeightStream(w, seed);
   const uint64_t state = stream.state;
   const double scale = stream.scale, shift = stream.shift;
@@ -104,7 +106,17 @@ void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
     t.join();
 }
 
-Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst) {
+} // namespace
+
+void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst) {
+  // A fused weight draws each part's own stream, as the unfused plan did.
+  for (const auto &[part, row] : plan::weightParts(w))
+    randomTensorF32(part, seed, dst + row * w.shape.back());
+}
+
+namespace {
+
+Status checkpointTensorF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst) {
   size_t placeholder = w.binding.find("{e}");
   if (placeholder == std::string::npos) {
     StatusOr<WeightRef> ref = parseCanonicalWeightName(w.binding);
@@ -129,6 +141,14 @@ Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight 
       return Status::error("weight '" + w.symbol + "': the plan's shape disagrees with the config");
     M2C_RETURN_IF_ERROR(binding.readWeightF32(*ref, dst + e * perExpert));
   }
+  return Status::ok();
+}
+
+} // namespace
+
+Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst) {
+  for (const auto &[part, row] : plan::weightParts(w))
+    M2C_RETURN_IF_ERROR(checkpointTensorF32(binding, part, dst + row * w.shape.back()));
   return Status::ok();
 }
 

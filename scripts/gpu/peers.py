@@ -136,7 +136,16 @@ def load_m2c_random_weights(model, plan):
         return next((c for c in candidates if c in named), None)
 
     experts = {}
+    # A fused projection (q/k/v) draws each part's stream under its own name.
+    tensors = []
     for w in plan["weights"]:
+        if "parts" not in w:
+            tensors.append(w)
+            continue
+        for part in w["parts"]:
+            tensors.append(dict(w, symbol=part["binding"], binding=part["binding"],
+                                shape=[part["rows"], w["shape"][1]]))
+    for w in tensors:
         head = random_head_python(w, 6)
         values = random_weight_torch(w)
         got = values.reshape(-1)[:6].tolist()

@@ -20,14 +20,14 @@ Plan tinyPlan() {
   plan.hiddenSize = 2;
   plan.kvCache = {1, 1, 2, 4, ElementType::F32};
   plan.weightsMode = "embed";
-  plan.weights = {{"embed", "model.embed_tokens.weight", {8, 2}, ElementType::BF16, Quantization::None, {ElementType::BF16, 0, 0}},
-                  {"lm_head", "lm_head.weight", {8, 2}, ElementType::F32, Quantization::None, {ElementType::F32, 0, 0}}};
+  plan.weights = {{"embed", "model.embed_tokens.weight", {8, 2}, ElementType::BF16, Quantization::None, {ElementType::BF16, 0, 0}, {}},
+                  {"lm_head", "lm_head.weight", {8, 2}, ElementType::F32, Quantization::None, {ElementType::F32, 0, 0}, {}}};
   Entry entry;
   entry.name = "decode";
   entry.buffers = {{"%0", ElementType::F32, 2, 0, 0}, {"%1", ElementType::F32, 8, 0, 0}};
   entry.kernels = {
-      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)}, {0}, {}},
-      {KernelKind::Linear, "lm_head", {Operand::buffer(0), Operand::weight(1)}, {1}, {}}};
+      {KernelKind::Embedding, "embed", {Operand::input(EntryInput::TokenIds), Operand::weight(0)}, {0}, {}, {}},
+      {KernelKind::Linear, "lm_head", {Operand::buffer(0), Operand::weight(1)}, {1}, {}, {}}};
   entry.output = 1;
   planMemory(entry, plan.maxTokens);
   plan.entries.push_back(entry);

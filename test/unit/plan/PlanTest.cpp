@@ -15,9 +15,9 @@ Plan smallPlan() {
   plan.vocabSize = 16;
   plan.hiddenSize = 4;
   plan.kvCache = {1, 1, 4, 4, ElementType::F32};
-  plan.weights = {{"embed", "model.embed_tokens.weight", {16, 4}, ElementType::BF16, {}, {}},
-                  {"norm", "model.norm.weight", {4}, ElementType::BF16, {}, {}},
-                  {"lm_head", "lm_head.weight", {16, 4}, ElementType::BF16, {}, {}}};
+  plan.weights = {{"embed", "model.embed_tokens.weight", {16, 4}, ElementType::BF16, {}, {}, {}},
+                  {"norm", "model.norm.weight", {4}, ElementType::BF16, {}, {}, {}},
+                  {"lm_head", "lm_head.weight", {16, 4}, ElementType::BF16, {}, {}, {}}};
   Entry entry;
   entry.name = "decode";
   entry.buffers = {{"%0", ElementType::F32, 4, 0, 0},
@@ -107,15 +107,41 @@ TEST(PlanTest, VerifierRejectsBadPlans) {
     Plan plan = smallPlan();
     plan.entries[0].kernels[2].inputs.pop_back();
     EXPECT_EQ(verifyPlan(plan).message(),
-              "plan: entry 'decode' kernel 2 (lm_head, linear): expects 2 inputs and 1 outputs, "
-              "got 1 and 1");
+              "plan: entry 'decode' kernel 2 (lm_head, linear): expects 2 inputs and 1 to 8 "
+              "outputs, got 1 and 1");
   }
   {
     Plan plan = smallPlan();
     plan.weights[2].shape = {16, 5};
     EXPECT_EQ(verifyPlan(plan).message(),
               "plan: entry 'decode' kernel 2 (lm_head, linear): shapes must be x [T, K], "
-              "weight [N, K], output [T, N]");
+              "weight [N, K], outputs [T, N] in total");
+  }
+  {
+    // A fused projection: outputs are column ranges that must add up to N.
+    Plan plan = smallPlan();
+    plan.entries[0].buffers.push_back({"%3", ElementType::F32, 4, 0, 0});
+    plan.entries[0].buffers[2].cols = 12;
+    plan.entries[0].kernels[2].outputs = {2, 3};
+    plan.entries[0].output = 2;
+    plan.vocabSize = 12;
+    EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
+    plan.entries[0].buffers[3].cols = 3;
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: entry 'decode' kernel 2 (lm_head, linear): shapes must be x [T, K], "
+              "weight [N, K], outputs [T, N] in total");
+  }
+  {
+    // A fused weight's parts must tile its rows.
+    Plan plan = smallPlan();
+    plan.weights[2].parts = {{"q_proj.weight", 8}, {"k_proj.weight", 8}};
+    EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
+    plan.weights[2].parts[1].rows = 7;
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: weight 'lm_head' must be a matrix whose parts' rows sum to its own");
+    plan.weights[2].parts[1] = {"experts.{e}.w1.weight", 8};
+    EXPECT_EQ(verifyPlan(plan).message(),
+              "plan: weight 'lm_head' has a part without rows or a plain binding");
   }
   {
     Plan plan = smallPlan();

@@ -135,3 +135,46 @@ func.func @residual_type(%h: tensor<?x64xf32>, %ids: tensor<?x2xi32>, %w: tensor
   %0 = moe.experts %h, %ids, %w, %w1, %w3, %w2 residual(%r : tensor<?x32xf32>) : tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<8x32x64xbf16>, tensor<8x32x64xbf16>, tensor<8x64x32xbf16> -> tensor<?x64xf32>
   return
 }
+
+// -----
+
+// moe.norm_route: its own branches, then the routing checks it shares with
+// moe.route.
+
+func.func @norm_route_residual(%x: tensor<?x64xf32>, %d: tensor<?x32xf32>, %n: tensor<64xbf16>, %g: tensor<8x64xbf16>) {
+  // expected-error @+1 {{'moe.norm_route' op expects the residual type 'tensor<?x32xf32>' to equal the input type 'tensor<?x64xf32>'}}
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %g eps = 1.0e-06 {scoring = #moe.scoring<sigmoid>, top_k = 2 : i64, num_experts = 8 : i64, renormalize = true} : (tensor<?x64xf32>, tensor<?x32xf32>, tensor<64xbf16>, tensor<8x64xbf16>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @norm_route_hidden_type(%x: tensor<?x64xf32>, %d: tensor<?x64xf32>, %n: tensor<64xbf16>, %g: tensor<8x64xbf16>) {
+  // expected-error @+1 {{'moe.norm_route' op expects the sum and hidden types to equal the input type 'tensor<?x64xf32>'}}
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %g eps = 1.0e-06 {scoring = #moe.scoring<sigmoid>, top_k = 2 : i64, num_experts = 8 : i64, renormalize = true} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xbf16>, tensor<8x64xbf16>) -> (tensor<?x64xf32>, tensor<?x64xbf16>, tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @norm_route_norm_weight(%x: tensor<?x64xf32>, %d: tensor<?x64xf32>, %n: tensor<32xbf16>, %g: tensor<8x64xbf16>) {
+  // expected-error @+1 {{'moe.norm_route' op expects norm_weight of shape [64], got [32]}}
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %g eps = 1.0e-06 {scoring = #moe.scoring<sigmoid>, top_k = 2 : i64, num_experts = 8 : i64, renormalize = true} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<32xbf16>, tensor<8x64xbf16>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @norm_route_eps(%x: tensor<?x64xf32>, %d: tensor<?x64xf32>, %n: tensor<64xbf16>, %g: tensor<8x64xbf16>) {
+  // expected-error @+1 {{'moe.norm_route' op expects a positive eps, got 0}}
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %g eps = 0.0 {scoring = #moe.scoring<sigmoid>, top_k = 2 : i64, num_experts = 8 : i64, renormalize = true} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xbf16>, tensor<8x64xbf16>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}
+
+// -----
+
+func.func @norm_route_gate(%x: tensor<?x64xf32>, %d: tensor<?x64xf32>, %n: tensor<64xbf16>, %g: tensor<8x32xbf16>) {
+  // expected-error @+1 {{'moe.norm_route' op expects gate_weight of shape [8, 64], got [8, 32]}}
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %g eps = 1.0e-06 {scoring = #moe.scoring<sigmoid>, top_k = 2 : i64, num_experts = 8 : i64, renormalize = true} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xbf16>, tensor<8x32xbf16>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>)
+  return
+}

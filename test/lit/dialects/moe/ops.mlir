@@ -32,3 +32,14 @@ func.func @experts(%h: tensor<?x3072xf32>, %ids: tensor<?x8xi32>, %w: tensor<?x8
         tensor<256x1536x3072xbf16>, tensor<256x3072x1536xbf16> -> tensor<?x3072xf32>
   return %y : tensor<?x3072xf32>
 }
+
+// CHECK-LABEL: func.func @norm_route
+// CHECK: moe.norm_route %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<256xf32>) eps = 9.9999999999999995E-7 {num_experts = 256 : i64, renormalize = true, scoring = #moe.scoring<sigmoid>, top_k = 8 : i64} : (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<3072xbf16>, tensor<256x3072xbf16>) -> (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<?x8xi32>, tensor<?x8xf32>)
+func.func @norm_route(%x: tensor<?x3072xf32>, %d: tensor<?x3072xf32>, %n: tensor<3072xbf16>, %gate: tensor<256x3072xbf16>, %bias: tensor<256xf32>)
+    -> (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<?x8xi32>, tensor<?x8xf32>) {
+  %s, %h, %ids, %w = moe.norm_route %x, %d, %n, %gate bias(%bias : tensor<256xf32>) eps = 1.0e-06
+      {scoring = #moe.scoring<sigmoid>, top_k = 8 : i64, num_experts = 256 : i64, renormalize = true}
+      : (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<3072xbf16>, tensor<256x3072xbf16>)
+      -> (tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<?x8xi32>, tensor<?x8xf32>)
+  return %s, %h, %ids, %w : tensor<?x3072xf32>, tensor<?x3072xf32>, tensor<?x8xi32>, tensor<?x8xf32>
+}
