@@ -166,6 +166,11 @@ LogicalResult EntryLowering::lowerMatmul(linalg::MatmulOp matmul) {
 
 FailureOr<SmallVector<Value>> EntryLowering::columnSlices(Value result) {
   auto type = cast<RankedTensorType>(result.getType());
+  // Every slice must take all rows: statically, or the token count the
+  // matmul's own init was sized with.
+  auto matmul = result.getDefiningOp<linalg::MatmulOp>();
+  auto init = matmul ? matmul.getDpsInits()[0].getDefiningOp<linalg::FillOp>() : nullptr;
+  auto empty = init ? init.getOutputs()[0].getDefiningOp<tensor::EmptyOp>() : nullptr;
   SmallVector<std::pair<int64_t, Value>> slices;
   for (Operation *user : result.getUsers()) {
     auto slice = dyn_cast<tensor::ExtractSliceOp>(user);
@@ -175,6 +180,11 @@ FailureOr<SmallVector<Value>> EntryLowering::columnSlices(Value result) {
         slice.getResultType().getShape()[0] != type.getShape()[0] ||
         slice.getResultType().isDynamicDim(1))
       return failure();
+    if (type.isDynamicDim(0)) {
+      Value rows = dyn_cast<Value>(slice.getMixedSizes()[0]);
+      if (!empty || empty.getDynamicSizes().size() != 1 || rows != empty.getDynamicSizes()[0])
+        return failure();
+    }
     slices.push_back({slice.getStaticOffsets()[1], slice.getResult()});
   }
   llvm::sort(slices, [](const auto &a, const auto &b) { return a.first < b.first; });

@@ -212,6 +212,9 @@ void FuseProjectionsPass::rewrite(MutableArrayRef<Projection> group, ml_program:
 }
 
 void FuseProjectionsPass::runOnOperation() {
+  // A pass instance may run on several modules (--split-input-file).
+  fusedByParts_.clear();
+  partGlobals_.clear();
   ModuleOp module = getOperation();
   SymbolTable symbols(module);
   for (auto func : module.getOps<func::FuncOp>()) {
