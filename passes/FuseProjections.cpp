@@ -229,7 +229,8 @@ void FuseProjectionsPass::runOnOperation() {
       if (group.size() < 2)
         continue;
       if (std::string why = incompatibility(group); !why.empty()) {
-        group.front().matmul.emitRemark("projections not fused: ") << why;
+        group.front().matmul.emitRemark("m2c-fuse-projections: projections not fused: ")
+            << why;
         ++numSkipped;
         continue;
       }

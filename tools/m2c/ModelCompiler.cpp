@@ -107,6 +107,9 @@ Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &t
   if (mlir::failed(pm.run(*ir.module)))
     return Status::error(diagnostics.text().empty() ? "the compile pipeline failed"
                                                     : diagnostics.text());
+  if (options.printRemarks)
+    for (const std::string &remark : diagnostics.remarks())
+      llvm::errs() << "m2c: note: " << remark << "\n";
   return Status::ok();
 }
 
@@ -133,6 +136,12 @@ StatusOr<plan::Plan> lowerToPlan(ModelIR &ir, const PlanOptions &options,
 
 DiagnosticText::DiagnosticText(mlir::MLIRContext &context, bool withLocations)
     : handler_(&context, [this, withLocations](mlir::Diagnostic &diag) {
+        if (diag.getSeverity() == mlir::DiagnosticSeverity::Remark) {
+          std::string message = diag.str();
+          if (std::find(remarks_.begin(), remarks_.end(), message) == remarks_.end())
+            remarks_.push_back(std::move(message));
+          return mlir::success();
+        }
         if (withLocations) {
           llvm::raw_string_ostream os(text_);
           os << diag.getLocation() << ": " << diag.str() << "\n";

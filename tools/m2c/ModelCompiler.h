@@ -58,6 +58,9 @@ struct PassOptions {
   /// "all" in pipeline.disabledPasses skips the whole pipeline.
   std::vector<std::string> printAfter;
   bool printAfterAll = false;
+  /// Print the passes' remarks (e.g. a fusion left out, and why) to stderr
+  /// as notes, each distinct message once.
+  bool printRemarks = true;
 };
 
 /// Runs the compile pipeline over the model IR in place.
@@ -74,9 +77,12 @@ class DiagnosticText {
 public:
   explicit DiagnosticText(mlir::MLIRContext &context, bool withLocations = false);
   const std::string &text() const { return text_; }
+  /// Remarks are not errors: kept apart, each distinct message once.
+  const std::vector<std::string> &remarks() const { return remarks_; }
 
 private:
   std::string text_;
+  std::vector<std::string> remarks_;
   mlir::ScopedDiagnosticHandler handler_;
 };
 

@@ -102,6 +102,7 @@ StatusOr<ModelIR> tiledModel(const CompileRequest &request, const std::string &t
     return Status::error(quantError);
   passes.pipeline.target = target;
   passes.pipeline.tuningFile = tuningFile;
+  passes.printRemarks = request.printNotes;
   M2C_RETURN_IF_ERROR(runPipeline(*ir, passes, timer));
   return ir;
 }

@@ -92,14 +92,14 @@ module {
     %wq = ml_program.global_load_const @q.weight : tensor<64x4xbf16>
     %e0 = tensor.empty(%t) : tensor<?x64xf32>
     %f0 = linalg.fill ins(%zero : f32) outs(%e0 : tensor<?x64xf32>) -> tensor<?x64xf32>
-    // expected-remark @below {{projections not fused: an FP8 block would straddle two parts}}
+    // expected-remark @below {{m2c-fuse-projections: projections not fused: an FP8 block would straddle two parts}}
     %q = linalg.matmul indexing_maps = [#mq, #mw, #mo] ins(%h, %wq : tensor<?x4xf32>, tensor<64x4xbf16>) outs(%f0 : tensor<?x64xf32>) -> tensor<?x64xf32>
     %wk = ml_program.global_load_const @k.weight : tensor<64x4xbf16>
     %k = linalg.matmul indexing_maps = [#mq, #mw, #mo] ins(%h, %wk : tensor<?x4xf32>, tensor<64x4xbf16>) outs(%f0 : tensor<?x64xf32>) -> tensor<?x64xf32>
     %wa = ml_program.global_load_const @a.weight : tensor<8x4xbf16>
     %e1 = tensor.empty(%t) : tensor<?x8xf32>
     %f1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<?x8xf32>) -> tensor<?x8xf32>
-    // expected-remark @below {{projections not fused: weights differ in quantization or checkpoint format}}
+    // expected-remark @below {{m2c-fuse-projections: projections not fused: weights differ in quantization or checkpoint format}}
     %a = linalg.matmul indexing_maps = [#mq, #mw, #mo] ins(%g, %wa : tensor<?x4xf32>, tensor<8x4xbf16>) outs(%f1 : tensor<?x8xf32>) -> tensor<?x8xf32>
     %wb = ml_program.global_load_const @b.weight : tensor<8x4xbf16>
     %b = linalg.matmul indexing_maps = [#mq, #mw, #mo] ins(%g, %wb : tensor<?x4xf32>, tensor<8x4xbf16>) outs(%f1 : tensor<?x8xf32>) -> tensor<?x8xf32>
