@@ -31,6 +31,15 @@ def main():
         print("plot: matplotlib is not installed; no PNG written", file=sys.stderr)
         return 2
     runs = [json.load(open(p)) for p in args.bench]
+
+    def mode(run):
+        # The comparison runs (kernel by kernel, no PDL) say so in their label.
+        parts = ([] if run.get("cuda_graphs", True) else ["no CUDA graphs"]) + \
+                ([] if run.get("programmatic_launch", True) else ["no PDL"])
+        return f" ({', '.join(parts)})" if parts else ""
+
+    # Full-speed runs first: the kernel panel and the peers use runs[0].
+    runs.sort(key=lambda r: (mode(r) != "", os.path.basename(r["artifact"])))
     peers = json.load(open(args.peers)) if args.peers and os.path.exists(args.peers) else None
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(15, 6))
@@ -39,7 +48,7 @@ def main():
                  label=f"copy bandwidth {ceiling:.0f} GB/s (ceiling)")
     markers = "osd^v"
     for i, run in enumerate(runs):
-        name = os.path.basename(run["artifact"]).replace(".m2a", "")
+        name = os.path.basename(run["artifact"]).replace(".m2a", "") + mode(run)
         for context in sorted({d["context"] for d in run["decode"]}):
             rows = [d for d in run["decode"] if d["context"] == context]
             xs = [d["batch"] for d in rows]
