@@ -2,6 +2,8 @@
 
 #include "codegen/PlanBuilder.h"
 
+#include "frontend/LinearForm.h"
+
 #include "dialects/attn/AttnOps.h"
 #include "dialects/moe/MoeOps.h"
 #include "dialects/norm/NormOps.h"
@@ -140,13 +142,7 @@ LogicalResult EntryLowering::addKernel(Operation *op, plan::KernelKind kind,
 LogicalResult EntryLowering::lowerMatmul(linalg::MatmulOp matmul) {
   // Only y = x W^T over a zero-filled init: the checkpoint's [out, in]
   // weights read in place.
-  MLIRContext *ctx = matmul.getContext();
-  AffineExpr m, n, k;
-  bindDims(ctx, m, n, k);
-  SmallVector<AffineMap> expected = {AffineMap::get(3, 0, {m, k}, ctx),
-                                     AffineMap::get(3, 0, {n, k}, ctx),
-                                     AffineMap::get(3, 0, {m, n}, ctx)};
-  if (matmul.getIndexingMapsArray() != ArrayRef<AffineMap>(expected))
+  if (matmul.getIndexingMapsArray() != ArrayRef<AffineMap>(linearIndexingMaps(matmul.getContext())))
     return matmul.emitError("the plan lowers only matmuls reading the weight transposed "
                             "(x [M, K] times W [N, K]^T)");
   Value init = matmul.getDpsInits()[0];

@@ -1,6 +1,7 @@
 //===- ModelBuilder.cpp - config.json -> model IR -------------------------===//
 
 #include "frontend/ModelBuilder.h"
+#include "frontend/LinearForm.h"
 
 #include "dialects/attn/AttnOps.h"
 #include "dialects/moe/MoeOps.h"
@@ -156,11 +157,7 @@ Value ModelBuilder::linear(Value input, const std::string &weightSymbol) {
   Value zero = arith::ConstantOp::create(builder_, loc_, builder_.getF32FloatAttr(0.0f));
   Value filled = linalg::FillOp::create(builder_, loc_, zero, init).getResult(0);
 
-  AffineExpr m, n, k;
-  bindDims(&context_, m, n, k);
-  auto maps = builder_.getAffineMapArrayAttr(
-      {AffineMap::get(3, 0, {m, k}, &context_), AffineMap::get(3, 0, {n, k}, &context_),
-       AffineMap::get(3, 0, {m, n}, &context_)});
+  auto maps = builder_.getAffineMapArrayAttr(linearIndexingMaps(&context_));
   auto matmul = linalg::MatmulOp::create(builder_, loc_, TypeRange{resultType},
                                          ValueRange{input, weight}, ValueRange{filled});
   matmul.setIndexingMapsAttr(maps);

@@ -10,6 +10,8 @@
 
 #include "passes/Passes.h"
 
+#include "frontend/LinearForm.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -44,13 +46,8 @@ struct Projection {
 /// y = x W^T into a zero-filled tensor.empty, W a rank-2 weight global: the
 /// form the frontend builds and the plan lowers.
 std::optional<Projection> matchProjection(linalg::MatmulOp matmul, SymbolTable &symbols) {
-  MLIRContext *ctx = matmul.getContext();
-  AffineExpr m, n, k;
-  bindDims(ctx, m, n, k);
-  SmallVector<AffineMap> transposedB = {AffineMap::get(3, 0, {m, k}, ctx),
-                                        AffineMap::get(3, 0, {n, k}, ctx),
-                                        AffineMap::get(3, 0, {m, n}, ctx)};
-  if (matmul.getIndexingMapsArray() != ArrayRef<AffineMap>(transposedB))
+  if (matmul.getIndexingMapsArray() !=
+      ArrayRef<AffineMap>(m2c::linearIndexingMaps(matmul.getContext())))
     return std::nullopt;
   auto fill = matmul.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
   if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
