@@ -171,6 +171,8 @@ struct WarpDot {
 struct WeightRow {
   const WeightOperand *weight;
   mlir::Value expert, row;
+  /// Where the WarpDot's K range starts in the row (null: at 0).
+  mlir::Value kOffset = {};
 };
 using LoadVector = std::function<mlir::Value(mlir::Value k, int64_t n)>;
 /// `width`: elements per chunk (WeightOperand::chunkElements()); `rows` and

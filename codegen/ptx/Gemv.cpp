@@ -84,7 +84,8 @@ SmallVector<Value> emitWarpDot(KernelBuilder &kb, const WarpDot &plan, Value lan
               xs.back().push_back(loadXAt(loadX, k, n, valid));
           ws.emplace_back();
           for (const WeightRow &r : rows)
-            ws.back().push_back(r.weight->loadChunk(kb, r.expert, r.row, k));
+            ws.back().push_back(
+                r.weight->loadChunk(kb, r.expert, r.row, r.kOffset ? kb.add(k, r.kOffset) : k));
         }
         auto slice = [&](Value v, int64_t s) -> Value {
           if (accWidth == n)

@@ -132,11 +132,51 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     return [&kb, shared = row.rowCopy](Value k, int64_t n) { return kb.loadF32(shared, {k}, n); };
   };
 
+  // With few experts (the card's 8: two groups) most warps of the block
+  // would idle: then the warps split K, each sums its slice for one group,
+  // and the slices add up in a fixed order through shared memory.
+  const int64_t chunk = WeightOperand(gate).chunkElements();
+  int64_t kSplits = oneLaunch ? kRouteWarps / groups : 1;
+  while (kSplits > 1 && Hd % (kSplits * chunk) != 0)
+    kSplits /= 2;
   auto emitLogits = [&](const LoadVector &loadX, Value gates, Value logits, Value token,
                         Value group) {
     Value lane = kb.laneId();
     WeightOperand gateRows(gate);
     gateRows.bind(gates);
+    if (kSplits > 1) {
+      const int64_t slice = Hd / kSplits;
+      WarpDot plan = planWarpDot(slice, gateRows.chunkElements(), kRowsPerWarp);
+      Value warp = kb.warpId();
+      Value split = kb.divu(warp, groups);
+      group = kb.remu(warp, groups);
+      Value k0 = kb.mul(split, slice);
+      Value partials = kb.shared(out.name + "_logit_slices", {kSplits, groups * kRowsPerWarp},
+                                 kb.f32());
+      SmallVector<WeightRow> loadRows;
+      for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+        Value expert = kb.add(kb.mul(group, kRowsPerWarp), r);
+        loadRows.push_back({&gateRows, Value(), kb.minu(expert, E - 1), k0});
+      }
+      LoadVector sliceX = [&](Value k, int64_t n) { return loadX(kb.add(k, k0), n); };
+      SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {sliceX}, loadRows);
+      SmallVector<Value> sums;
+      for (Value acc : accs)
+        sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+      kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+        for (int64_t r = 0; r < kRowsPerWarp; ++r)
+          kb.storeScalar(sums[r], partials, {split, kb.add(kb.mul(group, kRowsPerWarp), r)});
+      });
+      kb.barrier();
+      Value expert = kb.threadId();
+      kb.ifThen(kb.ult(expert, E), [&] {
+        Value total = kb.loadScalar(partials, {kb.idx(0), expert});
+        for (int64_t s = 1; s < kSplits; ++s)
+          total = kb.addf(total, kb.loadScalar(partials, {kb.idx(s), expert}));
+        kb.storeScalar(total, logits, {token, expert});
+      });
+      return;
+    }
     WarpDot plan = planWarpDot(Hd, gateRows.chunkElements(), kRowsPerWarp);
     kb.ifThen(kb.ult(group, groups), [&] {
       SmallVector<Value> experts;
