@@ -41,11 +41,12 @@ RandomWeightStream randomWeightStream(const plan::Weight &w, uint64_t seed);
 
 /// Fills `dst` (w.numElements() floats) with seeded random values scaled
 /// like a trained model: matrices ~ N(0, 1/fan_in), norms ~ 1 + 0.1 N,
-/// router bias 0.1 N, embeddings N(0, 1).
+/// router bias 0.1 N, embeddings N(0, 1). A fused weight (plan::WeightPart)
+/// gets each part's own stream, so fusing never changes the values.
 void randomWeightF32(const plan::Weight &w, uint64_t seed, float *dst);
 
 /// Reads a weight from a checkpoint, stacking per-expert tensors ("{e}" in
-/// the binding) into [E, ...].
+/// the binding) into [E, ...] and a fused weight's parts row after row.
 Status checkpointWeightF32(const CheckpointBinding &binding, const plan::Weight &w, float *dst);
 
 /// Decodes a weight embedded in the artifact.
