@@ -18,6 +18,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace m2c {
@@ -87,6 +88,9 @@ public:
           << target << "' (expected sm_80, sm_90 or sm_90a)";
       return signalPassFailure();
     }
+    // A pass instance may run on several modules.
+    tuned_.clear();
+    used_.clear();
     if (failed(loadTuning()))
       return signalPassFailure();
     for (auto func : getOperation().getOps<func::FuncOp>()) {
@@ -113,6 +117,11 @@ public:
       if (result.wasInterrupted())
         return signalPassFailure();
     }
+    // A stale or mistyped key would otherwise be ignored without a word.
+    for (const auto &[key, params] : tuned_)
+      if (!used_.count(key))
+        getOperation().emitRemark("m2c-tile-kernels: tuning entry ")
+            << key << " matches no kernel of this model; it is ignored";
   }
 
 private:
@@ -224,6 +233,7 @@ private:
     auto it = tuned_.find(key);
     if (it == tuned_.end())
       return success();
+    used_.insert(key);
     for (const auto &[name, value] : it->second) {
       if (!params.count(name))
         return op->emitError("m2c-tile-kernels: tuning entry ")
@@ -238,6 +248,7 @@ private:
   }
 
   std::map<std::string, Params> tuned_;
+  std::set<std::string> used_;
 };
 
 } // namespace
