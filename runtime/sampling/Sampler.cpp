@@ -2,8 +2,10 @@
 #include "runtime/sampling/Sampler.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -29,10 +31,42 @@ struct Candidate {
 bool byScoreDesc(const Candidate &a, const Candidate &b) {
   return a.score > b.score || (a.score == b.score && a.id < b.id);
 }
-bool byProbDesc(const Candidate &a, const Candidate &b) {
-  return a.prob > b.prob || (a.prob == b.prob && a.id < b.id);
-}
 bool byId(const Candidate &a, const Candidate &b) { return a.id < b.id; }
+
+uint32_t floatBits(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits;
+}
+
+/// The probability a top-p key carries in its high half.
+float probOf(uint64_t key) {
+  uint32_t bits = ~uint32_t(key >> 32);
+  float v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+/// LSD radix sort, 16 bits a pass: a few ms for 200k keys where std::sort
+/// takes tens.
+void radixSort(std::vector<uint64_t> &keys, std::vector<uint64_t> &scratch) {
+  scratch.resize(keys.size()); // every slot is written below
+  std::vector<uint32_t> counts(1 << 16);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(counts.begin(), counts.end(), 0);
+    for (uint64_t k : keys)
+      ++counts[(k >> shift) & 0xFFFF];
+    uint32_t offset = 0;
+    for (uint32_t &c : counts) {
+      uint32_t n = c;
+      c = offset;
+      offset += n;
+    }
+    for (uint64_t k : keys)
+      scratch[counts[(k >> shift) & 0xFFFF]++] = k;
+    keys.swap(scratch);
+  }
+}
 
 } // namespace
 
@@ -82,7 +116,12 @@ StatusOr<int32_t> sample(const float *logits, int64_t vocab,
     return static_cast<int32_t>(best);
 
   // 1. Temperature. -inf tokens have probability 0 and are dropped here.
-  std::vector<Candidate> cands;
+  // Per-thread buffers: a 200k vocabulary needs a few MB per token, and
+  // fresh allocations of that size cost more in page faults than the work.
+  static thread_local std::vector<Candidate> cands;
+  static thread_local std::vector<uint64_t> keys, scratch;
+  static thread_local std::vector<char> kept;
+  cands.clear();
   cands.reserve(static_cast<size_t>(numFinite));
   for (int64_t i = 0; i < vocab; ++i)
     if (logits[i] != -std::numeric_limits<float>::infinity())
@@ -112,28 +151,47 @@ StatusOr<int32_t> sample(const float *logits, int64_t vocab,
   // 4. Top-p: the smallest most-likely prefix with mass >= topP, at least
   // one token (the most likely one always survives).
   if (params.topP < 1.0f) {
-    // Sorting a 200k vocab costs tens of ms, but the nucleus is usually
-    // small: sort only the best m candidates, growing m until the mass is
-    // reached. The order is a strict total order, so the first m of a
-    // partial sort are exactly the first m of a full sort and the result
-    // does not depend on m.
+    // Descending probability, ties by ascending id, as one integer:
+    // probabilities are >= 0, so their bits order like the values, and
+    // inverted, ascending keys are descending probabilities. The low half
+    // is the candidate's index, which orders like its id (cands are in id
+    // order here).
+    keys.resize(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i)
+      keys[i] = uint64_t(~floatBits(cands[i].prob)) << 32 | uint32_t(i);
+    // The nucleus is usually small: sort only the best m keys, growing m
+    // until the mass is reached (the first m of a partial sort are the
+    // first m of a full sort, so the result does not depend on m). A flat
+    // distribution (high temperature, random weights) needs nearly all of
+    // a 200k vocabulary: that sort is a radix sort.
     const float threshold = params.topP * total;
     size_t keep = 0;
-    for (size_t m = std::min<size_t>(cands.size(), 1024);;
-         m = std::min(cands.size(), m * 4)) {
-      if (m < cands.size())
-        std::nth_element(cands.begin(), cands.begin() + m, cands.end(),
-                         byProbDesc);
-      std::sort(cands.begin(), cands.begin() + m, byProbDesc);
+    for (size_t m = std::min<size_t>(keys.size(), 1024);;
+         m = std::min(keys.size(), m * 4)) {
+      if (m * 4 >= keys.size() && keys.size() > 4096) {
+        radixSort(keys, scratch);
+        m = keys.size();
+      } else {
+        if (m < keys.size())
+          std::nth_element(keys.begin(), keys.begin() + m, keys.end());
+        std::sort(keys.begin(), keys.begin() + m);
+      }
       float cum = 0.0f;
       keep = 0;
       while (keep < m && cum < threshold)
-        cum += cands[keep++].prob;
-      if (cum >= threshold || m == cands.size())
+        cum += probOf(keys[keep++]);
+      if (cum >= threshold || m == keys.size())
         break;
     }
-    cands.resize(std::max<size_t>(keep, 1));
-    std::sort(cands.begin(), cands.end(), byId);
+    // The kept candidates, still in id order.
+    kept.assign(cands.size(), 0);
+    for (size_t i = 0; i < std::max<size_t>(keep, 1); ++i)
+      kept[uint32_t(keys[i])] = 1;
+    size_t out = 0;
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (kept[i])
+        cands[out++] = cands[i];
+    cands.resize(out);
     total = 0.0f;
     for (const Candidate &c : cands)
       total += c.prob;

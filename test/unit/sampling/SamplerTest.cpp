@@ -370,3 +370,20 @@ TEST(SamplingTest, MatchesReferenceOnLargeVocab) {
         << "trial " << trial;
   }
 }
+
+TEST(SamplingTest, FlatFullVocabTopPMatchesReference) {
+  // A near-flat 200064-token vocabulary (random weights, high temperature):
+  // the nucleus spans most of it, so the sampler takes its radix-sort path.
+  Rng gen(7);
+  std::vector<float> logits(200064);
+  for (float &l : logits)
+    l = 0.05f * (gen.nextFloat() - 0.5f);
+  logits[123] = logits[4567]; // an exact tie across the boundary region
+  for (int trial = 0; trial < 3; ++trial) {
+    SamplingParams p = withTemperature(0.8f);
+    p.topP = trial == 2 ? 0.5f : 0.9f;
+    Rng rng{uint64_t(trial)}, peek{uint64_t(trial)};
+    int32_t got = draw(logits, p, rng);
+    ASSERT_EQ(got, referenceSample(logits, p, peek.nextFloat())) << "trial " << trial;
+  }
+}
