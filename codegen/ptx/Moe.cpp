@@ -148,24 +148,29 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
       const int64_t slice = Hd / kSplits;
       WarpDot plan = planWarpDot(slice, gateRows.chunkElements(), kRowsPerWarp);
       Value warp = kb.warpId();
-      Value split = kb.divu(warp, groups);
-      group = kb.remu(warp, groups);
-      Value k0 = kb.mul(split, slice);
       Value partials = kb.shared(out.name + "_logit_slices", {kSplits, groups * kRowsPerWarp},
                                  kb.f32());
-      SmallVector<WeightRow> loadRows;
-      for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-        Value expert = kb.add(kb.mul(group, kRowsPerWarp), r);
-        loadRows.push_back({&gateRows, Value(), kb.minu(expert, E - 1), k0});
-      }
-      LoadVector sliceX = [&](Value k, int64_t n) { return loadX(kb.add(k, k0), n); };
-      SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {sliceX}, loadRows);
-      SmallVector<Value> sums;
-      for (Value acc : accs)
-        sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
-      kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-        for (int64_t r = 0; r < kRowsPerWarp; ++r)
-          kb.storeScalar(sums[r], partials, {split, kb.add(kb.mul(group, kRowsPerWarp), r)});
+      // groups * kSplits warps work (3 groups of 12 experts: 6 of the 8);
+      // every thread reaches the barrier.
+      kb.ifThen(kb.ult(warp, kb.idx(groups * kSplits)), [&] {
+        Value split = kb.divu(warp, groups);
+        Value warpGroup = kb.remu(warp, groups);
+        Value k0 = kb.mul(split, slice);
+        SmallVector<WeightRow> loadRows;
+        for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+          Value expert = kb.add(kb.mul(warpGroup, kRowsPerWarp), r);
+          loadRows.push_back({&gateRows, Value(), kb.minu(expert, E - 1), k0});
+        }
+        LoadVector sliceX = [&](Value k, int64_t n) { return loadX(kb.add(k, k0), n); };
+        SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {sliceX}, loadRows);
+        SmallVector<Value> sums;
+        for (Value acc : accs)
+          sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+        kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+          for (int64_t r = 0; r < kRowsPerWarp; ++r)
+            kb.storeScalar(sums[r], partials,
+                           {split, kb.add(kb.mul(warpGroup, kRowsPerWarp), r)});
+        });
       });
       kb.barrier();
       Value expert = kb.threadId();

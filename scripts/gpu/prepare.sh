@@ -11,10 +11,12 @@ build="${M2C_BUILD_DIR:-build}"
 if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
   # name:model:flags for the kernel checks (gpu_check.py).
   # tiny-e64: more than 32 experts, so the router takes its two-launch form
-  # (minimax-m2's, whose full plan is too big for the checks).
+  # (minimax-m2's, whose full plan is too big for the checks); tiny-e12: 3
+  # groups of 4 experts, so 6 of the router's 8 warps split K.
   for item in "tiny:tiny:--kv-cache-dtype bf16" "minimax-m2-card:minimax-m2-card:--kv-cache-dtype bf16" \
               "golden-fp8:test/data/golden/fp8:--kv-cache-dtype f32 --kv-block-size 4 --max-tokens 64" \
-              "tiny-e64:tiny:--kv-cache-dtype bf16 --set num_local_experts=64 --set num_experts_per_tok=4"; do
+              "tiny-e64:tiny:--kv-cache-dtype bf16 --set num_local_experts=64 --set num_experts_per_tok=4" \
+              "tiny-e12:tiny:--kv-cache-dtype bf16 --set num_local_experts=12"; do
     IFS=: read -r name model flags <<< "$item"
     out=".deps/ptx/$name"
     mkdir -p "$out"
