@@ -139,6 +139,25 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   int64_t kSplits = oneLaunch ? kRouteWarps / groups : 1;
   while (kSplits > 1 && Hd % (kSplits * chunk) != 0)
     kSplits /= 2;
+  // One warp's dot products of its group's 4 gate rows with x over
+  // [k0, k0 + K) (k0 null: from 0), reduced across the warp; `experts`
+  // receives the rows' expert ids (past E for a ragged last group).
+  auto groupSums = [&](const WeightOperand &gateRows, Value group, Value k0, int64_t K,
+                       const LoadVector &loadX, SmallVector<Value> &experts) {
+    SmallVector<WeightRow> loadRows;
+    for (int64_t r = 0; r < kRowsPerWarp; ++r) {
+      experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
+      loadRows.push_back({&gateRows, Value(), kb.minu(experts.back(), E - 1), k0});
+    }
+    LoadVector sliceX = [&](Value k, int64_t n) { return loadX(kb.add(k, k0), n); };
+    WarpDot plan = planWarpDot(K, gateRows.chunkElements(), kRowsPerWarp);
+    SmallVector<Value> accs =
+        emitWarpDot(kb, plan, kb.laneId(), {k0 ? sliceX : loadX}, loadRows);
+    SmallVector<Value> sums;
+    for (Value acc : accs)
+      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+    return sums;
+  };
   auto emitLogits = [&](const LoadVector &loadX, Value gates, Value logits, Value token,
                         Value group) {
     Value lane = kb.laneId();
@@ -146,7 +165,6 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     gateRows.bind(gates);
     if (kSplits > 1) {
       const int64_t slice = Hd / kSplits;
-      WarpDot plan = planWarpDot(slice, gateRows.chunkElements(), kRowsPerWarp);
       Value warp = kb.warpId();
       Value partials = kb.shared(out.name + "_logit_slices", {kSplits, groups * kRowsPerWarp},
                                  kb.f32());
@@ -154,22 +172,12 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
       // every thread reaches the barrier.
       kb.ifThen(kb.ult(warp, kb.idx(groups * kSplits)), [&] {
         Value split = kb.divu(warp, groups);
-        Value warpGroup = kb.remu(warp, groups);
-        Value k0 = kb.mul(split, slice);
-        SmallVector<WeightRow> loadRows;
-        for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-          Value expert = kb.add(kb.mul(warpGroup, kRowsPerWarp), r);
-          loadRows.push_back({&gateRows, Value(), kb.minu(expert, E - 1), k0});
-        }
-        LoadVector sliceX = [&](Value k, int64_t n) { return loadX(kb.add(k, k0), n); };
-        SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {sliceX}, loadRows);
-        SmallVector<Value> sums;
-        for (Value acc : accs)
-          sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+        SmallVector<Value> experts;
+        SmallVector<Value> sums = groupSums(gateRows, kb.remu(warp, groups),
+                                            kb.mul(split, slice), slice, loadX, experts);
         kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
           for (int64_t r = 0; r < kRowsPerWarp; ++r)
-            kb.storeScalar(sums[r], partials,
-                           {split, kb.add(kb.mul(warpGroup, kRowsPerWarp), r)});
+            kb.storeScalar(sums[r], partials, {split, experts[r]});
         });
       });
       kb.barrier();
@@ -182,18 +190,9 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
       });
       return;
     }
-    WarpDot plan = planWarpDot(Hd, gateRows.chunkElements(), kRowsPerWarp);
     kb.ifThen(kb.ult(group, groups), [&] {
       SmallVector<Value> experts;
-      SmallVector<WeightRow> loadRows;
-      for (int64_t r = 0; r < kRowsPerWarp; ++r) {
-        experts.push_back(kb.add(kb.mul(group, kRowsPerWarp), r));
-        loadRows.push_back({&gateRows, Value(), kb.minu(experts.back(), E - 1)});
-      }
-      SmallVector<Value> accs = emitWarpDot(kb, plan, lane, {loadX}, loadRows);
-      SmallVector<Value> sums;
-      for (Value acc : accs)
-        sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+      SmallVector<Value> sums = groupSums(gateRows, group, Value(), Hd, loadX, experts);
       kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
         for (int64_t r = 0; r < kRowsPerWarp; ++r)
           kb.ifThen(kb.ult(experts[r], E),
