@@ -69,20 +69,23 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     return plan_.weights[k.inputs[input].index].shape;
   };
   float *out = bufferF32(entry, k.outputs[0]);
+  // outputs[0] = inputs[0] + inputs[1], outputs[1] = its rms_norm by the
+  // weight in inputs[2]: the add_rms_norm kernel, and the router's
+  // prologue, with the arithmetic of the unfused add and rms_norm.
+  auto addRmsNorm = [&] {
+    cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
+    cpu::rmsNorm(out, w(2), rows(0), cols(0), k.attr("eps"), bufferF32(entry, k.outputs[1]),
+                 *pool_);
+  };
   switch (k.kind) {
   case KernelKind::Embedding:
     return cpu::embedding(w(1), shape(1)[0], shape(1)[1], in.tokenIds.data(), tokens, out);
   case KernelKind::RmsNorm:
     cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.attr("eps"), out, *pool_);
     return Status::ok();
-  case KernelKind::AddRmsNorm: {
-    // Same arithmetic as add then rms_norm, so fusing never changes results.
-    float *sum = bufferF32(entry, k.outputs[0]);
-    cpu::add(buf(0), buf(1), rows(0) * cols(0), sum);
-    cpu::rmsNorm(sum, w(2), rows(0), cols(0), k.attr("eps"), bufferF32(entry, k.outputs[1]),
-                 *pool_);
+  case KernelKind::AddRmsNorm:
+    addRmsNorm();
     return Status::ok();
-  }
   case KernelKind::Linear: {
     // A fused projection writes consecutive column ranges to its outputs:
     // each is the unfused linear over that slice of the weight's rows.
@@ -133,15 +136,13 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
                           *pool_);
   }
   case KernelKind::MoeRoute: {
-    // The fused prologue (add_rms_norm) is the unfused add_rms_norm kernel.
+    // The fused prologue routes the normalised rows it writes.
     const bool norm = k.attr("add_rms_norm") != 0;
     const size_t first = norm ? 2 : 0;
     const float *hidden = buf(0);
     if (norm) {
-      float *sum = bufferF32(entry, k.outputs[0]), *normed = bufferF32(entry, k.outputs[1]);
-      cpu::add(buf(0), buf(1), rows(0) * cols(0), sum);
-      cpu::rmsNorm(sum, w(2), rows(0), cols(0), k.attr("eps"), normed, *pool_);
-      hidden = normed;
+      addRmsNorm();
+      hidden = bufferF32(entry, k.outputs[1]);
     }
     const float *bias = k.inputs.size() == first + 3 ? w(first + 2) : nullptr;
     return cpu::moeRoute(hidden, rows(0), cols(0), w(first + 1), bias, shape(first + 1)[0],
