@@ -13,8 +13,9 @@ namespace {
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
-constexpr const char *kParamKinds[] = {"input",     "output",     "kv_cache_layer",
-                                       "workspace", "num_tokens", "max_blocks"};
+constexpr const char *kParamKinds[] = {"input",      "output",     "kv_cache_layer", "workspace",
+                                       "num_tokens", "max_blocks", "state"};
+constexpr int kNumParamKinds = sizeof(kParamKinds) / sizeof(kParamKinds[0]);
 
 ordered_json extentToJson(const GpuExtent &e) {
   return {{"constant", e.constant},
@@ -69,10 +70,12 @@ std::string gpuProgramToJson(const GpuProgram &program) {
                           {"shared_bytes", l.sharedBytes},
                           {"params", std::move(params)}});
     }
-    kernels.push_back({{"name", k.name},
-                       {"workspace_bytes", k.workspaceBytes},
-                       {"launches", std::move(launches)},
-                       {"ptx", k.ptx}});
+    ordered_json kernel = {{"name", k.name}, {"workspace_bytes", k.workspaceBytes}};
+    if (k.stateBytes)
+      kernel["state_bytes"] = k.stateBytes;
+    kernel["launches"] = std::move(launches);
+    kernel["ptx"] = k.ptx;
+    kernels.push_back(std::move(kernel));
   }
   root["kernels"] = std::move(kernels);
   root["kernel_of"] = program.kernelOf;
@@ -136,6 +139,9 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
     kernel.ptx = node["ptx"].get<std::string>();
     if (!readInt(node, "workspace_bytes", kernel.workspaceBytes, 0, int64_t(1) << 40))
       return fail(path + ".workspace_bytes", "expected a non-negative integer");
+    if (node.contains("state_bytes") &&
+        !readInt(node, "state_bytes", kernel.stateBytes, 0, int64_t(1) << 30))
+      return fail(path + ".state_bytes", "expected 0 to 1 GiB");
     if (!node.contains("launches") || !node["launches"].is_array() || node["launches"].empty())
       return fail(path + ".launches", "expected a non-empty array");
     for (size_t j = 0; j < node["launches"].size(); ++j) {
@@ -172,13 +178,17 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
           return fail(lpath + ".params", "expected {kind, index} objects");
         std::string kind = p["kind"].get<std::string>();
         int k = 0;
-        while (k < 6 && kind != kParamKinds[k])
+        while (k < kNumParamKinds && kind != kParamKinds[k])
           ++k;
-        if (k == 6)
+        if (k == kNumParamKinds)
           return fail(lpath + ".params", "unknown parameter kind '" + kind + "'");
         param.kind = static_cast<GpuParam::Kind>(k);
         if (!readInt(p, "index", param.index, 0, kMax))
           return fail(lpath + ".params", "expected a non-negative index");
+        if (param.kind == GpuParam::Kind::State && param.index >= kernel.stateBytes)
+          return fail(lpath + ".params", "a state offset lies outside the kernel's state");
+        if (param.kind == GpuParam::Kind::Workspace && param.index > kernel.workspaceBytes)
+          return fail(lpath + ".params", "a workspace offset lies outside the workspace");
         launch.params.push_back(param);
       }
       kernel.launches.push_back(std::move(launch));

@@ -39,10 +39,20 @@ struct GpuExtent {
 };
 
 /// Kernel parameters in PTX order: pointers (16-byte aligned, 64-bit) to
-/// the plan kernel's inputs/outputs, to its layer of the KV cache or into
-/// the workspace; or i32 scalars.
+/// the plan kernel's inputs/outputs, to its layer of the KV cache, into the
+/// workspace or into the kernel's own state; or i32 scalars.
 struct GpuParam {
-  enum class Kind : uint8_t { Input, Output, KvCacheLayer, Workspace, NumTokens, MaxBlocks };
+  enum class Kind : uint8_t {
+    Input,
+    Output,
+    KvCacheLayer,
+    Workspace,
+    NumTokens,
+    MaxBlocks,
+    /// The kernel's state + `index` bytes: zeroed once when the backend is
+    /// made, kept across steps, never shared with another kernel.
+    State,
+  };
   Kind kind = Kind::Input;
   int64_t index = 0;
 };
@@ -60,6 +70,8 @@ struct GpuKernel {
   std::string ptx;
   std::vector<GpuLaunch> launches;
   int64_t workspaceBytes = 0;
+  /// Bytes of the kernel's state (GpuParam::Kind::State).
+  int64_t stateBytes = 0;
 };
 
 /// A kernel that writes the seeded random-weight stream (randomWeightF32,

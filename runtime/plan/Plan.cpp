@@ -38,7 +38,8 @@ constexpr KernelKind kAllKinds[] = {KernelKind::Embedding,  KernelKind::RmsNorm,
                                     KernelKind::AddRmsNorm,
                                     KernelKind::Linear,     KernelKind::Attention,
                                     KernelKind::Add,        KernelKind::MoeRoute,
-                                    KernelKind::MoeExperts, KernelKind::TakeLastRow};
+                                    KernelKind::MoeExperts, KernelKind::TakeLastRow,
+                                    KernelKind::LmHead};
 } // namespace
 
 const char *kernelKindName(KernelKind kind) {
@@ -61,6 +62,8 @@ const char *kernelKindName(KernelKind kind) {
     return "moe_experts";
   case KernelKind::TakeLastRow:
     return "take_last_row";
+  case KernelKind::LmHead:
+    return "lm_head";
   }
   return "?";
 }
@@ -399,6 +402,28 @@ Status KernelVerifier::verify() const {
     return expect(output(0).cols == x->cols && output(0).staticRows == 1,
                   "output must be one row as wide as the input");
   }
+  case KernelKind::LmHead: {
+    // A fourth input is the residual added before the norm.
+    M2C_RETURN_IF_ERROR(arity(k.inputs.size() == 4 ? 4 : 3, 2));
+    M2C_ASSIGN_OR_RETURN(x, buffer(0));
+    if (k.inputs.size() == 4) {
+      M2C_ASSIGN_OR_RETURN(residual, buffer(3));
+      M2C_RETURN_IF_ERROR(expect(residual->cols == x->cols && residual->type == x->type &&
+                                     residual->staticRows == x->staticRows,
+                                 "the residual must have the input's shape"));
+    }
+    M2C_ASSIGN_OR_RETURN(norm, weight(1, 1));
+    M2C_ASSIGN_OR_RETURN(w, weight(2, 2));
+    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    M2C_RETURN_IF_ERROR(expect(x->type == ElementType::F32 && x->cols == norm->shape[0] &&
+                                   w->shape[1] == x->cols,
+                               "shapes must be x [T, H] f32, norm weight [H], lm_head [V, H]"));
+    return expect(output(0).type == ElementType::F32 && output(0).cols == w->shape[0] &&
+                      output(0).staticRows == x->staticRows &&
+                      output(1).type == ElementType::I32 && output(1).cols == 1 &&
+                      output(1).staticRows == x->staticRows,
+                  "outputs must be logits f32 [T, V] and ids i32 [T, 1]");
+  }
   }
   return fail("unknown kernel kind");
 }
@@ -456,6 +481,14 @@ Status verifyPlan(const Plan &plan) {
       return Status::error(where + ": output buffer out of range");
     if (entry.buffers[entry.output].cols != plan.vocabSize)
       return Status::error(where + ": output must be [rows, vocab_size]");
+    if (entry.greedyIds != -1) {
+      if (entry.greedyIds < 0 || entry.greedyIds >= static_cast<int64_t>(entry.buffers.size()))
+        return Status::error(where + ": greedy_ids buffer out of range");
+      const Buffer &ids = entry.buffers[entry.greedyIds];
+      if (ids.type != ElementType::I32 || ids.cols != 1 ||
+          ids.staticRows != entry.buffers[entry.output].staticRows)
+        return Status::error(where + ": greedy_ids must be i32 [rows, 1], one per logits row");
+    }
     for (size_t i = 0; i < entry.kernels.size(); ++i) {
       const Kernel &k = entry.kernels[i];
       for (const Operand &op : k.inputs) {
@@ -495,9 +528,10 @@ void planMemory(Entry &entry, int64_t maxTokens) {
       if (op.kind == Operand::Kind::Buffer)
         last[op.index] = std::max<int64_t>(last[op.index], i);
   }
-  // The logits are read after the last kernel.
-  if (entry.output >= 0 && static_cast<size_t>(entry.output) < n)
-    last[entry.output] = static_cast<int64_t>(entry.kernels.size());
+  // The logits and greedy ids are read after the last kernel.
+  for (int64_t result : {entry.output, entry.greedyIds})
+    if (result >= 0 && static_cast<size_t>(result) < n)
+      last[result] = static_cast<int64_t>(entry.kernels.size());
 
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i)

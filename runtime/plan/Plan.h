@@ -37,6 +37,9 @@ enum class KernelKind : uint8_t {
   MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
   MoeExperts,  // (hidden, ids, weights, w1, w3, w2 [, residual]) -> y [+ residual]
   TakeLastRow, // (x [T,C]) -> [1,C]
+  LmHead,      // (x [T,H], norm weight [H], lm_head [V,H] [, residual [T,H]]) ->
+               // (logits [T,V], ids [T,1] i32) of rms(x [+ residual]); attrs: eps.
+               // ids = each row's argmax, -1 for NaN/+inf or all -inf
 };
 const char *kernelKindName(KernelKind kind);
 StatusOr<KernelKind> parseKernelKind(const std::string &name);
@@ -94,6 +97,9 @@ struct Entry {
   std::vector<Buffer> buffers;
   std::vector<Kernel> kernels;
   int64_t output = 0; // buffer holding the logits
+  /// The buffer holding each logits row's greedy argmax (i32 [rows, 1]),
+  /// or -1 when the entry computes none (m2c-fuse-decode-tail).
+  int64_t greedyIds = -1;
   int64_t arenaBytes = 0;
 };
 

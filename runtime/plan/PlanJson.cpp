@@ -163,6 +163,8 @@ Status readEntry(const json &node, const std::string &path, Entry &entry) {
   M2C_RETURN_IF_ERROR(r.string("name", entry.name));
   M2C_RETURN_IF_ERROR(r.boolean("last_token_logits", entry.lastTokenLogits));
   M2C_RETURN_IF_ERROR(r.integer("output", entry.output));
+  if (r.has("greedy_ids"))
+    M2C_RETURN_IF_ERROR(r.integer("greedy_ids", entry.greedyIds));
   M2C_RETURN_IF_ERROR(r.integer("arena_bytes", entry.arenaBytes));
   M2C_RETURN_IF_ERROR(r.array("buffers"));
   for (size_t i = 0; i < r.at("buffers").size(); ++i) {
@@ -250,12 +252,15 @@ std::string planToJson(const Plan &plan) {
         kernel["tile_key"] = k.tileKey;
       kernels.push_back(std::move(kernel));
     }
-    entries.push_back({{"name", entry.name},
-                       {"last_token_logits", entry.lastTokenLogits},
-                       {"output", entry.output},
-                       {"arena_bytes", entry.arenaBytes},
-                       {"buffers", std::move(buffers)},
-                       {"kernels", std::move(kernels)}});
+    ordered_json node = {{"name", entry.name},
+                         {"last_token_logits", entry.lastTokenLogits},
+                         {"output", entry.output}};
+    if (entry.greedyIds >= 0)
+      node["greedy_ids"] = entry.greedyIds;
+    node["arena_bytes"] = entry.arenaBytes;
+    node["buffers"] = std::move(buffers);
+    node["kernels"] = std::move(kernels);
+    entries.push_back(std::move(node));
   }
   root["entries"] = std::move(entries);
   if (plan.target != "cpu")

@@ -182,4 +182,77 @@ TEST(PlanTest, JsonReaderNamesTheBadField) {
   EXPECT_EQ(planFromJson("[]").status().message(), "plan: plan: expected an object");
 }
 
+
+/// smallPlan with the decode tail fused: embedding -> lm_head (norm,
+/// projection and argmax), returning logits and greedy ids.
+Plan fusedTailPlan() {
+  Plan plan = smallPlan();
+  Entry &entry = plan.entries[0];
+  entry.buffers = {{"%0", ElementType::F32, 4, 0, 0},
+                   {"%1", ElementType::F32, 16, 0, 0},
+                   {"%2", ElementType::I32, 1, 0, 0}};
+  entry.kernels.resize(2);
+  entry.kernels[1] = {KernelKind::LmHead,
+                      "lm_head",
+                      {Operand::buffer(0), Operand::weight(1), Operand::weight(2)},
+                      {1, 2},
+                      {{"eps", 1e-6}},
+                      ""};
+  entry.output = 1;
+  entry.greedyIds = 2;
+  planMemory(entry, plan.maxTokens);
+  return plan;
+}
+
+TEST(PlanTest, FusedTailVerifiesRoundTripsAndKeepsItsIdsLive) {
+  Plan plan = fusedTailPlan();
+  ASSERT_TRUE(verifyPlan(plan)) << verifyPlan(plan).message();
+  std::string json = planToJson(plan);
+  EXPECT_NE(json.find("\"greedy_ids\": 2"), std::string::npos);
+  m2c::StatusOr<Plan> parsed = planFromJson(json);
+  ASSERT_TRUE(parsed) << parsed.status().message();
+  EXPECT_EQ(parsed->entries[0].greedyIds, 2);
+  EXPECT_EQ(planToJson(*parsed), json);
+  // Without the key an entry has no ids.
+  EXPECT_EQ(planFromJson(planToJson(smallPlan()))->entries[0].greedyIds, -1);
+  // The ids and logits are read after the last kernel: they never share bytes.
+  const Entry &entry = plan.entries[0];
+  EXPECT_TRUE(entry.buffers[2].offset >= entry.buffers[1].offset + 8 * 16 * 4 ||
+              entry.buffers[1].offset >= entry.buffers[2].offset + 8 * 4);
+}
+
+TEST(PlanTest, VerifierRejectsBadFusedTails) {
+  auto message = [](auto mutate) {
+    Plan plan = fusedTailPlan();
+    mutate(plan.entries[0]);
+    return verifyPlan(plan).message();
+  };
+  const std::string kernel = "plan: entry 'decode' kernel 1 (lm_head, lm_head): ";
+  EXPECT_EQ(message([](Entry &e) { e.kernels[1].inputs.pop_back(); }),
+            kernel + "expects 3 inputs and 2 outputs, got 2 and 2");
+  EXPECT_EQ(message([](Entry &e) { e.kernels[1].inputs[2] = Operand::weight(1); }),
+            kernel + "weight 'norm' must have rank 2");
+  EXPECT_EQ(message([](Entry &e) { e.kernels[1].attrs["eps"] = 0; }),
+            kernel + "attribute eps must be positive");
+  {
+    Plan plan = fusedTailPlan();
+    plan.weights[1].shape = {5};
+    EXPECT_EQ(verifyPlan(plan).message(),
+              kernel + "shapes must be x [T, H] f32, norm weight [H], lm_head [V, H]");
+  }
+  EXPECT_EQ(message([](Entry &e) { e.buffers[1].type = ElementType::BF16; }),
+            kernel + "outputs must be logits f32 [T, V] and ids i32 [T, 1]");
+  EXPECT_EQ(message([](Entry &e) { e.kernels[1].inputs.push_back(Operand::weight(1)); }),
+            kernel + "input 3 must be a buffer");
+  EXPECT_EQ(message([](Entry &e) {
+              e.buffers.push_back({"%3", ElementType::F32, 3, 0, 0});
+              e.kernels[1].inputs.push_back(Operand::buffer(3));
+            }),
+            kernel + "the residual must have the input's shape");
+  EXPECT_EQ(message([](Entry &e) { e.greedyIds = 9; }),
+            "plan: entry 'decode': greedy_ids buffer out of range");
+  EXPECT_EQ(message([](Entry &e) { e.greedyIds = 0; }),
+            "plan: entry 'decode': greedy_ids must be i32 [rows, 1], one per logits row");
+}
+
 } // namespace
