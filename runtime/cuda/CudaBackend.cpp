@@ -38,6 +38,7 @@ CudaBackend::~CudaBackend() {
   driver_.free(kvCache_);
   driver_.freeHost(hostInputs_);
   driver_.freeHost(hostLogits_);
+  driver_.freeHost(hostIds_);
   driver_.destroyStream(stream_);
 }
 
@@ -361,7 +362,14 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
       options.maxSequenceTokens > 0
           ? (options.maxSequenceTokens + kv.blockSize - 1) / kv.blockSize
           : 0;
-  uint64_t fixed = alignUp(plan_.arenaBytes()) + alignUp(workspace);
+  // Each kernel's state sits after the workspace, zeroed with the arena.
+  uint64_t stateBytes = 0;
+  stateOffsets_.clear();
+  for (const plan::GpuKernel &kernel : plan_.gpu.kernels) {
+    stateOffsets_.push_back(stateBytes);
+    stateBytes += alignUp(static_cast<uint64_t>(kernel.stateBytes));
+  }
+  uint64_t fixed = alignUp(plan_.arenaBytes()) + alignUp(workspace) + stateBytes;
   if (blocks == 0) {
     StatusOr<std::pair<uint64_t, uint64_t>> info = driver_.memoryInfo();
     if (!info)
@@ -397,7 +405,8 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
     return arena.status();
   arena_ = *arena;
   workspace_ = arena_ + alignUp(plan_.arenaBytes());
-  inputs_ = workspace_ + alignUp(workspace);
+  state_ = workspace_ + alignUp(workspace);
+  inputs_ = state_ + stateBytes;
   // Padded graph tokens and stale rows must read defined memory.
   M2C_RETURN_IF_ERROR(driver_.memset(arena_, 0, arenaBytes_, stream_));
   StatusOr<void *> host = driver_.allocateHost(inputBytes(maxBlocksPerSeq_), "step inputs");
@@ -502,6 +511,9 @@ Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t 
     case plan::GpuParam::Kind::Workspace:
       value = workspace_ + param.index;
       break;
+    case plan::GpuParam::Kind::State:
+      value = state_ + stateOffsets_[ref.kernel - plan_.gpu.kernels.data()] + param.index;
+      break;
     case plan::GpuParam::Kind::NumTokens:
       value = static_cast<uint32_t>(tokens);
       break;
@@ -549,7 +561,7 @@ int64_t CudaBackend::graphBucket(const plan::Entry &entry, const StepInputs &in)
   return 0;
 }
 
-StatusOr<const float *> CudaBackend::readLogits(const plan::Entry &entry, int64_t rows) {
+Status CudaBackend::copyLogits(const plan::Entry &entry, int64_t rows) {
   if (rows > hostLogitsRows_) {
     driver_.freeHost(hostLogits_);
     hostLogits_ = nullptr;
@@ -561,14 +573,46 @@ StatusOr<const float *> CudaBackend::readLogits(const plan::Entry &entry, int64_
     hostLogits_ = static_cast<float *>(*host);
     hostLogitsRows_ = rows;
   }
-  M2C_RETURN_IF_ERROR(driver_.copyToHost(hostLogits_, arena_ + entry.buffers[entry.output].offset,
-                                         static_cast<uint64_t>(rows) * plan_.vocabSize * 4,
-                                         stream_));
+  return driver_.copyToHost(hostLogits_, arena_ + entry.buffers[entry.output].offset,
+                            static_cast<uint64_t>(rows) * plan_.vocabSize * 4, stream_);
+}
+
+StatusOr<StepOutputs> CudaBackend::readOutputs(const plan::Entry &entry, int64_t rows,
+                                               bool needLogits) {
+  StepOutputs out;
+  lastEntry_ = &entry;
+  lastRows_ = rows;
+  if (entry.greedyIds >= 0) {
+    if (!hostIds_) {
+      StatusOr<void *> host = driver_.allocateHost(plan_.maxTokens * 4, "greedy ids");
+      if (!host)
+        return host.status();
+      hostIds_ = static_cast<int32_t *>(*host);
+    }
+    M2C_RETURN_IF_ERROR(driver_.copyToHost(hostIds_, arena_ + entry.buffers[entry.greedyIds].offset,
+                                           static_cast<uint64_t>(rows) * 4, stream_));
+    out.greedyIds = hostIds_;
+  }
+  if (needLogits || entry.greedyIds < 0) {
+    M2C_RETURN_IF_ERROR(copyLogits(entry, rows));
+    out.logits = hostLogits_;
+  }
+  M2C_RETURN_IF_ERROR(driver_.synchronize(stream_));
+  return out;
+}
+
+StatusOr<const float *> CudaBackend::lastLogits() {
+  if (!lastEntry_)
+    return Status::error("no step has run");
+  // The arena keeps the last step's logits until the next step.
+  M2C_RETURN_IF_ERROR(copyLogits(*lastEntry_, lastRows_));
   M2C_RETURN_IF_ERROR(driver_.synchronize(stream_));
   return static_cast<const float *>(hostLogits_);
 }
 
-StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const StepInputs &in) {
+StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInputs &in,
+                                       bool needLogits) {
+  lastEntry_ = nullptr;
   M2C_RETURN_IF_ERROR(validate(in));
   StatusOr<size_t> index = entryIndex(entry);
   if (!index)
@@ -580,7 +624,7 @@ StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const Ste
   if (bucket == 0) {
     M2C_RETURN_IF_ERROR(uploadInputs(in, tokens, in.maxBlocks));
     M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks));
-    return readLogits(entry, rows);
+    return readOutputs(entry, rows, needLogits);
   }
   // Graph replay: every bucket-sized step has the same pointers and the
   // widest block tables, so one capture serves all of them.
@@ -596,7 +640,7 @@ StatusOr<const float *> CudaBackend::execute(const plan::Entry &entry, const Ste
     found = graphs_.emplace(bucket, *graph).first;
   }
   M2C_RETURN_IF_ERROR(driver_.launchGraph(found->second, stream_));
-  return readLogits(entry, rows);
+  return readOutputs(entry, rows, needLogits);
 }
 
 StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInputs &in,

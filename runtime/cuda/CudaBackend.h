@@ -71,7 +71,9 @@ public:
   /// the driver is touched, so the error is the same on every machine.
   static Status checkPlan(const plan::Plan &plan);
 
-  StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) override;
+  StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
+                            bool needLogits) override;
+  StatusOr<const float *> lastLogits() override;
   int64_t numKvBlocks() const override { return numKvBlocks_; }
   int64_t maxBlocksPerSequence() const override { return maxBlocksPerSeq_; }
 
@@ -127,7 +129,11 @@ private:
   StatusOr<size_t> entryIndex(const plan::Entry &entry) const;
   /// The decode graph bucket a step replays, or 0 to launch directly.
   int64_t graphBucket(const plan::Entry &entry, const StepInputs &inputs) const;
-  StatusOr<const float *> readLogits(const plan::Entry &entry, int64_t rows);
+  /// Enqueues the copy of `rows` rows of logits into hostLogits_.
+  Status copyLogits(const plan::Entry &entry, int64_t rows);
+  /// Copies a step's greedy ids, and its logits when needed or when the
+  /// entry has no ids, then waits for the stream.
+  StatusOr<StepOutputs> readOutputs(const plan::Entry &entry, int64_t rows, bool needLogits);
 
   const plan::Plan &plan_;
   cuda::CudaDriver &driver_;
@@ -143,7 +149,10 @@ private:
   uint64_t packScratchBytes_ = 0;
   /// launches_[e][k]: the launches of plan.entries[e].kernels[k].
   std::vector<std::vector<std::vector<LaunchRef>>> launches_;
-  cuda::DevicePtr arena_ = 0, workspace_ = 0, inputs_ = 0, weights_ = 0, kvCache_ = 0;
+  cuda::DevicePtr arena_ = 0, workspace_ = 0, state_ = 0, inputs_ = 0, weights_ = 0,
+                  kvCache_ = 0;
+  /// Where each GPU kernel's state starts, past state_.
+  std::vector<uint64_t> stateOffsets_;
   std::vector<cuda::DevicePtr> weightPtrs_;
   uint64_t weightBytes_ = 0, kvBytes_ = 0, arenaBytes_ = 0, kvLayerBytes_ = 0;
   int64_t numKvBlocks_ = 0;
@@ -151,10 +160,14 @@ private:
   int64_t maxBlocksPerSeq_ = 0;
   bool cudaGraphs_ = true;
   bool programmaticLaunch_ = false;
-  /// Pinned host memory: step inputs, and logits read back.
+  /// Pinned host memory: step inputs, and logits and greedy ids read back.
   void *hostInputs_ = nullptr;
   float *hostLogits_ = nullptr;
   int64_t hostLogitsRows_ = 0;
+  int32_t *hostIds_ = nullptr;
+  /// The last step's entry and logits rows, for lastLogits().
+  const plan::Entry *lastEntry_ = nullptr;
+  int64_t lastRows_ = 0;
   /// Decode graphs by bucket size.
   std::map<int64_t, cuda::GraphHandle> graphs_;
 };

@@ -39,12 +39,36 @@ inline Status checkStepShape(const StepInputs &in, int64_t maxTokens) {
   return Status::ok();
 }
 
+/// What a step produced; the pointers stay valid until the next step.
+struct StepOutputs {
+  /// [rows, vocab] row-major. Null only when the step ran without
+  /// `needLogits` and the entry has greedy ids.
+  const float *logits = nullptr;
+  /// [rows]: each logits row's argmax, lowest index on ties; -1 where the
+  /// row holds a NaN or +inf, or only -inf. Null when the entry computes
+  /// none (plan::Entry::greedyIds).
+  const int32_t *greedyIds = nullptr;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
+  /// Runs entry `entry`. Without `needLogits` a backend may leave the
+  /// logits where they are (the CUDA backend copies only the greedy ids),
+  /// if the entry has greedy ids.
+  virtual StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
+                                    bool needLogits) = 0;
+  /// The logits of the last step, fetched after the fact (a greedy step
+  /// whose id came back -1 reports why from them).
+  virtual StatusOr<const float *> lastLogits() = 0;
   /// Runs entry `entry` and returns its logits, [rows, vocab] row-major,
   /// valid until the next call.
-  virtual StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) = 0;
+  StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) {
+    StatusOr<StepOutputs> out = run(entry, inputs, /*needLogits=*/true);
+    if (!out)
+      return out.status();
+    return out->logits;
+  }
   /// Blocks in the KV cache, including the reserved null block 0.
   virtual int64_t numKvBlocks() const = 0;
   /// The longest block table a step may carry.

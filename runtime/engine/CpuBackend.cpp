@@ -103,6 +103,20 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   case KernelKind::TakeLastRow:
     cpu::takeLastRow(buf(0), rows(0), cols(0), out);
     return Status::ok();
+  case KernelKind::LmHead: {
+    // The unfused (add,) norm and linear, then the host sampler's argmax.
+    int64_t n = rows(0), hidden = cols(0), vocab = shape(2)[0];
+    scratch_.resize(static_cast<size_t>(n * hidden));
+    const float *x = buf(0);
+    if (k.inputs.size() == 4) {
+      cpu::add(x, buf(3), n * hidden, scratch_.data());
+      x = scratch_.data();
+    }
+    cpu::rmsNorm(x, w(1), n, hidden, k.attr("eps"), scratch_.data(), *pool_);
+    cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
+    cpu::greedyArgmax(out, n, vocab, bufferI32(entry, k.outputs[1]));
+    return Status::ok();
+  }
   case KernelKind::Attention: {
     cpu::AttentionParams params;
     params.layer = static_cast<int64_t>(k.attr("layer"));
@@ -164,11 +178,24 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   return Status::error("unknown kernel kind");
 }
 
-StatusOr<const float *> CpuBackend::execute(const plan::Entry &entry, const StepInputs &in) {
+StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs &in,
+                                       bool /*needLogits*/) {
+  lastEntry_ = nullptr;
   M2C_RETURN_IF_ERROR(checkStepShape(in, plan_.maxTokens));
   for (const plan::Kernel &kernel : entry.kernels)
     M2C_RETURN_IF_ERROR(runKernel(entry, kernel, in).withContext(kernel.name));
-  return bufferF32(entry, entry.output);
+  lastEntry_ = &entry;
+  StepOutputs out;
+  out.logits = bufferF32(entry, entry.output);
+  if (entry.greedyIds >= 0)
+    out.greedyIds = bufferI32(entry, entry.greedyIds);
+  return out;
+}
+
+StatusOr<const float *> CpuBackend::lastLogits() {
+  if (!lastEntry_)
+    return Status::error("no step has run");
+  return static_cast<const float *>(bufferF32(*lastEntry_, lastEntry_->output));
 }
 
 } // namespace m2c

@@ -32,7 +32,9 @@ public:
                                                       const CpuBackendOptions &options);
   ~CpuBackend() override;
 
-  StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) override;
+  StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
+                            bool needLogits) override;
+  StatusOr<const float *> lastLogits() override;
   int64_t numKvBlocks() const override { return numKvBlocks_; }
 
 private:
@@ -48,8 +50,10 @@ private:
   std::unique_ptr<cpu::ThreadPool> pool_;
   std::vector<uint8_t> arena_;
   std::vector<uint8_t> kvCache_;
-  /// Per-kernel temporaries (the fused QK-norm's normalised q and k).
+  /// Per-kernel temporaries (the fused QK-norm's normalised q and k, the
+  /// lm_head's normalised rows).
   std::vector<float> scratch_;
+  const plan::Entry *lastEntry_ = nullptr;
 };
 
 } // namespace m2c

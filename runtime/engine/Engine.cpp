@@ -54,19 +54,45 @@ void Engine::finish(Sequence &seq, Status status) {
     (void)kv_.freeSequence(seq.id); // cannot fail for a known sequence
 }
 
-Status Engine::accept(Sequence &seq, const float *logits) {
-  StatusOr<int32_t> token = sample(logits, plan_.vocabSize, seq.request->sampling, seq.rng);
-  if (!token)
-    return token.status();
-  seq.tokens.push_back(*token);
-  seq.result->generatedIds.push_back(*token);
+bool Engine::needsLogits(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const {
+  if (entry.greedyIds < 0 || options_.keepLogits)
+    return true;
+  for (const Sequence *seq : seqs)
+    if (!seq->request->sampling.isGreedy())
+      return true;
+  return false;
+}
+
+Status Engine::accept(Sequence &seq, const StepOutputs &out, int64_t row) {
+  const int64_t vocab = plan_.vocabSize;
+  const float *logits = out.logits ? out.logits + row * vocab : nullptr;
+  // A greedy request takes the step's id whatever its batch mates need, so
+  // its tokens do not depend on them. An id of -1 means the row cannot be
+  // sampled: the sampler says why from the logits.
+  int32_t token = -1;
+  if (out.greedyIds && seq.request->sampling.isGreedy())
+    token = out.greedyIds[row];
+  if (token < 0) {
+    if (!logits) {
+      StatusOr<const float *> fetched = backend_.lastLogits();
+      if (!fetched)
+        return fetched.status();
+      logits = *fetched + row * vocab;
+    }
+    StatusOr<int32_t> sampled = sample(logits, vocab, seq.request->sampling, seq.rng);
+    if (!sampled)
+      return sampled.status();
+    token = *sampled;
+  }
+  seq.tokens.push_back(token);
+  seq.result->generatedIds.push_back(token);
   if (options_.keepLogits)
-    seq.result->logits.emplace_back(logits, logits + plan_.vocabSize);
+    seq.result->logits.emplace_back(logits, logits + vocab);
   if (options_.onToken)
-    options_.onToken(seq.index, *token);
+    options_.onToken(seq.index, token);
   const std::vector<int32_t> &stops = seq.request->stopIds;
   if (static_cast<int64_t>(seq.result->generatedIds.size()) >= seq.request->maxNewTokens ||
-      std::find(stops.begin(), stops.end(), *token) != stops.end())
+      std::find(stops.begin(), stops.end(), token) != stops.end())
     finish(seq, Status::ok());
   return Status::ok();
 }
@@ -95,14 +121,18 @@ Status Engine::prefillChunk(Sequence &seq, int64_t count) {
     inputs.positions.push_back(static_cast<int32_t>(seq.computed + i));
     inputs.tokenSeqs.push_back(0);
   }
-  StatusOr<const float *> logits = backend_.execute(*prefillEntry_, inputs);
-  if (!logits)
-    return logits.status();
+  // Only the chunk that completes the prompt is sampled.
+  bool sampled = seq.computed + count == static_cast<int64_t>(seq.tokens.size());
+  bool needLogits = sampled ? needsLogits(*prefillEntry_, {&seq}) : prefillEntry_->greedyIds < 0;
+  StatusOr<StepOutputs> out = backend_.run(*prefillEntry_, inputs, needLogits);
+  if (!out)
+    return out.status();
   ++stats_.prefillSteps;
+  stats_.stepsWithoutLogits += needLogits ? 0 : 1;
   M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, inputs.tokenIds));
   seq.computed += count;
-  if (seq.computed == static_cast<int64_t>(seq.tokens.size()))
-    return accept(seq, *logits);
+  if (sampled)
+    return accept(seq, *out, 0);
   return Status::ok();
 }
 
@@ -126,17 +156,25 @@ Status Engine::decodeStep(const std::vector<Sequence *> &batch) {
     inputs.positions.push_back(static_cast<int32_t>(seq.computed));
     inputs.tokenSeqs.push_back(static_cast<int32_t>(i));
   }
-  StatusOr<const float *> logits = backend_.execute(*decodeEntry_, inputs);
-  if (!logits)
-    return logits.status();
+  // Rows of a replay after preemption are not sampled.
+  std::vector<Sequence *> sampled;
+  for (Sequence *seq : batch)
+    if (seq->computed + 1 == static_cast<int64_t>(seq->tokens.size()))
+      sampled.push_back(seq);
+  bool needLogits = sampled.empty() ? decodeEntry_->greedyIds < 0
+                                    : needsLogits(*decodeEntry_, sampled);
+  StatusOr<StepOutputs> out = backend_.run(*decodeEntry_, inputs, needLogits);
+  if (!out)
+    return out.status();
   ++stats_.decodeSteps;
+  stats_.stepsWithoutLogits += needLogits ? 0 : 1;
   stats_.maxDecodeBatch = std::max(stats_.maxDecodeBatch, inputs.numSeqs);
   for (size_t i = 0; i < batch.size(); ++i) {
     Sequence &seq = *batch[i];
     M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, {seq.tokens[seq.computed]}));
     seq.computed += 1;
     if (seq.computed == static_cast<int64_t>(seq.tokens.size()))
-      M2C_RETURN_IF_ERROR(accept(seq, *logits + i * plan_.vocabSize));
+      M2C_RETURN_IF_ERROR(accept(seq, *out, static_cast<int64_t>(i)));
     else
       ++stats_.replayedTokens;
   }

@@ -73,6 +73,8 @@ struct EngineStats {
   int64_t maxDecodeBatch = 0;
   /// Decode tokens computed again after a preemption.
   int64_t replayedTokens = 0;
+  /// Steps that brought back only the greedy ids, not the logits.
+  int64_t stepsWithoutLogits = 0;
 };
 
 class Engine {
@@ -95,7 +97,10 @@ private:
   Status admit(Sequence &seq);
   Status prefillChunk(Sequence &seq, int64_t count);
   Status decodeStep(const std::vector<Sequence *> &batch);
-  Status accept(Sequence &seq, const float *logits);
+  /// Chooses seq's next token from row `row` of a step's outputs.
+  Status accept(Sequence &seq, const StepOutputs &out, int64_t row);
+  /// Whether a step whose rows belong to `seqs` must bring its logits back.
+  bool needsLogits(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const;
   void finish(Sequence &seq, Status status);
 
   const plan::Plan &plan_;

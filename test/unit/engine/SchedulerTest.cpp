@@ -168,6 +168,83 @@ TEST_P(SchedulerTest, StopTokensEndARequestEarly) {
   EXPECT_LE(ids.size(), 5u);
 }
 
+TEST_P(SchedulerTest, GreedyIdsAreTheArgmaxAndLeaveTheLogitsBehind) {
+  const plan::Plan &plan = artifact_->plan();
+  for (const plan::Entry &entry : plan.entries)
+    ASSERT_GE(entry.greedyIds, 0) << entry.name << " computes no greedy ids";
+  std::vector<GenerationRequest> requests = mixedRequests(8, plan.vocabSize, 60, 10, 13);
+  for (GenerationRequest &r : requests)
+    r.sampling = SamplingParams{};
+  std::unique_ptr<Backend> b = backend(256);
+  ASSERT_TRUE(b);
+  // With the logits kept, each token the step's ids chose is their argmax
+  // as the host sampler takes it.
+  EngineOptions keep;
+  keep.keepLogits = true;
+  RunOutcome kept = runEngine(plan, *b, requests, keep);
+  EXPECT_EQ(kept.stats.stepsWithoutLogits, 0);
+  std::vector<std::vector<int32_t>> expected;
+  for (const GenerationResult &r : kept.results) {
+    ASSERT_TRUE(r.status) << r.status.message();
+    ASSERT_EQ(r.logits.size(), r.generatedIds.size());
+    for (size_t i = 0; i < r.logits.size(); ++i) {
+      Rng unused(0);
+      StatusOr<int32_t> argmax = sample(r.logits[i].data(), plan.vocabSize, {}, unused);
+      ASSERT_TRUE(argmax) << argmax.status().message();
+      EXPECT_EQ(r.generatedIds[i], *argmax) << "token " << i;
+    }
+    expected.push_back(r.generatedIds);
+  }
+  // Without them, greedy steps copy only the ids: same tokens.
+  RunOutcome idsOnly = runEngine(plan, *b, requests);
+  expectSameTokens(idsOnly.results, expected, "ids only");
+  EXPECT_EQ(idsOnly.stats.stepsWithoutLogits,
+            idsOnly.stats.prefillSteps + idsOnly.stats.decodeSteps);
+}
+
+/// Logits with a NaN, whose step's greedy id is -1 (as the kernels report
+/// it), for the engine's error path.
+class NanBackend final : public Backend {
+public:
+  explicit NanBackend(int64_t vocab) : logits_(vocab, 0.5f) { logits_[3] = std::nanf(""); }
+  StatusOr<StepOutputs> run(const plan::Entry &, const StepInputs &, bool needLogits) override {
+    ++runs;
+    StepOutputs out;
+    out.greedyIds = &id_;
+    out.logits = needLogits ? logits_.data() : nullptr;
+    return out;
+  }
+  StatusOr<const float *> lastLogits() override {
+    ++fetches;
+    return static_cast<const float *>(logits_.data());
+  }
+  int64_t numKvBlocks() const override { return 16; }
+  int runs = 0, fetches = 0;
+
+private:
+  std::vector<float> logits_;
+  int32_t id_ = -1;
+};
+
+TEST(EngineGreedyIds, AnIdOfMinusOneReportsWhyFromTheLogits) {
+  std::string why;
+  std::optional<Artifact> artifact = loadTestArtifact("tiny-cpu.m2a", why);
+  if (!artifact)
+    GTEST_SKIP() << why;
+  NanBackend backend(artifact->plan().vocabSize);
+  GenerationRequest request;
+  request.promptIds = {1, 2, 3};
+  request.maxNewTokens = 4;
+  // As with logits the sampler rejects, the step fails the whole call.
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(artifact->plan(), backend, {});
+  ASSERT_TRUE(engine) << engine.status().message();
+  StatusOr<std::vector<GenerationResult>> results = (*engine)->generate({request});
+  ASSERT_FALSE(results);
+  EXPECT_EQ(results.status().message(), "logit at index 3 is not finite (nan)");
+  EXPECT_EQ(backend.runs, 1);
+  EXPECT_EQ(backend.fetches, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, SchedulerTest,
     ::testing::Values(SchedulerCase{"cpu", "tiny-cpu.m2a", 400},
