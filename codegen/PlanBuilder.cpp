@@ -270,6 +270,14 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
                          {rms.getSum(), rms.getResult()},
                          {{"eps", rms.getEps().convertToDouble()}}, rms.getWeight());
       })
+      .Case([&](norm::RmsLogitsOp head) -> LogicalResult {
+        SmallVector<Value> inputs = {head.getInput(), head.getNormWeight(), head.getLmHead()};
+        if (Value residual = head.getResidual())
+          inputs.push_back(residual);
+        return addKernel(head, KernelKind::LmHead, inputs,
+                         {head.getLogits(), head.getGreedyIds()},
+                         {{"eps", head.getEps().convertToDouble()}});
+      })
       .Case([&](linalg::MatmulOp matmul) -> LogicalResult { return lowerMatmul(matmul); })
       .Case([&](attn::GqaOp gqa) -> LogicalResult {
         std::map<std::string, double> attrs = {
@@ -341,14 +349,22 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
                          {slice.getResult()});
       })
       .Case([&](func::ReturnOp ret) -> LogicalResult {
-        if (ret.getNumOperands() != 1)
-          return ret.emitError("entry points must return only the logits");
-        FailureOr<plan::Operand> logits = operand(ret, ret.getOperand(0));
-        if (failed(logits))
-          return failure();
-        if (logits->kind != plan::Operand::Kind::Buffer)
-          return ret.emitError("entry points must return a computed buffer");
-        entry_.output = logits->index;
+        // The logits, and with m2c-fuse-decode-tail each row's greedy id.
+        if (ret.getNumOperands() != 1 && ret.getNumOperands() != 2)
+          return ret.emitError("entry points must return the logits and optionally the "
+                               "greedy ids");
+        SmallVector<int64_t, 2> buffers;
+        for (Value result : ret.getOperands()) {
+          FailureOr<plan::Operand> lowered = operand(ret, result);
+          if (failed(lowered))
+            return failure();
+          if (lowered->kind != plan::Operand::Kind::Buffer)
+            return ret.emitError("entry points must return computed buffers");
+          buffers.push_back(lowered->index);
+        }
+        entry_.output = buffers[0];
+        if (buffers.size() == 2)
+          entry_.greedyIds = buffers[1];
         return success();
       })
       .Default([&](Operation *) -> LogicalResult {

@@ -116,6 +116,15 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     cost.bytesRead = bufferBytes(k.outputs[0]);
     cost.sourceOps = "tensor.extract_slice";
     break;
+  case KernelKind::LmHead: {
+    const plan::Weight &w = plan.weights[k.inputs[2].index];
+    double tokens = rows(k.outputs[0]);
+    cost.flops = 2.0 * tokens * w.shape[0] * w.shape[1] + 3.0 * tokens * w.shape[1] +
+                 tokens * w.shape[0];
+    cost.sourceOps = std::string(k.inputs.size() == 4 ? "arith.addf + " : "") +
+                     "norm.rms + linalg.matmul (lm_head) + argmax";
+    break;
+  }
   }
   return cost;
 }
@@ -194,7 +203,10 @@ void printPlanDot(std::ostream &os, const plan::Plan &plan, const plan::Entry &e
       producer[out] = i;
   }
   (void)plan;
-  os << "  logits [shape=ellipse];\n  k" << producer[entry.output] << " -> logits;\n}\n";
+  os << "  logits [shape=ellipse];\n  k" << producer[entry.output] << " -> logits;\n";
+  if (entry.greedyIds >= 0)
+    os << "  greedy_ids [shape=ellipse];\n  k" << producer[entry.greedyIds] << " -> greedy_ids;\n";
+  os << "}\n";
 }
 
 } // namespace m2c

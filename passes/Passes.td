@@ -84,6 +84,26 @@ def FuseNormRoute : Pass<"m2c-fuse-norm-route", "::mlir::func::FuncOp"> {
   ];
 }
 
+def FuseDecodeTail : Pass<"m2c-fuse-decode-tail", "::mlir::func::FuncOp"> {
+  let summary = "Fuses the final norm, the lm_head and the greedy argmax";
+  let description = [{
+    Rewrites a function that returns `linalg.matmul (norm.rms %x, %w),
+    %lm_head` (the linear form, into a zero fill) into one that returns
+    both results of `norm.rms_logits %x, %w, %lm_head`: the logits and each
+    row's greedy argmax, as a second result `tensor<?x1xi32>`. A
+    `norm.add_rms %x, %r, %w` whose sum nothing reads (the last layer's
+    residual add) becomes the op's `residual(%r)`. One kernel
+    then ends the step, and a greedy step copies one id per token to the
+    host instead of a row of logits (the plan's `greedy_ids`). Requires
+    the norm and the matmul to have no other user. Post-condition: no
+    entry point returns a matmul of a `norm.rms` or `norm.add_rms` result.
+  }];
+  let dependentDialects = ["::m2c::norm::NormDialect"];
+  let statistics = [
+    Statistic<"numFused", "num-fused", "Entry points ending in norm.rms_logits">
+  ];
+}
+
 def QuantizeWeights : Pass<"m2c-quantize-weights", "::mlir::ModuleOp"> {
   let summary = "Chooses the quantized storage format of each weight class";
   let description = [{

@@ -11,7 +11,7 @@ namespace m2c {
 const std::vector<std::string> &compilePipelinePasses() {
   static const std::vector<std::string> passes = {
       "m2c-fuse-add-rmsnorm", "m2c-fuse-moe-residual", "m2c-fuse-qk-norm",
-      "m2c-fuse-norm-route",
+      "m2c-fuse-norm-route", "m2c-fuse-decode-tail",
       "m2c-quantize-weights", "m2c-fuse-projections",
       "m2c-tile-kernels"};
   return passes;
@@ -39,6 +39,10 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
   // normalises its token's row itself and writes the sum and the norm).
   if (enabled("m2c-fuse-norm-route"))
     funcs.addPass(createFuseNormRoute());
+  // ... and no entry point returns the lm_head matmul of a norm.rms: it
+  // returns the logits and greedy ids of one norm.rms_logits.
+  if (enabled("m2c-fuse-decode-tail"))
+    funcs.addPass(createFuseDecodeTail());
 
   // Stage 2, quantization (module level). Post-condition: every weight of
   // a quantized class carries m2c.quantization, except those the

@@ -72,7 +72,7 @@ struct PrintModelSummaryPass
       ++entries;
       llvm::MapVector<StringRef, int64_t> counts;
       for (StringRef name : {"attn.gqa", "moe.route", "moe.norm_route", "moe.experts", "norm.rms",
-                             "norm.add_rms", "linalg.matmul", "tensor.gather"})
+                             "norm.add_rms", "norm.rms_logits", "linalg.matmul", "tensor.gather"})
         counts[name] = 0;
       m2c::attn::KvCacheType cache;
       func.walk([&](Operation *op) {

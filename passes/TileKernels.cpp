@@ -141,6 +141,14 @@ private:
         return std::make_pair(key, gemvParams(t, ws[0], tokenRows));
       return std::make_pair(key, gemmParams(ws[1], weightLoadBytes(w)));
     }
+    if (auto head = dyn_cast<m2c::norm::RmsLogitsOp>(op)) {
+      // The lm_head GEMV (after its norm launch) with an argmax epilogue:
+      // the GEMV's tiles.
+      ArrayRef<int64_t> ws = shapeOf(head.getLmHead());
+      bool tokenRows = ShapedType::isDynamic(shapeOf(head.getInput())[0]);
+      return std::make_pair("lm_head/" + std::to_string(ws[0]) + "x" + std::to_string(ws[1]),
+                            gemvParams(t, ws[0], tokenRows));
+    }
     if (auto experts = dyn_cast<m2c::moe::ExpertsOp>(op)) {
       ArrayRef<int64_t> w1 = shapeOf(experts.getGateProj());
       std::string key = "experts/" + std::to_string(w1[0]) + "x" + std::to_string(w1[1]) + "x" +

@@ -11,6 +11,9 @@ namespace {
 /// The tunable parameter names of an op tiled with `params`.
 std::vector<std::string> tunableNames(llvm::StringRef key, const TileParams &params) {
   std::string family = tileFamily(key);
+  // The lm_head (norm.rms_logits) is a GEMV with a prologue and epilogue.
+  if (family == "lm_head")
+    return {"threads", "rows_per_warp", "tokens_per_block"};
   if (family == "linear")
     return params.count("rows_per_warp")
                ? std::vector<std::string>{"threads", "rows_per_warp", "tokens_per_block"}
@@ -50,7 +53,7 @@ std::vector<TileParams> tuningCandidates(llvm::StringRef key, const TileParams &
       out.push_back(std::move(candidate));
   };
   std::string family = tileFamily(key);
-  if (family == "linear" && base.count("rows_per_warp")) {
+  if ((family == "linear" || family == "lm_head") && base.count("rows_per_warp")) {
     // Rows per warp trade x reuse against blocks to fill the GPU; tokens
     // per block trade weight reuse against accumulator registers.
     std::vector<int64_t> tokens = base.at("tokens_per_block") > 1

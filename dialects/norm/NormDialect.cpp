@@ -56,5 +56,30 @@ LogicalResult AddRmsOp::verify() {
                          getResult().getType(), getEps().convertToDouble());
 }
 
+LogicalResult RmsLogitsOp::verify() {
+  RankedTensorType input = getInput().getType(), head = getLmHead().getType();
+  if (input.getRank() != 2)
+    return emitOpError("expects a rank-2 input [tokens, hidden], got rank ") << input.getRank();
+  if (head.getRank() != 2)
+    return emitOpError("expects a rank-2 lm_head [vocab, hidden], got rank ") << head.getRank();
+  if (getResidual() && getResidual().getType() != input)
+    return emitOpError("expects the residual type ")
+           << getResidual().getType() << " to equal the input type " << input;
+  if (head.getDimSize(1) != input.getDimSize(1))
+    return emitOpError("expects the lm_head width (")
+           << head.getDimSize(1) << ") to equal the hidden size (" << input.getDimSize(1) << ")";
+  auto logits = RankedTensorType::get({input.getDimSize(0), head.getDimSize(0)},
+                                      input.getElementType());
+  if (getLogits().getType() != logits)
+    return emitOpError("expects logits of type ") << logits << ", got " << getLogits().getType();
+  auto ids = RankedTensorType::get({input.getDimSize(0), 1},
+                                   IntegerType::get(getContext(), 32));
+  if (getGreedyIds().getType() != ids)
+    return emitOpError("expects greedy ids of type ") << ids << ", got "
+                                                      << getGreedyIds().getType();
+  return verifyRmsShapes(*this, input, getNormWeight().getType(), input,
+                         getEps().convertToDouble());
+}
+
 #define GET_OP_CLASSES
 #include "dialects/norm/NormOps.cpp.inc"

@@ -66,4 +66,39 @@ def Norm_AddRmsOp : Norm_Op<"add_rms", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Norm_RmsLogitsOp : Norm_Op<"rms_logits", [Pure]> {
+  let summary = "Final RMSNorm, lm_head projection and each row's greedy argmax";
+  let description = [{
+    `logits = (rms(h) * norm_weight) lm_head^T` in fp32 with `h = input`,
+    or `h = input + residual` (as `norm.rms` or `norm.add_rms`, then the
+    `linalg.matmul` of the projection), and `greedy_ids[t, 0]` = the index
+    of row t's largest logit, the lowest index on ties; -1 when the row
+    holds a NaN or +inf, or only -inf (nothing can be chosen). Produced by
+    `m2c-fuse-decode-tail` from the norm and projection an entry point
+    returns: the step ends in one kernel, and a greedy step copies one id
+    per token to the host instead of a row of logits.
+
+    ```mlir
+    %logits, %ids = norm.rms_logits %x, %norm, %lm_head residual(%r : tensor<?x3072xf32>)
+        eps = 1.0e-06 : (tensor<?x3072xf32>, tensor<3072xbf16>, tensor<200064x3072xbf16>)
+        -> (tensor<?x200064xf32>, tensor<?x1xi32>)
+    ```
+  }];
+  let arguments = (ins
+    RankedTensorOf<[F32]>:$input,
+    RankedTensorOf<[AnyFloat]>:$norm_weight,
+    RankedTensorOf<[AnyFloat]>:$lm_head,
+    Optional<RankedTensorOf<[F32]>>:$residual,
+    F64Attr:$eps
+  );
+  let results = (outs RankedTensorOf<[F32]>:$logits, RankedTensorOf<[I32]>:$greedy_ids);
+  let assemblyFormat = [{
+    $input `,` $norm_weight `,` $lm_head
+    (`residual` `(` $residual^ `:` type($residual) `)`)? `eps` `=` $eps attr-dict `:`
+    `(` type($input) `,` type($norm_weight) `,` type($lm_head) `)` `->`
+    `(` type($logits) `,` type($greedy_ids) `)`
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // M2C_DIALECTS_NORM_NORMOPS_TD

@@ -2,7 +2,7 @@
 
 // CHECK: model: minimax_m2
 // CHECK-NEXT: weights: 2 symbols, 40 parameters, 80 B
-// CHECK-NEXT: entry @decode: attn.gqa=0 moe.route=0 moe.norm_route=0 moe.experts=0 norm.rms=2 norm.add_rms=0 linalg.matmul=0 tensor.gather=0
+// CHECK-NEXT: entry @decode: attn.gqa=0 moe.route=0 moe.norm_route=0 moe.experts=0 norm.rms=2 norm.add_rms=0 norm.rms_logits=0 linalg.matmul=0 tensor.gather=0
 // CHECK-NOT: entry @helper
 module attributes {m2c.model_type = "minimax_m2"} {
   ml_program.global private @a(#ml_program.extern : tensor<4x8xbf16>) : tensor<4x8xbf16>

@@ -62,3 +62,76 @@ func.func @add_rms_weight(%x: tensor<2x8xf32>, %r: tensor<2x8xf32>, %w: tensor<4
   %s, %n = norm.add_rms %x, %r, %w eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<4xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
   return
 }
+
+// -----
+
+func.func @logits_rank(%x: tensor<8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects a rank-2 input [tokens, hidden], got rank 1}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<16xf32>, tensor<1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_head_rank(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects a rank-2 lm_head [vocab, hidden], got rank 1}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<8xbf16>) -> (tensor<2x8xf32>, tensor<2x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_head_width(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x4xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects the lm_head width (4) to equal the hidden size (8)}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x4xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_type(%x: tensor<?x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects logits of type 'tensor<?x16xf32>', got 'tensor<?x8xf32>'}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<?x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<?x8xf32>, tensor<?x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_ids_type(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects greedy ids of type 'tensor<2x1xi32>', got 'tensor<2x2xi32>'}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x2xi32>)
+  return
+}
+
+// -----
+
+// The shared norm checks run for rms_logits too.
+func.func @logits_norm_weight(%x: tensor<2x8xf32>, %w: tensor<4xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects the weight size (4) to equal the normalised dimension (8)}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<4xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_norm_rank(%x: tensor<2x8xf32>, %w: tensor<2x8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects a rank-1 weight, got rank 2}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_eps(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects a positive eps, got 0}}
+  %l, %i = norm.rms_logits %x, %w, %h eps = 0.0 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_residual(%x: tensor<2x8xf32>, %r: tensor<1x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects the residual type 'tensor<1x8xf32>' to equal the input type 'tensor<2x8xf32>'}}
+  %l, %i = norm.rms_logits %x, %w, %h residual(%r : tensor<1x8xf32>) eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
+  return
+}
