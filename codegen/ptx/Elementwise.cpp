@@ -118,6 +118,20 @@ LogicalResult buildTakeLastRow(KernelBuilder &kb, const KernelSpec &spec, Kernel
   return success();
 }
 
+namespace {
+Value rmsScale(KernelBuilder &kb, Value sumSq, int64_t cols, double eps) {
+  // (float)(1 / sqrt(mean + eps)) with the last steps in f64, as the
+  // reference does (and out of reach of the 1/sqrt -> rsqrt.approx rewrite).
+  Type f64 = kb.b.getF64Type();
+  Value mean =
+      arith::ExtFOp::create(kb.b, f64, kb.divf(sumSq, kb.cf32(static_cast<double>(cols))));
+  Value root = math::SqrtOp::create(
+      kb.b, kb.addf(mean, arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(eps))));
+  return arith::TruncFOp::create(
+      kb.b, kb.f32(), kb.divf(arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(1.0)), root));
+}
+} // namespace
+
 void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
   const int64_t width = vectorWidth(r.cols, 4);
   const int64_t chunks = r.cols / width;
@@ -146,7 +160,8 @@ void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
       Value v = kb.load(r.x, {r.row, k}, width);
       if (r.residual) {
         v = kb.addf(v, kb.load(r.residual, {r.row, k}, width));
-        whenWriting([&] { kb.store(v, r.sums, {r.row, k}); });
+        if (r.sums)
+          whenWriting([&] { kb.store(v, r.sums, {r.row, k}); });
       }
       return {v};
     };
@@ -156,17 +171,7 @@ void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
     values.push_back(v);
     sumSq = kb.addf(sumSq, kb.reduceAdd(kb.mulf(v, v)));
   }
-  Value total = kb.blockSum(sumSq, scratch, warps);
-  // scale = (float)(1 / sqrt(mean + eps)) with the last steps in f64, as the
-  // reference does (and out of reach of the 1/sqrt -> rsqrt.approx rewrite).
-  Type f64 = kb.b.getF64Type();
-  Value mean =
-      arith::ExtFOp::create(kb.b, f64, kb.divf(total, kb.cf32(static_cast<double>(r.cols))));
-  Value root = math::SqrtOp::create(
-      kb.b, kb.addf(mean, arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(r.eps))));
-  Value scale = arith::TruncFOp::create(
-      kb.b, kb.f32(),
-      kb.divf(arith::ConstantOp::create(kb.b, kb.b.getF64FloatAttr(1.0)), root));
+  Value scale = rmsScale(kb, kb.blockSum(sumSq, scratch, warps), r.cols, r.eps);
   Value scaleVec = kb.splat(scale, width);
   for (int64_t i = 0; i < perThread; ++i) {
     bool mayBeOut = ragged && i == perThread - 1;

@@ -30,6 +30,11 @@ mlir::LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, Kern
 
 // Gemv.cpp
 mlir::LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+/// The decode tail in three launches: the (add +) RMSNorm of each token's
+/// row into the workspace; the lm_head GEMV over it and the logits, each
+/// warp merging its best logit per token into an atomic key; and one that
+/// turns each key into the token's id and zeroes it.
+mlir::LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
 
 // Gemm.cpp
 mlir::LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
@@ -103,6 +108,7 @@ inline FuncParam tokensParam(KernelBuilder &kb) {
 /// f32 math, the sum to `sums` when there is a residual. `writeOutputs`
 /// (i1, optional) guards the global writes; `rowCopy` (optional, f32
 /// [cols] in shared memory) receives the normalised row for the block.
+/// `sums` may be null (the lm_head's norm keeps only the normalised row).
 struct RmsNormRow {
   mlir::Value x, residual, weight, sums, ys, rowCopy, writeOutputs, row;
   plan::ElementType yType = plan::ElementType::F32;

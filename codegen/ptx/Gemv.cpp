@@ -17,7 +17,10 @@
 #include "codegen/ptx/WeightOperand.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <limits>
 
 using namespace mlir;
 
@@ -160,6 +163,94 @@ void LinearOutputs::store(KernelBuilder &kb, Value value, Value row, Value col) 
   }
 }
 
+namespace {
+
+/// Where a GEMV block works: `rowsPerWarp` weight rows per warp, tokens in
+/// groups of `group` sharing each weight read.
+struct GemvGeometry {
+  int64_t warps = 4, group = 1, rowsPerWarp = 1, rowsPerBlock = 4, rowBlocks = 1;
+  bool ragged = false;
+  /// grid.y is limited to 65535: the tokens go there if the rows do not fit.
+  bool tokensInX = true;
+
+  std::array<LaunchExtent, 3> grid(const TensorInfo &x) const {
+    LaunchExtent tokens = group > 1 ? LaunchExtent::tokens(1, group) : rowsExtent(x);
+    LaunchExtent rows = LaunchExtent::fixed(rowBlocks);
+    return {tokensInX ? tokens : rows, tokensInX ? rows : tokens, LaunchExtent::fixed(1)};
+  }
+};
+
+// Tile parameters (docs/passes.md). Decode GEMVs read each weight row once
+// for a block's tokens (a token's arithmetic is the same whatever its group,
+// so results do not depend on the batch); a one-row prefill GEMV (the
+// lm_head after take_last_row) has a single token. Rows per warp: more rows
+// reuse each x load, but small N needs the blocks to cover the GPU (~2 waves
+// of 132 SMs); 4 tokens' accumulators leave room for 2.
+FailureOr<GemvGeometry> gemvGeometry(KernelBuilder &kb, const KernelSpec &spec,
+                                     const TensorInfo &x, int64_t N, llvm::StringRef kernel) {
+  GemvGeometry g;
+  const int64_t threads = spec.tileParam("threads", 128);
+  g.group = x.tokenRows ? spec.tileParam("tokens_per_block", 4) : 1;
+  for (int64_t r : {g.group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
+    if (ceilDiv(N, r * 4) >= 264) {
+      g.rowsPerWarp = r;
+      break;
+    }
+  g.rowsPerWarp = spec.tileParam("rows_per_warp", g.rowsPerWarp);
+  if (threads % 32)
+    return unsupported(kb, kernel + ": tile parameter threads = " + llvm::Twine(threads) +
+                               " must be whole warps");
+  if (failed(checkTileParam(kb, kernel, "threads", threads, 32, 1024)) ||
+      failed(checkTileParam(kb, kernel, "tokens_per_block", g.group, 1, 8)) ||
+      failed(checkTileParam(kb, kernel, "rows_per_warp", g.rowsPerWarp, 1, 8)))
+    return failure();
+  g.warps = threads / 32;
+  g.rowsPerBlock = g.rowsPerWarp * g.warps;
+  g.rowBlocks = ceilDiv(N, g.rowsPerBlock);
+  g.ragged = N % g.rowsPerBlock != 0;
+  g.tokensInX = g.rowBlocks <= 65535;
+  return g;
+}
+
+/// Calls `emitTokens` with the block's token group: a whole group, or the
+/// step's last few tokens one by one (`numTokens`: the i32 argument, null
+/// when the group is 1).
+void forEachTokenGroup(KernelBuilder &kb, const GemvGeometry &g, Value tokenBlock,
+                       Value numTokens, llvm::function_ref<void(ArrayRef<Value>)> emitTokens) {
+  if (g.group == 1)
+    return emitTokens({tokenBlock});
+  Value count = kb.toIndex(numTokens);
+  Value first = kb.mul(tokenBlock, g.group);
+  Value end = kb.add(first, g.group);
+  kb.ifThen(kb.ult(kb.sub(end, kb.idx(1)), count), [&] {
+    SmallVector<Value> tokens;
+    for (int64_t t = 0; t < g.group; ++t)
+      tokens.push_back(kb.add(first, t));
+    emitTokens(tokens);
+  });
+  kb.ifThen(kb.ult(count, end),
+            [&] { kb.loop(first, count, kb.idx(1), [&](Value token) { emitTokens({token}); }); });
+}
+
+/// The rows a warp owns, and the same clamped for loads.
+struct WarpRows {
+  SmallVector<Value> rows;
+  SmallVector<WeightRow> loads;
+};
+WarpRows warpRows(KernelBuilder &kb, const GemvGeometry &g, const WeightOperand &weight,
+                  Value rowBlock, Value warp, int64_t N) {
+  WarpRows out;
+  Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, g.warps), warp), g.rowsPerWarp);
+  for (int64_t r = 0; r < g.rowsPerWarp; ++r) {
+    Value row = kb.add(firstRow, r);
+    out.rows.push_back(row);
+    out.loads.push_back({&weight, Value(), g.ragged ? kb.minu(row, N - 1) : row});
+  }
+  return out;
+}
+
+} // namespace
+
 LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &w = spec.inputs[1], &y = spec.outputs[0];
   const int64_t N = w.shape[0], K = w.shape[1];
@@ -173,34 +264,10 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   WeightOperand weight(w);
   if (std::string reason = weight.unsupportedReason(); !reason.empty())
     return unsupported(kb, reason);
-
-  // Tile parameters (docs/passes.md). Decode GEMVs read each weight row
-  // once for a block's tokens (a token's arithmetic is the same whatever
-  // its group, so results do not depend on the batch); the one-row lm_head
-  // after take_last_row has a single token. Rows per warp: more rows reuse
-  // each x load, but small N needs the blocks to cover the GPU (~2 waves of
-  // 132 SMs); 4 tokens' accumulators leave room for 2.
-  const int64_t threads = spec.tileParam("threads", 128), warps = threads / 32;
-  const int64_t group = x.tokenRows ? spec.tileParam("tokens_per_block", 4) : 1;
-  int64_t rowsPerWarp = 1;
-  for (int64_t r : {group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
-    if (ceilDiv(N, r * 4) >= 264) {
-      rowsPerWarp = r;
-      break;
-    }
-  rowsPerWarp = spec.tileParam("rows_per_warp", rowsPerWarp);
-  if (threads % 32)
-    return unsupported(kb, "gemv: tile parameter threads = " + llvm::Twine(threads) +
-                               " must be whole warps");
-  if (failed(checkTileParam(kb, "gemv", "threads", threads, 32, 1024)) ||
-      failed(checkTileParam(kb, "gemv", "tokens_per_block", group, 1, 8)) ||
-      failed(checkTileParam(kb, "gemv", "rows_per_warp", rowsPerWarp, 1, 8)))
+  FailureOr<GemvGeometry> geometry = gemvGeometry(kb, spec, x, N, "gemv");
+  if (failed(geometry))
     return failure();
-  const int64_t rowsPerBlock = rowsPerWarp * warps;
-  const int64_t rowBlocks = ceilDiv(N, rowsPerBlock);
-  const bool ragged = N % rowsPerBlock != 0;
-  // grid.y is limited to 65535: put the tokens there if the rows do not fit.
-  const bool tokensInX = rowBlocks <= 65535;
+  const GemvGeometry &g = *geometry;
 
   out.name = "m2c_gemv_" + weight.typeName() + "_n" + std::to_string(N) + "_k" + std::to_string(K);
   if (x.type != plan::ElementType::F32)
@@ -210,80 +277,244 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   SmallVector<FuncParam> params = {inputParam(kb, x, 0)};
   weight.appendParams(kb, params, 1);
   ys.appendParams(kb, params);
-  if (group > 1)
+  if (g.group > 1)
     params.push_back(tokensParam(kb));
-  LaunchExtent tokenExtent = group > 1 ? LaunchExtent::tokens(1, group) : rowsExtent(x);
-  std::array<LaunchExtent, 3> grid;
-  grid[0] = tokensInX ? tokenExtent : LaunchExtent::fixed(rowBlocks);
-  grid[1] = tokensInX ? LaunchExtent::fixed(rowBlocks) : tokenExtent;
-  grid[2] = LaunchExtent::fixed(1);
-  SmallVector<Value> args =
-      kb.beginKernel(out.name, params, {32 * warps, 1, 1}, grid, out);
+  SmallVector<Value> args = kb.beginKernel(out.name, params, {32 * g.warps, 1, 1}, g.grid(x), out);
   Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));
   ys.bind(ValueRange(args).slice(1 + weight.numParams(), ys.numParams()));
 
-  Value tokenBlock = kb.blockId(tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
-  Value rowBlock = kb.blockId(tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
-  Value tid = kb.threadId();
-  Value lane = kb.remu(tid, 32), warp = kb.divu(tid, 32);
-  Value firstRow = kb.mul(kb.add(kb.mul(rowBlock, warps), warp), rowsPerWarp);
-
-  SmallVector<Value> rows, safeRows;
-  SmallVector<WeightRow> loadRows;
-  for (int64_t r = 0; r < rowsPerWarp; ++r) {
-    Value row = kb.add(firstRow, r);
-    rows.push_back(row);
-    safeRows.push_back(ragged ? kb.minu(row, N - 1) : row);
-    loadRows.push_back({&weight, Value(), safeRows.back()});
-  }
+  Value tokenBlock = kb.blockId(g.tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
+  Value rowBlock = kb.blockId(g.tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
+  Value lane = kb.laneId();
+  WarpRows rows = warpRows(kb, g, weight, rowBlock, kb.warpId(), N);
   Type yType = KernelBuilder::elementType(kb.b.getContext(), y.type);
 
   // y[t, rows] for the given tokens, each weight row read once for all.
-  auto emitTokens = [&](ArrayRef<Value> tokens) {
+  forEachTokenGroup(kb, g, tokenBlock, g.group > 1 ? args.back() : Value(),
+                    [&](ArrayRef<Value> tokens) {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    WarpDot plan = planWarpDot(K, weight.chunkElements(), rowsPerWarp, n);
+    WarpDot plan = planWarpDot(K, weight.chunkElements(), g.rowsPerWarp, n);
     SmallVector<LoadVector> loadXs;
     for (Value token : tokens)
       loadXs.push_back([&, token](Value k, int64_t count) {
         return kb.loadF32(xs, {token, k}, count);
       });
-    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, loadRows);
+    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, rows.loads);
     SmallVector<Value> sums;
     for (Value acc : accs)
       sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
     kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
-      for (int64_t r = 0; r < rowsPerWarp; ++r)
+      for (int64_t r = 0; r < g.rowsPerWarp; ++r)
         for (int64_t t = 0; t < n; ++t) {
           auto write = [&] {
             Value value = sums[r * n + t];
             if (!yType.isF32())
               value = arith::TruncFOp::create(kb.b, yType, value);
-            ys.store(kb, value, tokens[t], rows[r]);
+            ys.store(kb, value, tokens[t], rows.rows[r]);
           };
-          if (ragged)
-            kb.ifThen(kb.ult(rows[r], N), write);
+          if (g.ragged)
+            kb.ifThen(kb.ult(rows.rows[r], N), write);
           else
             write();
         }
     });
-  };
-  if (group == 1) {
-    emitTokens({tokenBlock});
-    return success();
-  }
-  // A whole group of tokens, or the step's last few one by one.
-  Value numTokens = kb.toIndex(args.back());
-  Value first = kb.mul(tokenBlock, group);
-  Value end = kb.add(first, group);
-  kb.ifThen(kb.ult(kb.sub(end, kb.idx(1)), numTokens), [&] {
-    SmallVector<Value> tokens;
-    for (int64_t t = 0; t < group; ++t)
-      tokens.push_back(kb.add(first, t));
-    emitTokens(tokens);
   });
-  kb.ifThen(kb.ult(numTokens, end), [&] {
-    kb.loop(first, numTokens, kb.idx(1), [&](Value token) { emitTokens({token}); });
+  return success();
+}
+
+namespace {
+
+/// A candidate for the argmax: larger value first, then the lower index.
+/// NaN and +inf count as +inf; a final +inf or -inf means "no id" (-1).
+struct ArgmaxPair {
+  Value value, index; // f32, i32
+};
+ArgmaxPair betterOf(KernelBuilder &kb, ArgmaxPair a, ArgmaxPair b) {
+  using arith::CmpFPredicate;
+  Value greater = arith::CmpFOp::create(kb.b, CmpFPredicate::OGT, b.value, a.value);
+  Value tie = kb.andi(arith::CmpFOp::create(kb.b, CmpFPredicate::OEQ, b.value, a.value),
+                      arith::CmpIOp::create(kb.b, arith::CmpIPredicate::slt, b.index, a.index));
+  Value takeB = arith::OrIOp::create(kb.b, greater, tie);
+  return {kb.select(takeB, b.value, a.value), kb.select(takeB, b.index, a.index)};
+}
+
+/// The pair as one u64 that orders as betterOf does: the value's bits made
+/// monotonic (-0 as +0) above the complemented index, so one atomic max
+/// merges the warps.
+Value argmaxKey(KernelBuilder &kb, ArgmaxPair p) {
+  OpBuilder &b = kb.b;
+  Type i32 = kb.i32(), i64 = b.getI64Type();
+  Value zero = kb.cf32(0.0);
+  Value value = kb.select(arith::CmpFOp::create(kb.b, arith::CmpFPredicate::OEQ, p.value, zero),
+                          zero, p.value);
+  Value bits = arith::BitcastOp::create(kb.b, i32, value);
+  Value negative = arith::CmpIOp::create(kb.b, arith::CmpIPredicate::slt, bits, kb.ci32(0));
+  Value ordered = kb.select(negative, arith::XOrIOp::create(kb.b, bits, kb.ci32(-1)),
+                            arith::OrIOp::create(kb.b, bits, kb.ci32(INT32_MIN)));
+  Value high = arith::ShLIOp::create(kb.b, arith::ExtUIOp::create(kb.b, i64, ordered),
+                                     arith::ConstantIntOp::create(kb.b, i64, 32));
+  Value low = arith::ExtUIOp::create(kb.b, i64, arith::XOrIOp::create(kb.b, p.index, kb.ci32(-1)));
+  return arith::OrIOp::create(kb.b, high, low);
+}
+
+/// The id a merged key stands for, or -1 when its value is +-inf.
+Value idOfKey(KernelBuilder &kb, Value key) {
+  Type i32 = kb.i32(), i64 = kb.b.getI64Type();
+  Value high = arith::TruncIOp::create(
+      kb.b, i32, arith::ShRUIOp::create(kb.b, key, arith::ConstantIntOp::create(kb.b, i64, 32)));
+  // Ordered bits of +inf (0x7f800000 | sign) and -inf (~0xff800000).
+  auto is = [&](uint32_t bits) {
+    return arith::CmpIOp::create(kb.b, arith::CmpIPredicate::eq, high,
+                                 kb.ci32(static_cast<int32_t>(bits)));
+  };
+  Value infinite = arith::OrIOp::create(kb.b, is(0xff800000u), is(0x007fffffu));
+  Value id = arith::XOrIOp::create(kb.b, arith::TruncIOp::create(kb.b, i32, key), kb.ci32(-1));
+  return kb.select(infinite, kb.ci32(-1), id);
+}
+
+Value atomic(KernelBuilder &kb, arith::AtomicRMWKind kind, Value value, Value memref,
+             ValueRange indices) {
+  return memref::AtomicRMWOp::create(
+      kb.b, arith::AtomicRMWKindAttr::get(kb.b.getContext(), kind), value, memref, indices);
+}
+
+} // namespace
+
+LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0], &normWeight = spec.inputs[1], &w = spec.inputs[2];
+  const TensorInfo &logits = spec.outputs[0], &ids = spec.outputs[1];
+  const int64_t V = w.shape[0], H = w.shape[1];
+  if (x.type != plan::ElementType::F32 || x.shape[1] != H || logits.shape[1] != V ||
+      logits.type != plan::ElementType::F32 || ids.type != plan::ElementType::I32)
+    return unsupported(kb, "lm_head expects f32 x [T, " + llvm::Twine(H) +
+                               "], f32 logits [T, " + llvm::Twine(V) + "] and i32 ids");
+  if (V >= INT32_MAX)
+    return unsupported(kb, "lm_head: a vocabulary of " + llvm::Twine(V) + " needs 64-bit ids");
+  WeightOperand weight(w);
+  if (std::string reason = weight.unsupportedReason(); !reason.empty())
+    return unsupported(kb, reason);
+  FailureOr<GemvGeometry> geometry = gemvGeometry(kb, spec, x, V, "lm_head");
+  if (failed(geometry))
+    return failure();
+  const GemvGeometry &g = *geometry;
+  const bool residual = spec.inputs.size() == 4;
+  out.name = "m2c_lm_head_" + weight.typeName() + "_v" + std::to_string(V) + "_h" +
+             std::to_string(H);
+  if (normWeight.type != plan::ElementType::BF16)
+    out.name += std::string("_w") + shortTypeName(normWeight.type);
+  if (residual)
+    out.name += "_residual";
+
+  // Launch 1 writes the normalised rows to the workspace, once per token:
+  // a prologue in every GEMV block would re-read x for each of the
+  // thousands of row blocks (measured: 40 us more per step on an H200 for
+  // a 200k vocabulary than this launch costs).
+  const int64_t rows = x.tokenRows ? spec.maxTokens : x.shape[0];
+  out.workspaceBytes = rows * H * 4;
+  TensorInfo normed = x;
+  normed.shape = {rows, H};
+  FuncParam normedOut = {kb.memref(normed), {KernelParam::Kind::Workspace, 0}};
+  const int64_t normThreads = rmsNormThreads(H);
+  SmallVector<FuncParam> normParams = {inputParam(kb, x, 0), inputParam(kb, normWeight, 1)};
+  if (residual)
+    normParams.push_back(inputParam(kb, spec.inputs[3], 3));
+  normParams.push_back(normedOut);
+  SmallVector<Value> nargs = kb.beginKernel(
+      out.name + "_norm", normParams, {normThreads, 1, 1},
+      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+  RmsNormRow row;
+  row.x = nargs[0];
+  row.weight = nargs[1];
+  row.residual = residual ? nargs[2] : Value();
+  row.ys = nargs.back();
+  row.row = kb.blockId(gpu::Dimension::x);
+  row.cols = H;
+  row.threads = normThreads;
+  row.eps = spec.attr("eps", 1e-6);
+  row.scratchName = out.name + "_norm_partials";
+  emitRmsNormRow(kb, row);
+
+  // Launch 2: the GEMV over the normalised rows and the logits; every warp
+  // merges its best (logit, index) per token into the token's u64 key in
+  // the kernel's state (argmaxKey: one atomic max orders them as the host
+  // argmax does).
+  const int64_t keysBytes = rows * 8;
+  out.stateBytes = keysBytes;
+  MLIRContext *context = kb.b.getContext();
+  FuncParam keysParam = {MemRefType::get({rows}, IntegerType::get(context, 64)),
+                         {KernelParam::Kind::State, 0}};
+  FuncParam normedIn = {kb.memref(normed), {KernelParam::Kind::Workspace, 0}};
+  SmallVector<FuncParam> params = {normedIn};
+  weight.appendParams(kb, params, 2);
+  params.append({outputParam(kb, logits, 0), keysParam});
+  if (g.group > 1)
+    params.push_back(tokensParam(kb));
+  SmallVector<Value> args = kb.beginKernel(out.name, params, {32 * g.warps, 1, 1}, g.grid(x), out);
+  Value hs = args[0];
+  weight.bind(ValueRange(args).slice(1, weight.numParams()));
+  const size_t next = 1 + weight.numParams();
+  Value ys = args[next], keys = args[next + 1];
+  Value numTokens = g.group > 1 ? args.back() : Value();
+
+  Value tokenBlock = kb.blockId(g.tokensInX ? gpu::Dimension::x : gpu::Dimension::y);
+  Value rowBlock = kb.blockId(g.tokensInX ? gpu::Dimension::y : gpu::Dimension::x);
+  Value lane = kb.laneId();
+  WarpRows rowsOfWarp = warpRows(kb, g, weight, rowBlock, kb.warpId(), V);
+  const float inf = std::numeric_limits<float>::infinity();
+
+  forEachTokenGroup(kb, g, tokenBlock, numTokens, [&](ArrayRef<Value> tokens) {
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    WarpDot plan = planWarpDot(H, weight.chunkElements(), g.rowsPerWarp, n);
+    SmallVector<LoadVector> loadXs;
+    for (Value token : tokens)
+      loadXs.push_back([&, token](Value k, int64_t count) {
+        return kb.loadF32(hs, {token, k}, count);
+      });
+    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, rowsOfWarp.loads);
+    SmallVector<ArgmaxPair> best(n);
+    SmallVector<Value> sums(g.rowsPerWarp * n);
+    for (int64_t t = 0; t < n; ++t) {
+      best[t] = {kb.cf32(-inf), kb.ci32(-1)};
+      for (int64_t r = 0; r < g.rowsPerWarp; ++r) {
+        Value sum = kb.warpSum(kb.reduceAdd(accs[r * n + t]));
+        sums[r * n + t] = sum;
+        // NaN counts as +inf; rows past V do not compete.
+        Value isNan = arith::CmpFOp::create(kb.b, arith::CmpFPredicate::UNO, sum, sum);
+        Value candidate = kb.select(isNan, kb.cf32(inf), sum);
+        if (g.ragged)
+          candidate = kb.select(kb.ult(rowsOfWarp.rows[r], V), candidate, kb.cf32(-inf));
+        best[t] = betterOf(kb, best[t], {candidate, kb.toI32(rowsOfWarp.rows[r])});
+      }
+    }
+    // Lane 0 writes the warp's logits and merges its best per token into
+    // the token's key: a relaxed atomic, ordered for launch 3 by the launch
+    // boundary (no fence, no block barrier on the GEMV's path).
+    kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t r = 0; r < g.rowsPerWarp; ++r) {
+          auto write = [&] { kb.storeScalar(sums[r * n + t], ys, {tokens[t], rowsOfWarp.rows[r]}); };
+          if (g.ragged)
+            kb.ifThen(kb.ult(rowsOfWarp.rows[r], V), write);
+          else
+            write();
+        }
+        atomic(kb, arith::AtomicRMWKind::maxu, argmaxKey(kb, best[t]), keys, {tokens[t]});
+      }
+    });
+  });
+
+  // Launch 3: each token's key becomes its id, and the key goes back to 0
+  // for the next step.
+  SmallVector<FuncParam> finishParams = {keysParam, outputParam(kb, ids, 1)};
+  SmallVector<Value> fargs = kb.beginKernel(
+      out.name + "_argmax", finishParams, {32, 1, 1},
+      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+  Value token = kb.blockId(gpu::Dimension::x);
+  kb.ifThen(kb.eq(kb.threadId(), kb.idx(0)), [&] {
+    Value key = atomic(kb, arith::AtomicRMWKind::assign,
+                       arith::ConstantIntOp::create(kb.b, kb.b.getI64Type(), 0), fargs[0], {token});
+    kb.storeScalar(idOfKey(kb, key), fargs[1], {token, kb.idx(0)});
   });
   return success();
 }

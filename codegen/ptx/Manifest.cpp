@@ -35,6 +35,7 @@ llvm::json::Value planPtxManifest(const plan::Plan &plan, const PlanPtx &result)
                                          {"signature", binary.key},
                                          {"ptx_file", binary.name + ".ptx"},
                                          {"workspace_bytes", binary.workspaceBytes},
+                                         {"state_bytes", binary.stateBytes},
                                          {"launches", std::move(launches)}});
   }
   llvm::json::Array entries;

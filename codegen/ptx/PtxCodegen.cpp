@@ -63,6 +63,8 @@ const char *KernelParam::kindName(Kind kind) {
     return "num_tokens";
   case Kind::MaxBlocks:
     return "max_blocks";
+  case Kind::State:
+    return "state";
   }
   return "?";
 }
@@ -170,6 +172,10 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
   case plan::KernelKind::TakeLastRow:
     arity = expect(1, 1);
     break;
+  case plan::KernelKind::LmHead:
+    // A fourth input is the residual added before the norm.
+    arity = expect(spec.inputs.size() == 4 ? 4 : 3, 2);
+    break;
   case plan::KernelKind::Attention:
     // Two more inputs are the fused QK-norm's weights.
     arity = expect(spec.inputs.size() == 8 ? 8 : 6, 1);
@@ -192,14 +198,16 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
   }
   if (failed(arity))
     return failure();
-  // Only the matrices of linear layers and experts are ever packed.
-  if (kernel.kind != plan::KernelKind::Linear && kernel.kind != plan::KernelKind::MoeExperts)
+  // Only the matrices of linear layers, the lm_head and experts are packed.
+  if (kernel.kind != plan::KernelKind::Linear && kernel.kind != plan::KernelKind::MoeExperts &&
+      kernel.kind != plan::KernelKind::LmHead)
     for (const TensorInfo &t : spec.inputs)
       if (t.quantization != plan::Quantization::None)
         return emitError(loc) << "'" << plan::kernelKindName(kernel.kind)
                               << "' kernel reads a quantized weight ("
                               << plan::quantizationName(t.quantization)
-                              << "); only linear and moe_experts kernels read packed weights";
+                              << "); only linear, lm_head and moe_experts kernels read packed "
+                                 "weights";
 
   spec.decode = entry.name == "decode";
   if (kernel.kind == plan::KernelKind::MoeExperts)
@@ -240,6 +248,8 @@ LogicalResult buildFamily(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
     return buildMoeExperts(kb, spec, binary);
   case plan::KernelKind::TakeLastRow:
     return buildTakeLastRow(kb, spec, binary);
+  case plan::KernelKind::LmHead:
+    return buildLmHead(kb, spec, binary);
   }
   return unsupported(kb, "unknown kernel kind");
 }

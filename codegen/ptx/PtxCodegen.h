@@ -85,6 +85,8 @@ struct KernelParam {
     Workspace,    ///< pointer to the step's workspace + `index` bytes
     NumTokens,    ///< i32: tokens in the step
     MaxBlocks,    ///< i32: entries per block-table row
+    State,        ///< pointer to the kernel's own zero-initialised state +
+                  ///< `index` bytes, kept across steps
   };
   Kind kind = Kind::Input;
   int64_t index = 0;
@@ -112,6 +114,9 @@ struct KernelBinary {
   std::vector<KernelLaunch> launches;
   /// Scratch device memory the launches need, sized for plan.maxTokens.
   int64_t workspaceBytes = 0;
+  /// Device memory the kernel keeps across steps (zeroed once); a kernel
+  /// must leave it as it found it (counters back to 0).
+  int64_t stateBytes = 0;
 };
 
 /// The PTX of a whole plan: each unique signature compiled once.

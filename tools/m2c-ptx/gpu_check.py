@@ -267,6 +267,9 @@ class Checker:
             outs.append(torch.full((rows, b["cols"]), float("nan"), dtype=DTYPES[b["type"]], device="cuda")
                         if b["type"] != "i32" else torch.full((rows, b["cols"]), -1, dtype=torch.int32, device="cuda"))
         workspace = torch.empty(max(binary["workspace_bytes"], 16), dtype=torch.uint8, device="cuda")
+        # A kernel's state starts zeroed (as the runtime allocates it) and
+        # must be zeroed again after every launch set.
+        state = torch.zeros(max(binary.get("state_bytes", 0), 16), dtype=torch.uint8, device="cuda")
         module = Module(os.path.join(self.dir, binary["ptx_file"]))
         cache_before = step.cache.clone()
 
@@ -282,6 +285,8 @@ class Checker:
                     args.append(step.cache)
                 elif kindp == "workspace":
                     args.append(Pointer(workspace.data_ptr() + idx))
+                elif kindp == "state":
+                    args.append(Pointer(state.data_ptr() + idx))
                 elif kindp == "num_tokens":
                     args.append(launch_tokens[0])
                 elif kindp == "max_blocks":
@@ -306,6 +311,8 @@ class Checker:
                         or any("_mma" in l["entry"] for l in binary["launches"]))
         tol = 2e-2 if tensor_cores else 2e-3
         ok = err is not None and err <= tol and all(not torch.isnan(o.float()).any() for o in outs)
+        if state.any():
+            ok, note = False, note + " (state not zeroed)"
         line = f"{'OK  ' if ok else 'FAIL'} {binary['name']:<60} T={tokens:<4} rel_err={err:.2e} {note}"
         print(line, flush=True)
         self.results.append(ok)
@@ -315,6 +322,9 @@ class Checker:
             if decode and not (static_rows and static_rows[0]):
                 launch_tokens[0] = 1
             self.bench(binary, kind, ins, outs, launch_tokens[0], run_all)
+            if state.any():
+                print(f"FAIL {binary['name']}: state not zeroed after the bench's launches", flush=True)
+                self.results.append(False)
 
     def compare(self, kind, pk, ins, outs, step, cache_before, binary):
         attrs = pk.get("attrs", {})
@@ -343,6 +353,18 @@ class Checker:
                 ref16 = x.to(torch.bfloat16).double() @ w.to(torch.bfloat16).double().t()
                 return rel_err(y, ref16), f"(vs fp32 ref {rel_err(y, ref):.1e})"
             return rel_err(y, ref), ""
+        if kind == "lm_head":
+            # (x, norm weight, lm_head [, residual]) -> (logits, greedy ids).
+            x = ins[0].double() + (ins[3].double() if len(ins) == 4 else 0)
+            h = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + attrs["eps"])) * ins[1].double()
+            ref = h @ ins[2].double().t()
+            # The ids must be the first maximum of the kernel's own logits:
+            # exact, whatever rounding did to near-ties.
+            logits = outs[0].double()
+            best = logits.max(-1, keepdim=True).values
+            first = (logits == best).double().argmax(-1)
+            ids_ok = torch.equal(outs[1][:, 0].long(), first.long())
+            return (rel_err(outs[0], ref) if ids_ok else 1.0), "" if ids_ok else "(ids differ)"
         if kind == "attention":
             q, k = ins[0], ins[1]
             if len(ins) == 8:  # the fused QK-norm: RMSNorm of whole rows, before RoPE
@@ -490,7 +512,7 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--skip", default="")
     ap.add_argument("--bench", action="store_true")
-    ap.add_argument("--decode-tokens", type=int, default=3)
+    ap.add_argument("--decode-tokens", type=int, default=7)
     # 200: prefill attention sees a 64-token tile with a cached prefix, one
     # that mixes two sequences, a fresh one and a partial one.
     ap.add_argument("--prefill-tokens", type=int, default=200)

@@ -64,6 +64,8 @@ void printSummary(llvm::raw_ostream &os, const ptx::KernelBinary &binary, int64_
   os << "  signature: " << binary.key << "\n";
   if (binary.workspaceBytes)
     os << "  workspace: " << binary.workspaceBytes << " bytes\n";
+  if (binary.stateBytes)
+    os << "  state: " << binary.stateBytes << " bytes\n";
   for (const ptx::KernelLaunch &launch : binary.launches) {
     os << "  launch " << launch.entry << " grid(" << launch.grid[0].str() << ", "
        << launch.grid[1].str() << ", " << launch.grid[2].str() << ") block(" << launch.block[0]
@@ -75,7 +77,8 @@ void printSummary(llvm::raw_ostream &os, const ptx::KernelBinary &binary, int64_
       os << " " << ptx::KernelParam::kindName(param.kind);
       if (param.kind == ptx::KernelParam::Kind::Input ||
           param.kind == ptx::KernelParam::Kind::Output ||
-          param.kind == ptx::KernelParam::Kind::Workspace)
+          param.kind == ptx::KernelParam::Kind::Workspace ||
+          param.kind == ptx::KernelParam::Kind::State)
         os << "[" << param.index << "]";
     }
     os << "\n";

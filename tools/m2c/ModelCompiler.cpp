@@ -224,6 +224,7 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
     kernel.name = binary.name;
     kernel.ptx = binary.ptx;
     kernel.workspaceBytes = binary.workspaceBytes;
+    kernel.stateBytes = binary.stateBytes;
     for (const ptx::KernelLaunch &launch : binary.launches) {
       plan::GpuLaunch out;
       out.entry = launch.entry;
