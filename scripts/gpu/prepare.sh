@@ -12,11 +12,12 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
   # name:model:flags for the kernel checks (gpu_check.py).
   # tiny-e64: more than 32 experts, so the router takes its two-launch form
   # (minimax-m2's, whose full plan is too big for the checks); tiny-e12: 3
-  # groups of 4 experts, so 6 of the router's 8 warps split K.
+  # groups of 4 experts, so 6 of the router's 8 warps split K, and a prime
+  # vocabulary, so the lm_head's last row block is ragged.
   for item in "tiny:tiny:--kv-cache-dtype bf16" "minimax-m2-card:minimax-m2-card:--kv-cache-dtype bf16" \
               "golden-fp8:test/data/golden/fp8:--kv-cache-dtype f32 --kv-block-size 4 --max-tokens 64" \
               "tiny-e64:tiny:--kv-cache-dtype bf16 --set num_local_experts=64 --set num_experts_per_tok=4" \
-              "tiny-e12:tiny:--kv-cache-dtype bf16 --set num_local_experts=12"; do
+              "tiny-e12:tiny:--kv-cache-dtype bf16 --set num_local_experts=12 --set vocab_size=509"; do
     IFS=: read -r name model flags <<< "$item"
     out=".deps/ptx/$name"
     mkdir -p "$out"
@@ -49,6 +50,10 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
       --random-weights --weights embed -o "$art/tiny-sm90-$q.m2a"
   done
   m2c compile minimax-m2-card --target sm_90 --weights none -o "$art/card-sm90.m2a"
+  # The card with the lm_head as a plain GEMV after its own norm kernel, and
+  # the argmax on the host: the baseline of the fused decode tail.
+  m2c compile minimax-m2-card --target sm_90 --weights none --disable-pass=m2c-fuse-decode-tail \
+    -o "$art/card-notail-sm90.m2a"
   # minimax-m2, all 62 layers, int4 experts (bf16 attention and lm_head):
   # ~128 GB of weights, for an H200.
   m2c compile minimax-m2 --set quantization_config=null --quant experts=int4 --target sm_90 \

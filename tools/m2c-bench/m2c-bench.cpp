@@ -73,12 +73,15 @@ double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan:
   switch (k.kind) {
   case plan::KernelKind::Linear:
     return weightBytes(1);
+  case plan::KernelKind::LmHead:
+    return weightBytes(1) + weightBytes(2);
   case plan::KernelKind::Embedding: {
     const plan::Weight &w = plan.weights[k.inputs[1].index];
     return static_cast<double>(batch) * w.shape[1] * plan::elementSize(w.storage.type);
   }
   case plan::KernelKind::MoeRoute:
-    return weightBytes(1);
+    // With the add_rms_norm prologue the gate is input 3, the norm input 2.
+    return k.attr("add_rms_norm") != 0 ? weightBytes(2) + weightBytes(3) : weightBytes(1);
   case plan::KernelKind::MoeExperts: {
     const plan::Weight &w1 = plan.weights[k.inputs[3].index];
     double experts = static_cast<double>(w1.shape[0]);
@@ -229,8 +232,11 @@ int main(int argc, char **argv) {
                                                : "no programmatic dependent launch");
 
   // Decode.
-  std::printf("%-6s %8s %10s %10s %10s %10s %12s %12s %14s\n", "batch", "context", "gpu_ms",
-              "e2e_ms", "tokens/s", "bytes_GB", "roofline_ms", "%roofline", "overhead/layer");
+  // e2e: inputs up, the step, the logits down (what sampling needs);
+  // ids_e2e: the same, bringing back only the greedy ids.
+  std::printf("%-6s %8s %10s %10s %10s %10s %10s %12s %12s %14s\n", "batch", "context", "gpu_ms",
+              "e2e_ms", "ids_e2e_ms", "tokens/s", "bytes_GB", "roofline_ms", "%roofline",
+              "overhead/layer");
   json decodeRows = json::array();
   for (int64_t context : contexts)
     for (int64_t batch : batches) {
@@ -245,19 +251,28 @@ int main(int argc, char **argv) {
         if (StatusOr<const float *> out = (*backend)->execute(*decode, in); !out)
           return fail(out.status().message());
       double e2eUs = (seconds() - t0) / iterations * 1e6;
+      double idsUs = e2eUs;
+      if (decode->greedyIds >= 0) {
+        t0 = seconds();
+        for (int i = 0; i < iterations; ++i)
+          if (StatusOr<StepOutputs> out = (*backend)->run(*decode, in, /*needLogits=*/false); !out)
+            return fail(out.status().message());
+        idsUs = (seconds() - t0) / iterations * 1e6;
+      }
       double bytes = 0;
       for (const plan::Kernel &k : decode->kernels)
         bytes += kernelBytes(plan, *decode, k, batch, context);
       double rooflineUs = bytes / copyBandwidth * 1e6;
       double overhead = (*gpuUs - rooflineUs) / layers;
-      std::printf("%-6lld %8lld %10.3f %10.3f %10.0f %10.3f %12.3f %11.1f%% %12.1f us\n",
-                  (long long)batch, (long long)context, *gpuUs / 1e3, e2eUs / 1e3,
+      std::printf("%-6lld %8lld %10.3f %10.3f %10.3f %10.0f %10.3f %12.3f %11.1f%% %12.1f us\n",
+                  (long long)batch, (long long)context, *gpuUs / 1e3, e2eUs / 1e3, idsUs / 1e3,
                   batch / (*gpuUs * 1e-6), bytes / 1e9, rooflineUs / 1e3,
                   100.0 * rooflineUs / *gpuUs, overhead);
       decodeRows.push_back({{"batch", batch},
                             {"context", context},
                             {"gpu_us", *gpuUs},
                             {"end_to_end_us", e2eUs},
+                            {"end_to_end_ids_us", idsUs},
                             {"bytes", bytes},
                             {"roofline_us", rooflineUs},
                             {"fraction_of_roofline", rooflineUs / *gpuUs},
