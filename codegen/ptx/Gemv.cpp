@@ -249,6 +249,24 @@ WarpRows warpRows(KernelBuilder &kb, const GemvGeometry &g, const WeightOperand 
   return out;
 }
 
+/// The warp's dot products of its rows with the given tokens' rows of `xs`
+/// ([tokens, K] f32), each summed across the warp: [row * tokens + token].
+SmallVector<Value> warpRowSums(KernelBuilder &kb, const GemvGeometry &g,
+                               const WeightOperand &weight, const WarpRows &rows, Value lane,
+                               Value xs, int64_t K, ArrayRef<Value> tokens) {
+  WarpDot plan = planWarpDot(K, weight.chunkElements(), g.rowsPerWarp,
+                             static_cast<int64_t>(tokens.size()));
+  SmallVector<LoadVector> loadXs;
+  for (Value token : tokens)
+    loadXs.push_back([&kb, xs, token](Value k, int64_t count) {
+      return kb.loadF32(xs, {token, k}, count);
+    });
+  SmallVector<Value> sums;
+  for (Value acc : emitWarpDot(kb, plan, lane, loadXs, rows.loads))
+    sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+  return sums;
+}
+
 } // namespace
 
 LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
@@ -294,16 +312,7 @@ LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary 
   forEachTokenGroup(kb, g, tokenBlock, g.group > 1 ? args.back() : Value(),
                     [&](ArrayRef<Value> tokens) {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    WarpDot plan = planWarpDot(K, weight.chunkElements(), g.rowsPerWarp, n);
-    SmallVector<LoadVector> loadXs;
-    for (Value token : tokens)
-      loadXs.push_back([&, token](Value k, int64_t count) {
-        return kb.loadF32(xs, {token, k}, count);
-      });
-    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, rows.loads);
-    SmallVector<Value> sums;
-    for (Value acc : accs)
-      sums.push_back(kb.warpSum(kb.reduceAdd(acc)));
+    SmallVector<Value> sums = warpRowSums(kb, g, weight, rows, lane, xs, K, tokens);
     kb.ifThen(kb.eq(lane, kb.idx(0)), [&] {
       for (int64_t r = 0; r < g.rowsPerWarp; ++r)
         for (int64_t t = 0; t < n; ++t) {
@@ -465,20 +474,12 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
 
   forEachTokenGroup(kb, g, tokenBlock, numTokens, [&](ArrayRef<Value> tokens) {
     const int64_t n = static_cast<int64_t>(tokens.size());
-    WarpDot plan = planWarpDot(H, weight.chunkElements(), g.rowsPerWarp, n);
-    SmallVector<LoadVector> loadXs;
-    for (Value token : tokens)
-      loadXs.push_back([&, token](Value k, int64_t count) {
-        return kb.loadF32(hs, {token, k}, count);
-      });
-    SmallVector<Value> accs = emitWarpDot(kb, plan, lane, loadXs, rowsOfWarp.loads);
+    SmallVector<Value> sums = warpRowSums(kb, g, weight, rowsOfWarp, lane, hs, H, tokens);
     SmallVector<ArgmaxPair> best(n);
-    SmallVector<Value> sums(g.rowsPerWarp * n);
     for (int64_t t = 0; t < n; ++t) {
       best[t] = {kb.cf32(-inf), kb.ci32(-1)};
       for (int64_t r = 0; r < g.rowsPerWarp; ++r) {
-        Value sum = kb.warpSum(kb.reduceAdd(accs[r * n + t]));
-        sums[r * n + t] = sum;
+        Value sum = sums[r * n + t];
         // NaN counts as +inf; rows past V do not compete.
         Value isNan = arith::CmpFOp::create(kb.b, arith::CmpFPredicate::UNO, sum, sum);
         Value candidate = kb.select(isNan, kb.cf32(inf), sum);
