@@ -15,7 +15,6 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <string>
 
 namespace m2c::cpu {
@@ -78,27 +77,6 @@ void linear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
 void add(const float *a, const float *b, int64_t n, float *out) {
   for (int64_t i = 0; i < n; ++i)
     out[i] = a[i] + b[i];
-}
-
-void greedyArgmax(const float *logits, int64_t rows, int64_t vocab, int32_t *ids) {
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  for (int64_t r = 0; r < rows; ++r) {
-    const float *row = logits + r * vocab;
-    int64_t best = -1;
-    float bestLogit = -kInf;
-    for (int64_t i = 0; i < vocab; ++i) {
-      float v = row[i];
-      if (std::isnan(v) || v == kInf) {
-        best = -1;
-        break;
-      }
-      if (v > bestLogit) {
-        bestLogit = v;
-        best = i;
-      }
-    }
-    ids[r] = static_cast<int32_t>(best);
-  }
 }
 
 void takeLastRow(const float *x, int64_t rows, int64_t cols, float *out) {

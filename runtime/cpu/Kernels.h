@@ -43,11 +43,6 @@ void linear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
 /// out = a + b elementwise; out may alias a or b.
 void add(const float *a, const float *b, int64_t n, float *out);
 
-/// ids[r] = the index of row r's largest logit, the lowest on ties (the
-/// host sampler's greedy choice); -1 when the row holds a NaN or +inf, or
-/// only -inf, which the sampler rejects.
-void greedyArgmax(const float *logits, int64_t rows, int64_t vocab, int32_t *ids);
-
 /// out[cols] = x[rows - 1, :] (the row whose logits a prefill samples).
 void takeLastRow(const float *x, int64_t rows, int64_t cols, float *out);
 

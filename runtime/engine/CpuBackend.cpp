@@ -4,6 +4,7 @@
 
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/ThreadPool.h"
+#include "runtime/sampling/Sampler.h"
 
 #include <cstring>
 
@@ -114,7 +115,7 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     }
     cpu::rmsNorm(x, w(1), n, hidden, k.attr("eps"), scratch_.data(), *pool_);
     cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
-    cpu::greedyArgmax(out, n, vocab, bufferI32(entry, k.outputs[1]));
+    greedyIds(out, n, vocab, bufferI32(entry, k.outputs[1]));
     return Status::ok();
   }
   case KernelKind::Attention: {

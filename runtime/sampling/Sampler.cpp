@@ -83,6 +83,14 @@ Status validateSamplingParams(const SamplingParams &params) {
   return Status::ok();
 }
 
+void greedyIds(const float *logits, int64_t rows, int64_t vocab, int32_t *ids) {
+  Rng unused(0); // greedy sampling draws nothing
+  for (int64_t r = 0; r < rows; ++r) {
+    StatusOr<int32_t> id = sample(logits + r * vocab, vocab, SamplingParams{}, unused);
+    ids[r] = id ? *id : -1;
+  }
+}
+
 StatusOr<int32_t> sample(const float *logits, int64_t vocab,
                          const SamplingParams &params, Rng &rng) {
   M2C_RETURN_IF_ERROR(validateSamplingParams(params));

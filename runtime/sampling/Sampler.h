@@ -43,6 +43,11 @@ Status validateSamplingParams(const SamplingParams &params);
 StatusOr<int32_t> sample(const float *logits, int64_t vocab,
                          const SamplingParams &params, Rng &rng);
 
+/// ids[r] = the greedy choice of row r of `rows` rows of logits, as sample()
+/// makes it, or -1 for a row sample() refuses (a NaN or +inf logit, or only
+/// -inf). What a plan's greedy ids mean (the lm_head kernel).
+void greedyIds(const float *logits, int64_t rows, int64_t vocab, int32_t *ids);
+
 } // namespace m2c
 
 #endif // M2C_RUNTIME_SAMPLING_SAMPLER_H

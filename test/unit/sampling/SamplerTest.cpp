@@ -348,6 +348,33 @@ int32_t referenceSample(const std::vector<float> &logits,
   return last;
 }
 
+TEST(SamplingTest, GreedyIdsAreTheGreedyChoicePerRowAndMinusOneForWhatCannotBeSampled) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::nanf("");
+  // Rows of 5: a plain maximum; a tie (lowest wins); -0 ties +0; -inf is a
+  // mask; a NaN; +inf; nothing but -inf.
+  std::vector<float> rows = {0.1f, 0.7f, -2.f, 0.3f, 0.7f,  //
+                             1.f,  3.f,  3.f,  -1.f, 3.f,   //
+                             -0.f, 0.f,  -inf, -1.f, -5.f,  //
+                             -inf, -inf, 2.f,  -inf, -inf,  //
+                             1.f,  nan,  9.f,  0.f,  0.f,   //
+                             1.f,  2.f,  inf,  0.f,  0.f,   //
+                             -inf, -inf, -inf, -inf, -inf};
+  std::vector<int32_t> ids(7, 42);
+  greedyIds(rows.data(), 7, 5, ids.data());
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 1, 0, 2, -1, -1, -1}));
+  // Random rows: the first index of the maximum.
+  std::vector<float> x(64 * 1000);
+  Rng rng(21);
+  for (float &v : x)
+    v = rng.nextFloat() - 0.5f;
+  std::vector<int32_t> best(64);
+  greedyIds(x.data(), 64, 1000, best.data());
+  for (int r = 0; r < 64; ++r)
+    EXPECT_EQ(best[r], std::max_element(x.begin() + r * 1000, x.begin() + (r + 1) * 1000) -
+                           (x.begin() + r * 1000));
+}
+
 } // namespace
 
 TEST(SamplingTest, MatchesReferenceOnLargeVocab) {
