@@ -13,8 +13,6 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/AffineMap.h"
-#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -142,12 +140,10 @@ LogicalResult EntryLowering::addKernel(Operation *op, plan::KernelKind kind,
 LogicalResult EntryLowering::lowerMatmul(linalg::MatmulOp matmul) {
   // Only y = x W^T over a zero-filled init: the checkpoint's [out, in]
   // weights read in place.
-  if (matmul.getIndexingMapsArray() != ArrayRef<AffineMap>(linearIndexingMaps(matmul.getContext())))
+  if (!hasLinearMaps(matmul))
     return matmul.emitError("the plan lowers only matmuls reading the weight transposed "
                             "(x [M, K] times W [N, K]^T)");
-  Value init = matmul.getDpsInits()[0];
-  auto fill = init.getDefiningOp<linalg::FillOp>();
-  if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+  if (!zeroFillInit(matmul))
     return matmul.emitError("the plan lowers only matmuls into a zero-filled init");
   Value x = matmul.getDpsInputs()[0], w = matmul.getDpsInputs()[1];
   // A fused projection (m2c-fuse-projections): when only column slices that

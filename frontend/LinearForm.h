@@ -9,7 +9,9 @@
 #ifndef M2C_FRONTEND_LINEARFORM_H
 #define M2C_FRONTEND_LINEARFORM_H
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/AffineMap.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/ADT/SmallVector.h"
 
@@ -22,6 +24,20 @@ inline llvm::SmallVector<mlir::AffineMap> linearIndexingMaps(mlir::MLIRContext *
   return {mlir::AffineMap::get(3, 0, {m, k}, context),
           mlir::AffineMap::get(3, 0, {n, k}, context),
           mlir::AffineMap::get(3, 0, {m, n}, context)};
+}
+
+/// Whether `matmul` reads the weight transposed: x [M, K] times W [N, K]^T.
+inline bool hasLinearMaps(mlir::linalg::MatmulOp matmul) {
+  return matmul.getIndexingMapsArray() ==
+         llvm::ArrayRef<mlir::AffineMap>(linearIndexingMaps(matmul.getContext()));
+}
+
+/// The zero fill `matmul` accumulates into, or null for any other init.
+inline mlir::linalg::FillOp zeroFillInit(mlir::linalg::MatmulOp matmul) {
+  auto fill = matmul.getDpsInits()[0].getDefiningOp<mlir::linalg::FillOp>();
+  if (!fill || !mlir::matchPattern(fill.getInputs()[0], mlir::m_AnyZeroFloat()))
+    return nullptr;
+  return fill;
 }
 
 } // namespace m2c

@@ -15,7 +15,6 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
-#include "mlir/IR/Matchers.h"
 
 namespace m2c {
 #define GEN_PASS_DEF_FUSEDECODETAIL
@@ -39,12 +38,8 @@ struct Tail {
 
 FailureOr<Tail> matchTail(Value logits) {
   auto matmul = logits.getDefiningOp<linalg::MatmulOp>();
-  if (!matmul || !logits.hasOneUse() ||
-      matmul.getIndexingMapsArray() !=
-          ArrayRef<AffineMap>(m2c::linearIndexingMaps(matmul.getContext())))
-    return failure();
-  auto fill = matmul.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-  if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+  if (!matmul || !logits.hasOneUse() || !m2c::hasLinearMaps(matmul) ||
+      !m2c::zeroFillInit(matmul))
     return failure();
   Value x = matmul.getDpsInputs()[0];
   if (!x.hasOneUse() || !cast<RankedTensorType>(logits.getType()).getElementType().isF32())

@@ -17,8 +17,6 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/AffineMap.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
@@ -46,11 +44,8 @@ struct Projection {
 /// y = x W^T into a zero-filled tensor.empty, W a rank-2 weight global: the
 /// form the frontend builds and the plan lowers.
 std::optional<Projection> matchProjection(linalg::MatmulOp matmul, SymbolTable &symbols) {
-  if (matmul.getIndexingMapsArray() !=
-      ArrayRef<AffineMap>(m2c::linearIndexingMaps(matmul.getContext())))
-    return std::nullopt;
-  auto fill = matmul.getDpsInits()[0].getDefiningOp<linalg::FillOp>();
-  if (!fill || !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
+  linalg::FillOp fill = m2c::hasLinearMaps(matmul) ? m2c::zeroFillInit(matmul) : nullptr;
+  if (!fill)
     return std::nullopt;
   auto init = fill.getOutputs()[0].getDefiningOp<tensor::EmptyOp>();
   auto load = matmul.getDpsInputs()[1].getDefiningOp<ml_program::GlobalLoadConstOp>();
