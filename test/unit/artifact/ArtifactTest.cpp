@@ -260,6 +260,35 @@ TEST(ArtifactTest, GpuProgramWithBadGeometry) {
                               "must be in [1, 1024]");
 }
 
+TEST(ArtifactTest, KernelStateRoundTripsAndOffsetsStayInside) {
+  Plan plan = gpuPlan();
+  plan.gpu.kernels[0].stateBytes = 64;
+  plan.gpu.kernels[0].workspaceBytes = 32;
+  plan.gpu.kernels[0].launches[0].params.push_back({GpuParam::Kind::State, 8});
+  plan.gpu.kernels[0].launches[0].params.push_back({GpuParam::Kind::Workspace, 16});
+  StatusOr<Artifact> artifact = Artifact::load(writeTiny("gpu-state", plan), "sm_90a");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  EXPECT_EQ(artifact->plan().gpu.kernels[0].stateBytes, 64);
+  EXPECT_EQ(artifact->plan().gpu.kernels[0].launches[0].params[3].kind, GpuParam::Kind::State);
+  // A kernel without state writes no key, and reads back as 0.
+  EXPECT_EQ(gpuProgramToJson(gpuPlan().gpu).find("state_bytes"), std::string::npos);
+
+  Plan outside = plan;
+  outside.gpu.kernels[0].launches[0].params[3].index = 64;
+  EXPECT_EQ(loadError(readAll(writeTiny("gpu-state-out", outside))),
+            "a.m2a: gpu program: kernels[0].launches[0].params: a state offset lies outside the "
+            "kernel's state");
+  Plan workspace = plan;
+  workspace.gpu.kernels[0].launches[0].params[4].index = 33;
+  EXPECT_EQ(loadError(readAll(writeTiny("gpu-workspace-out", workspace))),
+            "a.m2a: gpu program: kernels[0].launches[0].params: a workspace offset lies outside "
+            "the workspace");
+  Plan huge = plan;
+  huge.gpu.kernels[0].stateBytes = (int64_t(1) << 30) + 1;
+  EXPECT_EQ(loadError(readAll(writeTiny("gpu-state-huge", huge))),
+            "a.m2a: gpu program: kernels[0].state_bytes: expected 0 to 1 GiB");
+}
+
 TEST(ArtifactTest, MissingFile) {
   StatusOr<Artifact> artifact = Artifact::load("/nonexistent/x.m2a");
   ASSERT_FALSE(artifact);
