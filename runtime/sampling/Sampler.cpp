@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -68,74 +69,11 @@ void radixSort(std::vector<uint64_t> &keys, std::vector<uint64_t> &scratch) {
   }
 }
 
-} // namespace
-
-Status validateSamplingParams(const SamplingParams &params) {
-  if (!(params.temperature >= 0.0f) || !std::isfinite(params.temperature))
-    return Status::error("temperature must be a finite number >= 0, got " +
-                         formatFloat(params.temperature));
-  if (params.topK < 0)
-    return Status::error("top_k must be >= 0, got " +
-                         std::to_string(params.topK));
-  if (!(params.topP > 0.0f && params.topP <= 1.0f))
-    return Status::error("top_p must be in (0, 1], got " +
-                         formatFloat(params.topP));
-  return Status::ok();
-}
-
-void greedyIds(const float *logits, int64_t rows, int64_t vocab, int32_t *ids) {
-  Rng unused(0); // greedy sampling draws nothing
-  for (int64_t r = 0; r < rows; ++r) {
-    StatusOr<int32_t> id = sample(logits + r * vocab, vocab, SamplingParams{}, unused);
-    ids[r] = id ? *id : -1;
-  }
-}
-
-StatusOr<int32_t> sample(const float *logits, int64_t vocab,
-                         const SamplingParams &params, Rng &rng) {
-  M2C_RETURN_IF_ERROR(validateSamplingParams(params));
-  if (vocab < 1 || vocab > std::numeric_limits<int32_t>::max())
-    return Status::error("vocab size must be in [1, 2147483647], got " +
-                         std::to_string(vocab));
-  if (!logits)
-    return Status::error("logits pointer is null");
-
-  // One pass validates and finds the argmax; -inf is a legitimate mask.
-  int64_t best = -1;
-  float bestLogit = -std::numeric_limits<float>::infinity();
-  int64_t numFinite = 0;
-  for (int64_t i = 0; i < vocab; ++i) {
-    float v = logits[i];
-    if (std::isnan(v) || v == std::numeric_limits<float>::infinity())
-      return Status::error("logit at index " + std::to_string(i) +
-                           " is not finite (" + formatFloat(v) + ")");
-    if (v == -std::numeric_limits<float>::infinity())
-      continue;
-    ++numFinite;
-    if (v > bestLogit) {
-      bestLogit = v;
-      best = i;
-    }
-  }
-  if (best < 0)
-    return Status::error("all " + std::to_string(vocab) +
-                         " logits are -inf, nothing to sample");
-  if (params.isGreedy())
-    return static_cast<int32_t>(best);
-
-  // 1. Temperature. -inf tokens have probability 0 and are dropped here.
-  // Per-thread buffers: a 200k vocabulary needs a few MB per token, and
-  // fresh allocations of that size cost more in page faults than the work.
-  static thread_local std::vector<Candidate> cands;
+/// Steps 2-5 of docs/sampling.md on the finite tokens' scaled logits, in
+/// ascending id order; one Rng draw.
+int32_t sampleScaled(std::vector<Candidate> &cands, const SamplingParams &params, Rng &rng) {
   static thread_local std::vector<uint64_t> keys, scratch;
   static thread_local std::vector<char> kept;
-  cands.clear();
-  cands.reserve(static_cast<size_t>(numFinite));
-  for (int64_t i = 0; i < vocab; ++i)
-    if (logits[i] != -std::numeric_limits<float>::infinity())
-      cands.push_back({logits[i] / params.temperature, 0.0f,
-                       static_cast<int32_t>(i)});
-
   // 2. Top-k over the scaled logits; back to id order afterwards so the
   // float sums below do not depend on nth_element's permutation.
   if (params.topK > 0 && static_cast<size_t>(params.topK) < cands.size()) {
@@ -220,6 +158,126 @@ StatusOr<int32_t> sample(const float *logits, int64_t vocab,
       return c.id;
   }
   return lastPositive;
+}
+
+} // namespace
+
+Status validateSamplingParams(const SamplingParams &params) {
+  if (!(params.temperature >= 0.0f) || !std::isfinite(params.temperature))
+    return Status::error("temperature must be a finite number >= 0, got " +
+                         formatFloat(params.temperature));
+  if (params.topK < 0)
+    return Status::error("top_k must be >= 0, got " +
+                         std::to_string(params.topK));
+  if (!(params.topP > 0.0f && params.topP <= 1.0f))
+    return Status::error("top_p must be in (0, 1], got " +
+                         formatFloat(params.topP));
+  return Status::ok();
+}
+
+void greedyIds(const float *logits, int64_t rows, int64_t vocab, int32_t *ids) {
+  Rng unused(0); // greedy sampling draws nothing
+  for (int64_t r = 0; r < rows; ++r) {
+    StatusOr<int32_t> id = sample(logits + r * vocab, vocab, SamplingParams{}, unused);
+    ids[r] = id ? *id : -1;
+  }
+}
+
+StatusOr<int32_t> sample(const float *logits, int64_t vocab,
+                         const SamplingParams &params, Rng &rng) {
+  M2C_RETURN_IF_ERROR(validateSamplingParams(params));
+  if (vocab < 1 || vocab > std::numeric_limits<int32_t>::max())
+    return Status::error("vocab size must be in [1, 2147483647], got " +
+                         std::to_string(vocab));
+  if (!logits)
+    return Status::error("logits pointer is null");
+
+  // One pass validates and finds the argmax; -inf is a legitimate mask.
+  int64_t best = -1;
+  float bestLogit = -std::numeric_limits<float>::infinity();
+  int64_t numFinite = 0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    float v = logits[i];
+    if (std::isnan(v) || v == std::numeric_limits<float>::infinity())
+      return Status::error("logit at index " + std::to_string(i) +
+                           " is not finite (" + formatFloat(v) + ")");
+    if (v == -std::numeric_limits<float>::infinity())
+      continue;
+    ++numFinite;
+    if (v > bestLogit) {
+      bestLogit = v;
+      best = i;
+    }
+  }
+  if (best < 0)
+    return Status::error("all " + std::to_string(vocab) +
+                         " logits are -inf, nothing to sample");
+  if (params.isGreedy())
+    return static_cast<int32_t>(best);
+
+  // 1. Temperature. -inf tokens have probability 0 and are dropped here.
+  // Per-thread buffers: a 200k vocabulary needs a few MB per token, and
+  // fresh allocations of that size cost more in page faults than the work.
+  static thread_local std::vector<Candidate> cands;
+  cands.clear();
+  cands.reserve(static_cast<size_t>(numFinite));
+  for (int64_t i = 0; i < vocab; ++i)
+    if (logits[i] != -std::numeric_limits<float>::infinity())
+      cands.push_back({logits[i] / params.temperature, 0.0f,
+                       static_cast<int32_t>(i)});
+  return sampleScaled(cands, params, rng);
+}
+
+uint64_t candidateKey(float logit, int32_t id) {
+  uint32_t bits = floatBits(logit == 0.0f ? 0.0f : logit); // -0 ranks as +0
+  uint32_t ordered = (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+  return uint64_t(ordered) << 32 | ~uint32_t(id);
+}
+
+void topCandidates(const float *logits, int64_t rows, int64_t vocab, int64_t count,
+                   int32_t *ids, float *values) {
+  std::vector<uint64_t> keys(static_cast<size_t>(vocab));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = logits + r * vocab;
+    for (int64_t i = 0; i < vocab; ++i)
+      keys[i] = candidateKey(row[i], static_cast<int32_t>(i));
+    std::partial_sort(keys.begin(), keys.begin() + count, keys.end(), std::greater<uint64_t>());
+    for (int64_t c = 0; c < count; ++c) {
+      int32_t id = static_cast<int32_t>(~uint32_t(keys[c]));
+      ids[r * count + c] = id;
+      values[r * count + c] = row[id];
+    }
+  }
+}
+
+std::optional<int32_t> sampleFromCandidates(const int32_t *ids, const float *logits,
+                                            int64_t count, int64_t vocab,
+                                            const SamplingParams &params, Rng &rng) {
+  if (params.isGreedy() || count < 1 || !validateSamplingParams(params))
+    return std::nullopt;
+  const float negInf = -std::numeric_limits<float>::infinity();
+  static thread_local std::vector<Candidate> cands;
+  cands.clear();
+  for (int64_t c = 0; c < count; ++c)
+    if (logits[c] != negInf)
+      cands.push_back({logits[c] / params.temperature, 0.0f, ids[c]});
+  if (cands.empty())
+    return std::nullopt;
+  // Exact when the candidates hold every token that can be drawn: the whole
+  // vocabulary, or every finite logit (the worst candidate is -inf), or a
+  // top-k whose k-th score beats the worst candidate's, which no token
+  // outside can then reach, even through a tie of scaled logits.
+  bool exact = count >= vocab || logits[count - 1] == negInf;
+  if (!exact && params.topK > 0 && static_cast<size_t>(params.topK) < cands.size()) {
+    std::vector<Candidate> ranked(cands);
+    std::nth_element(ranked.begin(), ranked.begin() + (params.topK - 1), ranked.end(),
+                     byScoreDesc);
+    exact = ranked[params.topK - 1].score > logits[count - 1] / params.temperature;
+  }
+  if (!exact)
+    return std::nullopt;
+  std::sort(cands.begin(), cands.end(), byId);
+  return sampleScaled(cands, params, rng);
 }
 
 } // namespace m2c

@@ -16,6 +16,7 @@
 #include "runtime/support/Status.h"
 
 #include <cstdint>
+#include <optional>
 
 namespace m2c {
 
@@ -47,6 +48,27 @@ StatusOr<int32_t> sample(const float *logits, int64_t vocab,
 /// makes it, or -1 for a row sample() refuses (a NaN or +inf logit, or only
 /// -inf). What a plan's greedy ids mean (the lm_head kernel).
 void greedyIds(const float *logits, int64_t rows, int64_t vocab, int32_t *ids);
+
+/// The order of a plan's sampling candidates: larger logit first (-0 as
+/// +0, NaN above +inf), then the lower id; one u64 whose larger value
+/// ranks first, as the lm_head kernel builds it.
+uint64_t candidateKey(float logit, int32_t id);
+
+/// For each of `rows` rows, the `count` (<= vocab) best logits by
+/// candidateKey, best first: ids and values [rows, count]. What a plan's
+/// candidate outputs hold.
+void topCandidates(const float *logits, int64_t rows, int64_t vocab, int64_t count,
+                   int32_t *ids, float *values);
+
+/// sample() of a whole row, from the row's `count` best candidates alone
+/// (topCandidates' order) when they decide it exactly: the same token and
+/// the same single Rng draw. Needs a row sample() accepts (its greedy id is
+/// not -1). Returns nullopt, drawing nothing, when tokens outside the
+/// candidates could be drawn (top-k off or >= count, or the k-th scaled
+/// logit tied with the worst candidate's): then sample the whole row.
+std::optional<int32_t> sampleFromCandidates(const int32_t *ids, const float *logits,
+                                            int64_t count, int64_t vocab,
+                                            const SamplingParams &params, Rng &rng);
 
 } // namespace m2c
 

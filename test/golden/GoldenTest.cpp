@@ -258,7 +258,7 @@ TEST_P(GoldenTest, QuantizedPlansAgainstTheReference) {
   int64_t vocab = model_->plan.vocabSize;
   for (QuantCase c : {QuantCase{"experts=int8,attn=int8", 2e-2, true},
                       QuantCase{"experts=fp8,attn=fp8", 0.4, false},
-                      QuantCase{"experts=int4,attn=int4", 0.7, false}}) {
+                      QuantCase{"experts=int4,attn=int4", 0.7, false}, QuantCase{"experts=fp8", 9, false}, QuantCase{"attn=fp8", 9, false}, QuantCase{"experts=int4", 9, false}, QuantCase{"attn=int4", 9, false}, QuantCase{"experts=int8", 9, false}, QuantCase{"attn=int8", 9, false}}) {
     GoldenModel quantized(dir_, {}, c.spec);
     ASSERT_TRUE(quantized.error.empty()) << quantized.error;
     double worst = 0;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 using namespace m2c;
@@ -413,4 +414,112 @@ TEST(SamplingTest, FlatFullVocabTopPMatchesReference) {
     int32_t got = draw(logits, p, rng);
     ASSERT_EQ(got, referenceSample(logits, p, peek.nextFloat())) << "trial " << trial;
   }
+}
+
+TEST(SamplingTest, TopCandidatesAreTheBestLogitsBestFirst) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  // Ties rank the lower id first; -0 ties +0; -inf ranks last.
+  std::vector<float> row = {0.5f, -0.f, 2.f, 0.5f, -inf, 0.f, 2.f, -1.f};
+  std::vector<int32_t> ids(5);
+  std::vector<float> values(5);
+  topCandidates(row.data(), 1, 8, 5, ids.data(), values.data());
+  EXPECT_EQ(ids, (std::vector<int32_t>{2, 6, 0, 3, 1}));
+  EXPECT_EQ(values, (std::vector<float>{2.f, 2.f, 0.5f, 0.5f, -0.f}));
+  EXPECT_TRUE(std::signbit(values[4])) << "a candidate's value is the logit itself";
+  // Every candidate ranks above every other token.
+  Rng gen(3);
+  std::vector<float> x(3 * 997);
+  for (float &v : x)
+    v = std::floor(gen.nextFloat() * 50.0f); // many exact ties
+  std::vector<int32_t> best(3 * 64);
+  std::vector<float> bestValues(3 * 64);
+  topCandidates(x.data(), 3, 997, 64, best.data(), bestValues.data());
+  for (int r = 0; r < 3; ++r) {
+    const float *logits = x.data() + r * 997;
+    std::vector<char> taken(997, 0);
+    for (int c = 0; c < 64; ++c) {
+      int32_t id = best[r * 64 + c];
+      taken[id] = 1;
+      EXPECT_EQ(bestValues[r * 64 + c], logits[id]);
+      if (c > 0)
+        EXPECT_GT(candidateKey(logits[best[r * 64 + c - 1]], best[r * 64 + c - 1]),
+                  candidateKey(logits[id], id));
+    }
+    uint64_t worst = candidateKey(logits[best[r * 64 + 63]], best[r * 64 + 63]);
+    for (int32_t i = 0; i < 997; ++i)
+      if (!taken[i])
+        EXPECT_LT(candidateKey(logits[i], i), worst) << "row " << r << " token " << i;
+  }
+}
+
+TEST(SamplingTest, CandidatesSampleExactlyAsTheWholeRow) {
+  // Whenever the 64 candidates decide, they give the whole row's token and
+  // consume the same draw; when they cannot, they say so and draw nothing.
+  Rng gen(11);
+  const float topPs[] = {1.0f, 0.9f, 0.3f};
+  const int32_t topKs[] = {1, 20, 40, 63, 64, 0, 100};
+  int decided = 0, declined = 0;
+  for (int trial = 0; trial < 210; ++trial) {
+    std::vector<float> logits(5000);
+    for (float &l : logits)
+      l = trial % 2 ? std::floor(gen.nextFloat() * 400.0f) * 0.01f // ties
+                    : 4.0f * (gen.nextFloat() - 0.5f);
+    SamplingParams p = withTemperature(trial % 5 == 0 ? 1e-30f : 0.3f + float(trial % 3));
+    p.topP = topPs[trial % 3];
+    p.topK = topKs[(trial / 3) % 7];
+    std::vector<int32_t> ids(64);
+    std::vector<float> values(64);
+    topCandidates(logits.data(), 1, 5000, 64, ids.data(), values.data());
+    Rng whole{uint64_t(trial)}, fromCandidates{uint64_t(trial)};
+    std::optional<int32_t> got =
+        sampleFromCandidates(ids.data(), values.data(), 64, 5000, p, fromCandidates);
+    if (!got) {
+      ++declined;
+      // Only for top-k off or too wide, or a k-th scaled logit that ties
+      // the worst candidate's (as tied logits and tiny temperatures make).
+      EXPECT_TRUE(p.topK == 0 || p.topK >= 64 ||
+                  values[p.topK - 1] / p.temperature == values[63] / p.temperature)
+          << "trial " << trial;
+      EXPECT_EQ(fromCandidates.nextU64(), Rng{uint64_t(trial)}.nextU64()) << "drew";
+      continue;
+    }
+    ++decided;
+    EXPECT_NE(p.topK, 0) << "trial " << trial;
+    ASSERT_EQ(*got, draw(logits, p, whole)) << "trial " << trial;
+    EXPECT_EQ(fromCandidates.nextU64(), whole.nextU64()) << "trial " << trial;
+  }
+  EXPECT_GT(decided, 100);
+  EXPECT_GT(declined, 50);
+}
+
+TEST(SamplingTest, CandidatesDeclineATieOfScaledLogitsAtTheirBoundary) {
+  // Distinct logits whose scaled values tie (subnormal after dividing by
+  // 3e38): the whole row's top-2 would take id 0, outside the candidates,
+  // by the lower id.
+  const float one = 1.0f, up1 = std::nextafter(one, 2.0f);
+  std::vector<float> logits = {one, 3.0f, up1, up1};
+  std::vector<int32_t> ids(3);
+  std::vector<float> values(3);
+  topCandidates(logits.data(), 1, 4, 3, ids.data(), values.data());
+  ASSERT_EQ(ids, (std::vector<int32_t>{1, 2, 3}));
+  SamplingParams p = withTemperature(3e38f);
+  p.topK = 2;
+  ASSERT_EQ(up1 / p.temperature, one / p.temperature);
+  Rng rng(5);
+  EXPECT_FALSE(sampleFromCandidates(ids.data(), values.data(), 3, 4, p, rng).has_value());
+  // With top-1 the best candidate beats the worst and they decide.
+  p.topK = 1;
+  Rng a(5), b(5);
+  std::optional<int32_t> got = sampleFromCandidates(ids.data(), values.data(), 3, 4, p, a);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, draw(logits, p, b));
+  // Every finite token is a candidate when the worst one is -inf: they
+  // decide even with top-k off.
+  std::vector<float> masked = {kNegInf, 1.0f, 2.0f, kNegInf};
+  topCandidates(masked.data(), 1, 4, 3, ids.data(), values.data());
+  p = withTemperature(1.0f);
+  Rng c(9), d(9);
+  got = sampleFromCandidates(ids.data(), values.data(), 3, 4, p, c);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, draw(masked, p, d));
 }
