@@ -270,8 +270,9 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
         SmallVector<Value> inputs = {head.getInput(), head.getNormWeight(), head.getLmHead()};
         if (Value residual = head.getResidual())
           inputs.push_back(residual);
-        return addKernel(head, KernelKind::LmHead, inputs,
-                         {head.getLogits(), head.getGreedyIds()},
+        SmallVector<Value> outputs = {head.getLogits(), head.getGreedyIds()};
+        llvm::append_range(outputs, head.getCandidates());
+        return addKernel(head, KernelKind::LmHead, inputs, outputs,
                          {{"eps", head.getEps().convertToDouble()}});
       })
       .Case([&](linalg::MatmulOp matmul) -> LogicalResult { return lowerMatmul(matmul); })
@@ -345,11 +346,12 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
                          {slice.getResult()});
       })
       .Case([&](func::ReturnOp ret) -> LogicalResult {
-        // The logits, and with m2c-fuse-decode-tail each row's greedy id.
-        if (ret.getNumOperands() != 1 && ret.getNumOperands() != 2)
-          return ret.emitError("entry points must return the logits and optionally the "
-                               "greedy ids");
-        SmallVector<int64_t, 2> buffers;
+        // The logits, and with m2c-fuse-decode-tail each row's greedy id
+        // and perhaps its sampling candidates.
+        if (ret.getNumOperands() != 1 && ret.getNumOperands() != 2 && ret.getNumOperands() != 4)
+          return ret.emitError("entry points must return the logits, optionally the greedy "
+                               "ids, and then optionally the candidate ids and logits");
+        SmallVector<int64_t, 4> buffers;
         for (Value result : ret.getOperands()) {
           FailureOr<plan::Operand> lowered = operand(ret, result);
           if (failed(lowered))
@@ -359,8 +361,12 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
           buffers.push_back(lowered->index);
         }
         entry_.output = buffers[0];
-        if (buffers.size() == 2)
+        if (buffers.size() >= 2)
           entry_.greedyIds = buffers[1];
+        if (buffers.size() == 4) {
+          entry_.candidateIds = buffers[2];
+          entry_.candidateLogits = buffers[3];
+        }
         return success();
       })
       .Default([&](Operation *) -> LogicalResult {

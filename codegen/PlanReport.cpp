@@ -123,6 +123,12 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
                  tokens * w.shape[0];
     cost.sourceOps = std::string(k.inputs.size() == 4 ? "arith.addf + " : "") +
                      "norm.rms + linalg.matmul (lm_head) + argmax";
+    if (k.outputs.size() == 4) {
+      cost.sourceOps += " + top-" + std::to_string(entry.buffers[k.outputs[2]].cols);
+      // The candidates launch reads the logits back: three radix passes
+      // and the collection (a tie at the threshold adds three more).
+      cost.bytesRead += 4 * bufferBytes(k.outputs[0]);
+    }
     break;
   }
   }
@@ -206,6 +212,9 @@ void printPlanDot(std::ostream &os, const plan::Plan &plan, const plan::Entry &e
   os << "  logits [shape=ellipse];\n  k" << producer[entry.output] << " -> logits;\n";
   if (entry.greedyIds >= 0)
     os << "  greedy_ids [shape=ellipse];\n  k" << producer[entry.greedyIds] << " -> greedy_ids;\n";
+  if (entry.candidateIds >= 0)
+    os << "  candidates [shape=ellipse];\n  k" << producer[entry.candidateIds]
+       << " -> candidates;\n";
   os << "}\n";
 }
 

@@ -16,6 +16,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 
+#include <algorithm>
+
 namespace m2c {
 #define GEN_PASS_DEF_FUSEDECODETAIL
 #include "passes/Passes.h.inc"
@@ -65,6 +67,8 @@ FailureOr<Tail> matchTail(Value logits) {
 }
 
 struct FuseDecodeTailPass : public m2c::impl::FuseDecodeTailBase<FuseDecodeTailPass> {
+  using FuseDecodeTailBase::FuseDecodeTailBase;
+
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     if (func.isExternal() || func.getNumResults() != 1 || !func.getBody().hasOneBlock())
@@ -75,11 +79,22 @@ struct FuseDecodeTailPass : public m2c::impl::FuseDecodeTailBase<FuseDecodeTailP
       return;
     OpBuilder builder(tail->matmul);
     auto logitsType = cast<RankedTensorType>(tail->matmul.getResult(0).getType());
-    auto idsType = RankedTensorType::get({logitsType.getDimSize(0), 1}, builder.getI32Type());
-    auto fused = m2c::norm::RmsLogitsOp::create(
-        builder, tail->matmul.getLoc(), TypeRange{logitsType, idsType}, tail->input, tail->weight,
-        tail->matmul.getDpsInputs()[1], tail->residual, tail->eps);
-    ret->setOperands(ValueRange{fused.getLogits(), fused.getGreedyIds()});
+    if (candidates < 0) {
+      func.emitError("m2c-fuse-decode-tail: candidates must be >= 0, got ") << static_cast<int64_t>(candidates);
+      return signalPassFailure();
+    }
+    const int64_t rows = logitsType.getDimSize(0), vocab = logitsType.getDimSize(1);
+    SmallVector<Type> types = {logitsType, RankedTensorType::get({rows, 1}, builder.getI32Type())};
+    if (candidates > 0 && !ShapedType::isDynamic(vocab)) {
+      const int64_t count = std::min<int64_t>(candidates, vocab);
+      types.push_back(RankedTensorType::get({rows, count}, builder.getI32Type()));
+      types.push_back(RankedTensorType::get({rows, count}, builder.getF32Type()));
+    }
+    auto fused = m2c::norm::RmsLogitsOp::create(builder, tail->matmul.getLoc(), types,
+                                                tail->input, tail->weight,
+                                                tail->matmul.getDpsInputs()[1], tail->residual,
+                                                tail->eps);
+    ret->setOperands(fused->getResults());
     // The init's fill and empty die with the matmul; canonicalization is not
     // run on entry points, so erase what only the matmul read.
     Operation *init = tail->matmul.getDpsInits()[0].getDefiningOp();
@@ -91,8 +106,7 @@ struct FuseDecodeTailPass : public m2c::impl::FuseDecodeTailBase<FuseDecodeTailP
       if (empty && empty->use_empty())
         empty->erase();
     }
-    func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(),
-                                   TypeRange{logitsType, idsType}));
+    func.setType(FunctionType::get(&getContext(), func.getArgumentTypes(), types));
     ++numFused;
   }
 };

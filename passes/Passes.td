@@ -95,10 +95,18 @@ def FuseDecodeTail : Pass<"m2c-fuse-decode-tail", "::mlir::func::FuncOp"> {
     residual add) becomes the op's `residual(%r)`. One kernel
     then ends the step, and a greedy step copies one id per token to the
     host instead of a row of logits (the plan's `greedy_ids`). Requires
-    the norm and the matmul to have no other user. Post-condition: no
-    entry point returns a matmul of a `norm.rms` or `norm.add_rms` result.
+    the norm and the matmul to have no other user. With `candidates=K`
+    (default 64; 0 = none) the entry also returns each row's K best logits
+    and their ids, best first (K is clamped to the vocabulary), so a
+    sampled step with top-k < K copies 8K bytes per row instead of the
+    row. Post-condition: no entry point returns a matmul of a `norm.rms`
+    or `norm.add_rms` result.
   }];
   let dependentDialects = ["::m2c::norm::NormDialect"];
+  let options = [
+    Option<"candidates", "candidates", "int64_t", /*default=*/"64",
+           "Best logits per row returned for sampling (0 = none)">
+  ];
   let statistics = [
     Statistic<"numFused", "num-fused", "Entry points ending in norm.rms_logits">
   ];

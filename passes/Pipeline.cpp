@@ -40,9 +40,13 @@ void buildCompilePipeline(mlir::OpPassManager &pm, const PipelineOptions &option
   if (enabled("m2c-fuse-norm-route"))
     funcs.addPass(createFuseNormRoute());
   // ... and no entry point returns the lm_head matmul of a norm.rms: it
-  // returns the logits and greedy ids of one norm.rms_logits.
-  if (enabled("m2c-fuse-decode-tail"))
-    funcs.addPass(createFuseDecodeTail());
+  // returns the logits, greedy ids and sampling candidates of one
+  // norm.rms_logits.
+  if (enabled("m2c-fuse-decode-tail")) {
+    FuseDecodeTailOptions tail;
+    tail.candidates = options.samplingCandidates;
+    funcs.addPass(createFuseDecodeTail(tail));
+  }
 
   // Stage 2, quantization (module level). Post-condition: every weight of
   // a quantized class carries m2c.quantization, except those the

@@ -20,6 +20,9 @@ struct PipelineOptions {
   std::string target;
   /// Tuning JSON overriding the cost model.
   std::string tuningFile;
+  /// Each logits row's best logits returned for sampling
+  /// (m2c-fuse-decode-tail{candidates}); 0 = none.
+  int64_t samplingCandidates = 64;
 };
 
 /// Parses "experts=int4,attn=fp8,lm_head=none" into `options`.

@@ -41,6 +41,18 @@ mlir::LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, Kern
 /// Whether the mma.sync GEMM handles this linear's shapes.
 bool mmaGemmSupports(const KernelSpec &spec);
 
+// TopCandidates.cpp
+/// An order-preserving u32 of an f32: -0 as +0, NaN above +inf (or below
+/// -inf, by its sign); the high half of sampling::candidateKey.
+mlir::Value orderedFloatBits(KernelBuilder &kb, mlir::Value value);
+/// The lm_head's launch `name`: each row of `logits` (output `logitsOutput`,
+/// `rows` rows) gets its K best values and ids, best first, in outputs
+/// logitsOutput + 2 (ids) and + 3 (values).
+mlir::LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
+                                      const TensorInfo &logits, int64_t logitsOutput,
+                                      const TensorInfo &ids, const TensorInfo &values,
+                                      LaunchExtent rows, KernelBinary &out);
+
 // Attention.cpp
 mlir::LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
 

@@ -352,15 +352,8 @@ ArgmaxPair betterOf(KernelBuilder &kb, ArgmaxPair a, ArgmaxPair b) {
 /// monotonic (-0 as +0) above the complemented index, so one atomic max
 /// merges the warps.
 Value argmaxKey(KernelBuilder &kb, ArgmaxPair p) {
-  OpBuilder &b = kb.b;
-  Type i32 = kb.i32(), i64 = b.getI64Type();
-  Value zero = kb.cf32(0.0);
-  Value value = kb.select(arith::CmpFOp::create(kb.b, arith::CmpFPredicate::OEQ, p.value, zero),
-                          zero, p.value);
-  Value bits = arith::BitcastOp::create(kb.b, i32, value);
-  Value negative = arith::CmpIOp::create(kb.b, arith::CmpIPredicate::slt, bits, kb.ci32(0));
-  Value ordered = kb.select(negative, arith::XOrIOp::create(kb.b, bits, kb.ci32(-1)),
-                            arith::OrIOp::create(kb.b, bits, kb.ci32(INT32_MIN)));
+  Type i64 = kb.b.getI64Type();
+  Value ordered = orderedFloatBits(kb, p.value);
   Value high = arith::ShLIOp::create(kb.b, arith::ExtUIOp::create(kb.b, i64, ordered),
                                      arith::ConstantIntOp::create(kb.b, i64, 32));
   Value low = arith::ExtUIOp::create(kb.b, i64, arith::XOrIOp::create(kb.b, p.index, kb.ci32(-1)));
@@ -393,6 +386,7 @@ Value atomic(KernelBuilder &kb, arith::AtomicRMWKind kind, Value value, Value me
 LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &normWeight = spec.inputs[1], &w = spec.inputs[2];
   const TensorInfo &logits = spec.outputs[0], &ids = spec.outputs[1];
+  const bool candidates = spec.outputs.size() == 4;
   const int64_t V = w.shape[0], H = w.shape[1];
   if (x.type != plan::ElementType::F32 || x.shape[1] != H || logits.shape[1] != V ||
       logits.type != plan::ElementType::F32 || ids.type != plan::ElementType::I32)
@@ -414,6 +408,8 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
     out.name += std::string("_w") + shortTypeName(normWeight.type);
   if (residual)
     out.name += "_residual";
+  if (candidates)
+    out.name += "_top" + std::to_string(spec.outputs[2].shape[1]);
 
   // Launch 1 writes the normalised rows to the workspace, once per token:
   // a prologue in every GEMV block re-reads x in each of the thousands of
@@ -517,6 +513,10 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
                        arith::ConstantIntOp::create(kb.b, kb.b.getI64Type(), 0), fargs[0], {token});
     kb.storeScalar(idOfKey(kb, key), fargs[1], {token, kb.idx(0)});
   });
+  // Launch 4: the sampling candidates, from the logits.
+  if (candidates)
+    return emitTopCandidates(kb, out.name + "_candidates", logits, 0, spec.outputs[2],
+                             spec.outputs[3], rowsExtent(x), out);
   return success();
 }
 

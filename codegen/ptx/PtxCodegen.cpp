@@ -173,8 +173,9 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     arity = expect(1, 1);
     break;
   case plan::KernelKind::LmHead:
-    // A fourth input is the residual added before the norm.
-    arity = expect(spec.inputs.size() == 4 ? 4 : 3, 2);
+    // A fourth input is the residual added before the norm; two more
+    // outputs are the sampling candidates.
+    arity = expect(spec.inputs.size() == 4 ? 4 : 3, spec.outputs.size() == 4 ? 4 : 2);
     break;
   case plan::KernelKind::Attention:
     // Two more inputs are the fused QK-norm's weights.

@@ -77,6 +77,25 @@ LogicalResult RmsLogitsOp::verify() {
   if (getGreedyIds().getType() != ids)
     return emitOpError("expects greedy ids of type ") << ids << ", got "
                                                       << getGreedyIds().getType();
+  ValueRange candidates = getCandidates();
+  if (!candidates.empty()) {
+    auto topIds = dyn_cast<RankedTensorType>(candidates[0].getType());
+    int64_t count = topIds && topIds.getRank() == 2 ? topIds.getDimSize(1) : 0;
+    int64_t vocab = head.getDimSize(0);
+    if (candidates.size() != 2 || count < 1 || ShapedType::isDynamic(count) ||
+        (!ShapedType::isDynamic(vocab) && count > vocab))
+      return emitOpError("expects no candidates, or candidate ids tensor<?xKxi32> and "
+                         "values tensor<?xKxf32> with 1 <= K <= vocab");
+    auto ofType = [&](Type element) {
+      return RankedTensorType::get({input.getDimSize(0), count}, element);
+    };
+    if (candidates[0].getType() != ofType(IntegerType::get(getContext(), 32)) ||
+        candidates[1].getType() != ofType(Float32Type::get(getContext())))
+      return emitOpError("expects candidate ids of type ")
+             << ofType(IntegerType::get(getContext(), 32)) << " and values of type "
+             << ofType(Float32Type::get(getContext())) << ", got " << candidates[0].getType()
+             << " and " << candidates[1].getType();
+  }
   return verifyRmsShapes(*this, input, getNormWeight().getType(), input,
                          getEps().convertToDouble());
 }

@@ -78,10 +78,18 @@ def Norm_RmsLogitsOp : Norm_Op<"rms_logits", [Pure]> {
     returns: the step ends in one kernel, and a greedy step copies one id
     per token to the host instead of a row of logits.
 
+    With `candidates`, two more results hold each row's K best logits, best
+    first (larger logit, then the lower index; -0 as +0): their indices
+    `i32 [T, K]` and values `f32 [T, K]`, K <= vocab. A sampled step with
+    top-k <= K copies those instead of the row (docs/sampling.md).
+
     ```mlir
     %logits, %ids = norm.rms_logits %x, %norm, %lm_head residual(%r : tensor<?x3072xf32>)
         eps = 1.0e-06 : (tensor<?x3072xf32>, tensor<3072xbf16>, tensor<200064x3072xbf16>)
         -> (tensor<?x200064xf32>, tensor<?x1xi32>)
+    %logits, %ids, %top_ids, %top_logits = norm.rms_logits %x, %norm, %lm_head
+        eps = 1.0e-06 : (tensor<?x3072xf32>, tensor<3072xbf16>, tensor<200064x3072xbf16>)
+        -> (tensor<?x200064xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>)
     ```
   }];
   let arguments = (ins
@@ -91,12 +99,13 @@ def Norm_RmsLogitsOp : Norm_Op<"rms_logits", [Pure]> {
     Optional<RankedTensorOf<[F32]>>:$residual,
     F64Attr:$eps
   );
-  let results = (outs RankedTensorOf<[F32]>:$logits, RankedTensorOf<[I32]>:$greedy_ids);
+  let results = (outs RankedTensorOf<[F32]>:$logits, RankedTensorOf<[I32]>:$greedy_ids,
+                      Variadic<RankedTensorOf<[I32, F32]>>:$candidates);
   let assemblyFormat = [{
     $input `,` $norm_weight `,` $lm_head
     (`residual` `(` $residual^ `:` type($residual) `)`)? `eps` `=` $eps attr-dict `:`
     `(` type($input) `,` type($norm_weight) `,` type($lm_head) `)` `->`
-    `(` type($logits) `,` type($greedy_ids) `)`
+    `(` type($logits) `,` type($greedy_ids) (`,` type($candidates)^)? `)`
   }];
   let hasVerifier = 1;
 }

@@ -39,6 +39,7 @@ CudaBackend::~CudaBackend() {
   driver_.freeHost(hostInputs_);
   driver_.freeHost(hostLogits_);
   driver_.freeHost(hostIds_);
+  driver_.freeHost(hostCandidates_);
   driver_.destroyStream(stream_);
 }
 
@@ -578,7 +579,7 @@ Status CudaBackend::copyLogits(const plan::Entry &entry, int64_t rows) {
 }
 
 StatusOr<StepOutputs> CudaBackend::readOutputs(const plan::Entry &entry, int64_t rows,
-                                               bool needLogits) {
+                                               StepReads reads) {
   StepOutputs out;
   lastEntry_ = &entry;
   lastRows_ = rows;
@@ -593,7 +594,31 @@ StatusOr<StepOutputs> CudaBackend::readOutputs(const plan::Entry &entry, int64_t
                                            static_cast<uint64_t>(rows) * 4, stream_));
     out.greedyIds = hostIds_;
   }
-  if (needLogits || entry.greedyIds < 0) {
+  if (reads.candidates && entry.candidateIds >= 0) {
+    // One pinned block, ids then values, for the widest entry's rows.
+    int64_t widest = 0;
+    for (const plan::Entry &e : plan_.entries)
+      if (e.candidateIds >= 0)
+        widest = std::max(widest, e.buffers[e.candidateIds].cols);
+    if (!hostCandidates_) {
+      StatusOr<void *> host = driver_.allocateHost(plan_.maxTokens * widest * 8, "candidates");
+      if (!host)
+        return host.status();
+      hostCandidates_ = *host;
+    }
+    const int64_t count = entry.buffers[entry.candidateIds].cols;
+    auto *ids = static_cast<int32_t *>(hostCandidates_);
+    auto *values = reinterpret_cast<float *>(ids + plan_.maxTokens * widest);
+    const uint64_t bytes = static_cast<uint64_t>(rows) * count * 4;
+    M2C_RETURN_IF_ERROR(driver_.copyToHost(ids, arena_ + entry.buffers[entry.candidateIds].offset,
+                                           bytes, stream_));
+    M2C_RETURN_IF_ERROR(driver_.copyToHost(
+        values, arena_ + entry.buffers[entry.candidateLogits].offset, bytes, stream_));
+    out.candidateIds = ids;
+    out.candidateLogits = values;
+    out.numCandidates = count;
+  }
+  if (reads.logits || entry.greedyIds < 0) {
     M2C_RETURN_IF_ERROR(copyLogits(entry, rows));
     out.logits = hostLogits_;
   }
@@ -611,7 +636,7 @@ StatusOr<const float *> CudaBackend::lastLogits() {
 }
 
 StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInputs &in,
-                                       bool needLogits) {
+                                       StepReads reads) {
   lastEntry_ = nullptr;
   M2C_RETURN_IF_ERROR(validate(in));
   StatusOr<size_t> index = entryIndex(entry);
@@ -624,7 +649,7 @@ StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInput
   if (bucket == 0) {
     M2C_RETURN_IF_ERROR(uploadInputs(in, tokens, in.maxBlocks));
     M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks));
-    return readOutputs(entry, rows, needLogits);
+    return readOutputs(entry, rows, reads);
   }
   // Graph replay: every bucket-sized step has the same pointers and the
   // widest block tables, so one capture serves all of them.
@@ -640,7 +665,7 @@ StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInput
     found = graphs_.emplace(bucket, *graph).first;
   }
   M2C_RETURN_IF_ERROR(driver_.launchGraph(found->second, stream_));
-  return readOutputs(entry, rows, needLogits);
+  return readOutputs(entry, rows, reads);
 }
 
 StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInputs &in,

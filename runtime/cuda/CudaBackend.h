@@ -72,7 +72,7 @@ public:
   static Status checkPlan(const plan::Plan &plan);
 
   StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
-                            bool needLogits) override;
+                            StepReads reads) override;
   StatusOr<const float *> lastLogits() override;
   int64_t numKvBlocks() const override { return numKvBlocks_; }
   int64_t maxBlocksPerSequence() const override { return maxBlocksPerSeq_; }
@@ -133,7 +133,7 @@ private:
   Status copyLogits(const plan::Entry &entry, int64_t rows);
   /// Copies a step's greedy ids, and its logits when needed or when the
   /// entry has no ids, then waits for the stream.
-  StatusOr<StepOutputs> readOutputs(const plan::Entry &entry, int64_t rows, bool needLogits);
+  StatusOr<StepOutputs> readOutputs(const plan::Entry &entry, int64_t rows, StepReads reads);
 
   const plan::Plan &plan_;
   cuda::CudaDriver &driver_;
@@ -165,6 +165,7 @@ private:
   float *hostLogits_ = nullptr;
   int64_t hostLogitsRows_ = 0;
   int32_t *hostIds_ = nullptr;
+  void *hostCandidates_ = nullptr; // pinned: ids, then values
   /// The last step's entry and logits rows, for lastLogits().
   const plan::Entry *lastEntry_ = nullptr;
   int64_t lastRows_ = 0;

@@ -48,23 +48,35 @@ struct StepOutputs {
   /// row holds a NaN or +inf, or only -inf. Null when the entry computes
   /// none (plan::Entry::greedyIds).
   const int32_t *greedyIds = nullptr;
+  /// [rows, numCandidates] each: each row's best logits, best first
+  /// (plan::Entry::candidateIds). Null unless the entry computes them and
+  /// the step was asked for them.
+  const int32_t *candidateIds = nullptr;
+  const float *candidateLogits = nullptr;
+  int64_t numCandidates = 0;
+};
+
+/// What the caller of a step reads. A backend may leave the rest on its
+/// device (the CUDA backend copies only these), when the entry has greedy
+/// ids.
+struct StepReads {
+  bool logits = true;
+  bool candidates = false;
 };
 
 class Backend {
 public:
   virtual ~Backend() = default;
-  /// Runs entry `entry`. Without `needLogits` a backend may leave the
-  /// logits where they are (the CUDA backend copies only the greedy ids),
-  /// if the entry has greedy ids.
+  /// Runs entry `entry` and returns at least what `reads` asks for.
   virtual StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
-                                    bool needLogits) = 0;
+                                    StepReads reads) = 0;
   /// The logits of the last step, fetched after the fact (a greedy step
   /// whose id came back -1 reports why from them).
   virtual StatusOr<const float *> lastLogits() = 0;
   /// Runs entry `entry` and returns its logits, [rows, vocab] row-major,
   /// valid until the next call.
   StatusOr<const float *> execute(const plan::Entry &entry, const StepInputs &inputs) {
-    StatusOr<StepOutputs> out = run(entry, inputs, /*needLogits=*/true);
+    StatusOr<StepOutputs> out = run(entry, inputs, StepReads{});
     if (!out)
       return out.status();
     return out->logits;

@@ -116,6 +116,9 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     cpu::rmsNorm(x, w(1), n, hidden, k.attr("eps"), scratch_.data(), *pool_);
     cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
     greedyIds(out, n, vocab, bufferI32(entry, k.outputs[1]));
+    if (k.outputs.size() == 4)
+      topCandidates(out, n, vocab, entry.buffers[k.outputs[2]].cols,
+                    bufferI32(entry, k.outputs[2]), bufferF32(entry, k.outputs[3]));
     return Status::ok();
   }
   case KernelKind::Attention: {
@@ -180,7 +183,7 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
 }
 
 StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs &in,
-                                       bool /*needLogits*/) {
+                                       StepReads /*reads*/) {
   lastEntry_ = nullptr;
   M2C_RETURN_IF_ERROR(checkStepShape(in, plan_.maxTokens));
   for (const plan::Kernel &kernel : entry.kernels)
@@ -190,6 +193,11 @@ StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs
   out.logits = bufferF32(entry, entry.output);
   if (entry.greedyIds >= 0)
     out.greedyIds = bufferI32(entry, entry.greedyIds);
+  if (entry.candidateIds >= 0) {
+    out.candidateIds = bufferI32(entry, entry.candidateIds);
+    out.candidateLogits = bufferF32(entry, entry.candidateLogits);
+    out.numCandidates = entry.buffers[entry.candidateIds].cols;
+  }
   return out;
 }
 

@@ -33,7 +33,7 @@ public:
   ~CpuBackend() override;
 
   StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
-                            bool needLogits) override;
+                            StepReads reads) override;
   StatusOr<const float *> lastLogits() override;
   int64_t numKvBlocks() const override { return numKvBlocks_; }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 
 namespace m2c {
 
@@ -54,32 +55,57 @@ void Engine::finish(Sequence &seq, Status status) {
     (void)kv_.freeSequence(seq.id); // cannot fail for a known sequence
 }
 
-bool Engine::needsLogits(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const {
+StepReads Engine::readsFor(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const {
   if (entry.greedyIds < 0 || options_.keepLogits)
-    return true;
-  for (const Sequence *seq : seqs)
-    if (!seq->request->sampling.isGreedy())
-      return true;
-  return false;
+    return StepReads{};
+  const int64_t count = options_.useCandidates && entry.candidateIds >= 0
+                            ? entry.buffers[entry.candidateIds].cols
+                            : 0;
+  StepReads reads{/*logits=*/false, /*candidates=*/false};
+  for (const Sequence *seq : seqs) {
+    const SamplingParams &params = seq->request->sampling;
+    if (params.isGreedy())
+      continue;
+    // Candidates decide a top-k narrower than they are (sampleFromCandidates);
+    // a tie at their boundary fetches the row after the step.
+    if (count >= plan_.vocabSize || (params.topK > 0 && params.topK < count))
+      reads.candidates = true;
+    else
+      reads.logits = true;
+  }
+  return reads;
 }
 
 Status Engine::accept(Sequence &seq, const StepOutputs &out, int64_t row) {
   const int64_t vocab = plan_.vocabSize;
   const float *logits = out.logits ? out.logits + row * vocab : nullptr;
+  const SamplingParams &params = seq.request->sampling;
   // A greedy request takes the step's id whatever its batch mates need, so
   // its tokens do not depend on them. An id of -1 means the row cannot be
   // sampled: the sampler says why from the logits.
   int32_t token = -1;
-  if (out.greedyIds && seq.request->sampling.isGreedy())
+  if (out.greedyIds && params.isGreedy()) {
     token = out.greedyIds[row];
-  if (token < 0) {
+  } else if (out.greedyIds && out.greedyIds[row] >= 0 && out.candidateIds &&
+             options_.useCandidates) {
+    const int64_t count = out.numCandidates;
+    if (std::optional<int32_t> drawn =
+            sampleFromCandidates(out.candidateIds + row * count, out.candidateLogits + row * count,
+                                 count, vocab, params, seq.rng)) {
+      token = *drawn;
+      ++stats_.candidateSamples;
+    }
+  }
+  if (token < 0 || (options_.keepLogits && !logits)) {
     if (!logits) {
       StatusOr<const float *> fetched = backend_.lastLogits();
       if (!fetched)
         return fetched.status();
       logits = *fetched + row * vocab;
     }
-    StatusOr<int32_t> sampled = sample(logits, vocab, seq.request->sampling, seq.rng);
+  }
+  if (token < 0) {
+    StatusOr<int32_t> sampled = sample(logits, vocab, params, seq.rng);
     if (!sampled)
       return sampled.status();
     token = *sampled;
@@ -123,12 +149,13 @@ Status Engine::prefillChunk(Sequence &seq, int64_t count) {
   }
   // Only the chunk that completes the prompt is sampled.
   bool sampled = seq.computed + count == static_cast<int64_t>(seq.tokens.size());
-  bool needLogits = sampled ? needsLogits(*prefillEntry_, {&seq}) : prefillEntry_->greedyIds < 0;
-  StatusOr<StepOutputs> out = backend_.run(*prefillEntry_, inputs, needLogits);
+  StepReads reads = sampled ? readsFor(*prefillEntry_, {&seq})
+                            : StepReads{prefillEntry_->greedyIds < 0, false};
+  StatusOr<StepOutputs> out = backend_.run(*prefillEntry_, inputs, reads);
   if (!out)
     return out.status();
   ++stats_.prefillSteps;
-  stats_.stepsWithoutLogits += needLogits ? 0 : 1;
+  stats_.stepsWithoutLogits += reads.logits ? 0 : 1;
   M2C_RETURN_IF_ERROR(kv_.commitTokens(seq.id, inputs.tokenIds));
   seq.computed += count;
   if (sampled)
@@ -161,13 +188,13 @@ Status Engine::decodeStep(const std::vector<Sequence *> &batch) {
   for (Sequence *seq : batch)
     if (seq->computed + 1 == static_cast<int64_t>(seq->tokens.size()))
       sampled.push_back(seq);
-  bool needLogits = sampled.empty() ? decodeEntry_->greedyIds < 0
-                                    : needsLogits(*decodeEntry_, sampled);
-  StatusOr<StepOutputs> out = backend_.run(*decodeEntry_, inputs, needLogits);
+  StepReads reads = sampled.empty() ? StepReads{decodeEntry_->greedyIds < 0, false}
+                                    : readsFor(*decodeEntry_, sampled);
+  StatusOr<StepOutputs> out = backend_.run(*decodeEntry_, inputs, reads);
   if (!out)
     return out.status();
   ++stats_.decodeSteps;
-  stats_.stepsWithoutLogits += needLogits ? 0 : 1;
+  stats_.stepsWithoutLogits += reads.logits ? 0 : 1;
   stats_.maxDecodeBatch = std::max(stats_.maxDecodeBatch, inputs.numSeqs);
   for (size_t i = 0; i < batch.size(); ++i) {
     Sequence &seq = *batch[i];

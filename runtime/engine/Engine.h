@@ -59,6 +59,10 @@ struct EngineOptions {
   /// plan's max_tokens.
   int64_t tokenBudget = 0;
   bool keepLogits = false;
+  /// Sample from the plan's candidates (each row's best logits) when they
+  /// decide the token exactly; off, sampled rows read the whole row. The
+  /// tokens are the same either way.
+  bool useCandidates = true;
   bool enablePrefixCaching = false;
   /// Called with (request index, token) as each token is chosen.
   std::function<void(size_t, int32_t)> onToken;
@@ -75,6 +79,8 @@ struct EngineStats {
   int64_t replayedTokens = 0;
   /// Steps that brought back only the greedy ids, not the logits.
   int64_t stepsWithoutLogits = 0;
+  /// Sampled tokens drawn from the candidates alone.
+  int64_t candidateSamples = 0;
 };
 
 class Engine {
@@ -100,7 +106,7 @@ private:
   /// Chooses seq's next token from row `row` of a step's outputs.
   Status accept(Sequence &seq, const StepOutputs &out, int64_t row);
   /// Whether a step whose rows belong to `seqs` must bring its logits back.
-  bool needsLogits(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const;
+  StepReads readsFor(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const;
   void finish(Sequence &seq, Status status);
 
   const plan::Plan &plan_;

@@ -404,7 +404,8 @@ Status KernelVerifier::verify() const {
   }
   case KernelKind::LmHead: {
     // A fourth input is the residual added before the norm.
-    M2C_RETURN_IF_ERROR(arity(k.inputs.size() == 4 ? 4 : 3, 2));
+    // Two more outputs are the sampling candidates.
+    M2C_RETURN_IF_ERROR(arity(k.inputs.size() == 4 ? 4 : 3, k.outputs.size() == 4 ? 4 : 2));
     M2C_ASSIGN_OR_RETURN(x, buffer(0));
     if (k.inputs.size() == 4) {
       M2C_ASSIGN_OR_RETURN(residual, buffer(3));
@@ -418,11 +419,19 @@ Status KernelVerifier::verify() const {
     M2C_RETURN_IF_ERROR(expect(x->type == ElementType::F32 && x->cols == norm->shape[0] &&
                                    w->shape[1] == x->cols,
                                "shapes must be x [T, H] f32, norm weight [H], lm_head [V, H]"));
-    return expect(output(0).type == ElementType::F32 && output(0).cols == w->shape[0] &&
-                      output(0).staticRows == x->staticRows &&
-                      output(1).type == ElementType::I32 && output(1).cols == 1 &&
-                      output(1).staticRows == x->staticRows,
-                  "outputs must be logits f32 [T, V] and ids i32 [T, 1]");
+    M2C_RETURN_IF_ERROR(expect(output(0).type == ElementType::F32 &&
+                                   output(0).cols == w->shape[0] &&
+                                   output(0).staticRows == x->staticRows &&
+                                   output(1).type == ElementType::I32 && output(1).cols == 1 &&
+                                   output(1).staticRows == x->staticRows,
+                               "outputs must be logits f32 [T, V] and ids i32 [T, 1]"));
+    if (k.outputs.size() == 2)
+      return Status::ok();
+    return expect(output(2).type == ElementType::I32 && output(3).type == ElementType::F32 &&
+                      output(2).cols == output(3).cols && output(2).cols <= w->shape[0] &&
+                      output(2).staticRows == x->staticRows &&
+                      output(3).staticRows == x->staticRows,
+                  "candidates must be ids i32 [T, K] and values f32 [T, K], K <= V");
   }
   }
   return fail("unknown kernel kind");
@@ -489,6 +498,22 @@ Status verifyPlan(const Plan &plan) {
           ids.staticRows != entry.buffers[entry.output].staticRows)
         return Status::error(where + ": greedy_ids must be i32 [rows, 1], one per logits row");
     }
+    if ((entry.candidateIds == -1) != (entry.candidateLogits == -1))
+      return Status::error(where + ": candidate_ids and candidate_logits come together");
+    if (entry.candidateIds != -1) {
+      const int64_t count = static_cast<int64_t>(entry.buffers.size());
+      if (entry.candidateIds < 0 || entry.candidateIds >= count || entry.candidateLogits < 0 ||
+          entry.candidateLogits >= count)
+        return Status::error(where + ": candidate buffers out of range");
+      const Buffer &ids = entry.buffers[entry.candidateIds];
+      const Buffer &values = entry.buffers[entry.candidateLogits];
+      const int64_t rows = entry.buffers[entry.output].staticRows;
+      if (ids.type != ElementType::I32 || values.type != ElementType::F32 ||
+          ids.cols != values.cols || ids.cols > plan.vocabSize || ids.staticRows != rows ||
+          values.staticRows != rows)
+        return Status::error(where + ": candidate_ids and candidate_logits must be i32 and f32 "
+                                     "[rows, K], K <= vocab_size, one row per logits row");
+    }
     for (size_t i = 0; i < entry.kernels.size(); ++i) {
       const Kernel &k = entry.kernels[i];
       for (const Operand &op : k.inputs) {
@@ -528,8 +553,8 @@ void planMemory(Entry &entry, int64_t maxTokens) {
       if (op.kind == Operand::Kind::Buffer)
         last[op.index] = std::max<int64_t>(last[op.index], i);
   }
-  // The logits and greedy ids are read after the last kernel.
-  for (int64_t result : {entry.output, entry.greedyIds})
+  // The entry's results are read after the last kernel.
+  for (int64_t result : {entry.output, entry.greedyIds, entry.candidateIds, entry.candidateLogits})
     if (result >= 0 && static_cast<size_t>(result) < n)
       last[result] = static_cast<int64_t>(entry.kernels.size());
 

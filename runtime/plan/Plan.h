@@ -100,6 +100,11 @@ struct Entry {
   /// The buffer holding each logits row's greedy argmax (i32 [rows, 1]),
   /// or -1 when the entry computes none (m2c-fuse-decode-tail).
   int64_t greedyIds = -1;
+  /// Each logits row's best K logits, best first (sampling::candidateKey):
+  /// ids i32 [rows, K] and values f32 [rows, K], or -1 when the entry
+  /// computes none (m2c-fuse-decode-tail{candidates=K}).
+  int64_t candidateIds = -1;
+  int64_t candidateLogits = -1;
   int64_t arenaBytes = 0;
 };
 

@@ -165,6 +165,10 @@ Status readEntry(const json &node, const std::string &path, Entry &entry) {
   M2C_RETURN_IF_ERROR(r.integer("output", entry.output));
   if (r.has("greedy_ids"))
     M2C_RETURN_IF_ERROR(r.integer("greedy_ids", entry.greedyIds));
+  if (r.has("candidate_ids"))
+    M2C_RETURN_IF_ERROR(r.integer("candidate_ids", entry.candidateIds));
+  if (r.has("candidate_logits"))
+    M2C_RETURN_IF_ERROR(r.integer("candidate_logits", entry.candidateLogits));
   M2C_RETURN_IF_ERROR(r.integer("arena_bytes", entry.arenaBytes));
   M2C_RETURN_IF_ERROR(r.array("buffers"));
   for (size_t i = 0; i < r.at("buffers").size(); ++i) {
@@ -257,6 +261,10 @@ std::string planToJson(const Plan &plan) {
                          {"output", entry.output}};
     if (entry.greedyIds >= 0)
       node["greedy_ids"] = entry.greedyIds;
+    if (entry.candidateIds >= 0) {
+      node["candidate_ids"] = entry.candidateIds;
+      node["candidate_logits"] = entry.candidateLogits;
+    }
     node["arena_bytes"] = entry.arenaBytes;
     node["buffers"] = std::move(buffers);
     node["kernels"] = std::move(kernels);

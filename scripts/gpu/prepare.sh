@@ -54,6 +54,9 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
   # the argmax on the host: the baseline of the fused decode tail.
   m2c compile minimax-m2-card --target sm_90 --weights none --disable-pass=m2c-fuse-decode-tail \
     -o "$art/card-notail-sm90.m2a"
+  # The card without sampling candidates: the baseline of their launch.
+  m2c compile minimax-m2-card --target sm_90 --weights none --sampling-candidates=0 \
+    -o "$art/card-nocand-sm90.m2a"
   # minimax-m2, all 62 layers, int4 experts (bf16 attention and lm_head):
   # ~128 GB of weights, for an H200.
   m2c compile minimax-m2 --set quantization_config=null --quant experts=int4 --target sm_90 \

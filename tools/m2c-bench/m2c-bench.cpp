@@ -233,9 +233,10 @@ int main(int argc, char **argv) {
 
   // Decode.
   // e2e: inputs up, the step, the logits down (what sampling needs);
-  // ids_e2e: the same, bringing back only the greedy ids.
-  std::printf("%-6s %8s %10s %10s %10s %10s %10s %12s %12s %14s\n", "batch", "context", "gpu_ms",
-              "e2e_ms", "ids_e2e_ms", "tokens/s", "bytes_GB", "roofline_ms", "%roofline",
+  // ids_e2e: the same, bringing back only the greedy ids; cand_e2e: the
+  // ids and the sampling candidates (a top-k sampled step).
+  std::printf("%-6s %8s %10s %10s %10s %11s %10s %10s %12s %12s %14s\n", "batch", "context",
+              "gpu_ms", "e2e_ms", "ids_e2e_ms", "cand_e2e_ms", "tokens/s", "bytes_GB", "roofline_ms", "%roofline",
               "overhead/layer");
   json decodeRows = json::array();
   for (int64_t context : contexts)
@@ -251,28 +252,41 @@ int main(int argc, char **argv) {
         if (StatusOr<const float *> out = (*backend)->execute(*decode, in); !out)
           return fail(out.status().message());
       double e2eUs = (seconds() - t0) / iterations * 1e6;
-      double idsUs = e2eUs;
-      if (decode->greedyIds >= 0) {
-        t0 = seconds();
+      auto timeReads = [&](StepReads reads) -> StatusOr<double> {
+        double start = seconds();
         for (int i = 0; i < iterations; ++i)
-          if (StatusOr<StepOutputs> out = (*backend)->run(*decode, in, /*needLogits=*/false); !out)
-            return fail(out.status().message());
-        idsUs = (seconds() - t0) / iterations * 1e6;
+          if (StatusOr<StepOutputs> out = (*backend)->run(*decode, in, reads); !out)
+            return out.status();
+        return (seconds() - start) / iterations * 1e6;
+      };
+      double idsUs = e2eUs, candidatesUs = e2eUs;
+      if (decode->greedyIds >= 0) {
+        StatusOr<double> ids = timeReads(StepReads{/*logits=*/false, /*candidates=*/false});
+        if (!ids)
+          return fail(ids.status().message());
+        idsUs = *ids;
+      }
+      if (decode->candidateIds >= 0) {
+        StatusOr<double> candidates = timeReads(StepReads{/*logits=*/false, /*candidates=*/true});
+        if (!candidates)
+          return fail(candidates.status().message());
+        candidatesUs = *candidates;
       }
       double bytes = 0;
       for (const plan::Kernel &k : decode->kernels)
         bytes += kernelBytes(plan, *decode, k, batch, context);
       double rooflineUs = bytes / copyBandwidth * 1e6;
       double overhead = (*gpuUs - rooflineUs) / layers;
-      std::printf("%-6lld %8lld %10.3f %10.3f %10.3f %10.0f %10.3f %12.3f %11.1f%% %12.1f us\n",
+      std::printf("%-6lld %8lld %10.3f %10.3f %10.3f %11.3f %10.0f %10.3f %12.3f %11.1f%% %12.1f us\n",
                   (long long)batch, (long long)context, *gpuUs / 1e3, e2eUs / 1e3, idsUs / 1e3,
-                  batch / (*gpuUs * 1e-6), bytes / 1e9, rooflineUs / 1e3,
+                  candidatesUs / 1e3, batch / (*gpuUs * 1e-6), bytes / 1e9, rooflineUs / 1e3,
                   100.0 * rooflineUs / *gpuUs, overhead);
       decodeRows.push_back({{"batch", batch},
                             {"context", context},
                             {"gpu_us", *gpuUs},
                             {"end_to_end_us", e2eUs},
                             {"end_to_end_ids_us", idsUs},
+                            {"end_to_end_candidates_us", candidatesUs},
                             {"bytes", bytes},
                             {"roofline_us", rooflineUs},
                             {"fraction_of_roofline", rooflineUs / *gpuUs},

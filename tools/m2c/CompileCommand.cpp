@@ -135,6 +135,12 @@ cl::opt<std::string> tuningFile("tuning",
                                 cl::value_desc("FILE.json"), cl::init(""),
                                 cl::sub(compileCommand), cl::cat(compileCategory));
 
+cl::opt<int64_t> samplingCandidates(
+    "sampling-candidates",
+    cl::desc("Best logits per row the decode tail returns for top-k sampling (0 = none; "
+             "at most 512 on GPU targets)"),
+    cl::value_desc("K"), cl::init(64), cl::sub(compileCommand), cl::cat(compileCategory));
+
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
@@ -199,6 +205,9 @@ int runCompile() {
     return reportError("--target: expected cpu, sm_80, sm_90 or sm_90a, got '" + target + "'");
   if (!tuningFile.empty() && !gpuTarget)
     return reportError("--tuning: only GPU targets are tiled (got --target " + target + ")");
+  if (samplingCandidates < 0 || samplingCandidates > 4096)
+    return reportError("--sampling-candidates: expected 0..4096, got " +
+                       Twine(static_cast<int64_t>(samplingCandidates)));
   if (kvBlockSize <= 0 || kvBlockSize > 4096)
     return reportError("--kv-block-size: expected 1..4096, got " + Twine(kvBlockSize));
   std::string kvDtype = kvCacheDtype.empty() ? (target == "cpu" ? "f32" : "bf16")
@@ -238,6 +247,7 @@ int runCompile() {
   passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
   passOptions.printAfter.assign(printIrAfter.begin(), printIrAfter.end());
   passOptions.printAfterAll = printIrAfterAll;
+  passOptions.pipeline.samplingCandidates = samplingCandidates;
   std::string quantError;
   if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
     return reportError(quantError);

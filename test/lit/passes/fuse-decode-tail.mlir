@@ -1,15 +1,28 @@
 // RUN: m2c-opt %s --m2c-fuse-decode-tail --split-input-file | FileCheck %s
 // RUN: m2c-opt %s --split-input-file | FileCheck %s --check-prefix=NOPASS
+// RUN: m2c-opt %s --m2c-fuse-decode-tail=candidates=0 --split-input-file | FileCheck %s --check-prefix=NONE
+// RUN: m2c-opt %s --m2c-fuse-decode-tail=candidates=1000 --split-input-file | FileCheck %s --check-prefix=WIDE
+// RUN: not m2c-opt %s --m2c-fuse-decode-tail=candidates=-1 --split-input-file 2>&1 | FileCheck %s --check-prefix=NEGATIVE
 
 // The final norm, the lm_head and the argmax become one op, and the
-// function also returns the greedy ids.
+// function also returns the greedy ids and each row's 64 best logits
+// (the default candidates).
 // CHECK-LABEL: func.func @decode
-// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x64xf32>, %[[N:[^:]*]]: tensor<64xbf16>, %[[H:[^:]*]]: tensor<512x64xbf16>) -> (tensor<?x512xf32>, tensor<?x1xi32>)
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x64xf32>, %[[N:[^:]*]]: tensor<64xbf16>, %[[H:[^:]*]]: tensor<512x64xbf16>) -> (tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>)
 // CHECK-NOT: linalg.matmul
 // CHECK-NOT: norm.rms %
-// CHECK: %[[L:.*]], %[[I:.*]] = norm.rms_logits %[[X]], %[[N]], %[[H]] eps = 9.9999999999999995E-7 : (tensor<?x64xf32>, tensor<64xbf16>, tensor<512x64xbf16>) -> (tensor<?x512xf32>, tensor<?x1xi32>)
+// CHECK: %[[L:.*]], %[[I:.*]], %[[C:.*]]:2 = norm.rms_logits %[[X]], %[[N]], %[[H]] eps = 9.9999999999999995E-7 : (tensor<?x64xf32>, tensor<64xbf16>, tensor<512x64xbf16>) -> (tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>)
 // CHECK-NOT: linalg.fill
-// CHECK: return %[[L]], %[[I]] : tensor<?x512xf32>, tensor<?x1xi32>
+// CHECK: return %[[L]], %[[I]], %[[C]]#0, %[[C]]#1 : tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>
+// Without candidates: the logits and the ids.
+// NONE-LABEL: func.func @decode
+// NONE-SAME: -> (tensor<?x512xf32>, tensor<?x1xi32>)
+// NONE: %[[L:.*]], %[[I:.*]] = norm.rms_logits {{.*}} -> (tensor<?x512xf32>, tensor<?x1xi32>)
+// NONE: return %[[L]], %[[I]] : tensor<?x512xf32>, tensor<?x1xi32>
+// More candidates than the vocabulary: the whole vocabulary.
+// WIDE-LABEL: func.func @decode
+// WIDE-SAME: -> (tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x512xi32>, tensor<?x512xf32>)
+// NEGATIVE: error: m2c-fuse-decode-tail: candidates must be >= 0, got -1
 // NOPASS-LABEL: func.func @decode
 // NOPASS: norm.rms
 // NOPASS: linalg.matmul

@@ -202,16 +202,71 @@ TEST_P(SchedulerTest, GreedyIdsAreTheArgmaxAndLeaveTheLogitsBehind) {
             idsOnly.stats.prefillSteps + idsOnly.stats.decodeSteps);
 }
 
+TEST_P(SchedulerTest, SampledTokensFromCandidatesAreThoseOfTheWholeRow) {
+  const plan::Plan &plan = artifact_->plan();
+  for (const plan::Entry &entry : plan.entries)
+    ASSERT_GE(entry.candidateIds, 0) << entry.name << " computes no candidates";
+  std::unique_ptr<Backend> b = backend(256);
+  ASSERT_TRUE(b);
+  // A step's candidates are the best of its own logits, as the CPU ranks
+  // them (a decode step of 4 sequences, one token each).
+  const plan::Entry &decode = *plan.findEntry("decode");
+  const int64_t count = decode.buffers[decode.candidateIds].cols;
+  StepInputs in;
+  in.numSeqs = 4;
+  in.maxBlocks = 1;
+  for (int32_t s = 0; s < 4; ++s) {
+    in.tokenIds.push_back(7 + 31 * s);
+    in.positions.push_back(0);
+    in.tokenSeqs.push_back(s);
+    in.blockTables.push_back(1 + s);
+  }
+  StatusOr<StepOutputs> out = b->run(decode, in, StepReads{true, true});
+  ASSERT_TRUE(out) << out.status().message();
+  ASSERT_TRUE(out->logits && out->candidateIds && out->candidateLogits);
+  ASSERT_EQ(out->numCandidates, count);
+  std::vector<int32_t> ids(4 * count);
+  std::vector<float> values(4 * count);
+  topCandidates(out->logits, 4, plan.vocabSize, count, ids.data(), values.data());
+  EXPECT_EQ(std::vector<int32_t>(out->candidateIds, out->candidateIds + 4 * count), ids);
+  EXPECT_EQ(std::vector<float>(out->candidateLogits, out->candidateLogits + 4 * count), values);
+
+  // Sampled requests with top-k inside the candidates: the same tokens as
+  // sampling whole rows, and no step copies logits.
+  std::vector<GenerationRequest> requests = mixedRequests(8, plan.vocabSize, 60, 10, 17);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    SamplingParams &p = requests[i].sampling;
+    p.temperature = 0.7f + 0.2f * static_cast<float>(i % 3);
+    p.topK = i % 2 ? 40 : 5;
+    p.topP = i % 4 == 0 ? 0.9f : 1.0f;
+    p.seed = 100 + i;
+  }
+  EngineOptions whole;
+  whole.useCandidates = false;
+  RunOutcome expected = runEngine(plan, *b, requests, whole);
+  EXPECT_EQ(expected.stats.candidateSamples, 0);
+  std::vector<std::vector<int32_t>> tokens;
+  for (const GenerationResult &r : expected.results) {
+    ASSERT_TRUE(r.status) << r.status.message();
+    tokens.push_back(r.generatedIds);
+  }
+  RunOutcome fromCandidates = runEngine(plan, *b, requests);
+  expectSameTokens(fromCandidates.results, tokens, "from candidates");
+  EXPECT_GT(fromCandidates.stats.candidateSamples, 0);
+  EXPECT_EQ(fromCandidates.stats.stepsWithoutLogits,
+            fromCandidates.stats.prefillSteps + fromCandidates.stats.decodeSteps);
+}
+
 /// Logits with a NaN, whose step's greedy id is -1 (as the kernels report
 /// it), for the engine's error path.
 class NanBackend final : public Backend {
 public:
   explicit NanBackend(int64_t vocab) : logits_(vocab, 0.5f) { logits_[3] = std::nanf(""); }
-  StatusOr<StepOutputs> run(const plan::Entry &, const StepInputs &, bool needLogits) override {
+  StatusOr<StepOutputs> run(const plan::Entry &, const StepInputs &, StepReads reads) override {
     ++runs;
     StepOutputs out;
     out.greedyIds = &id_;
-    out.logits = needLogits ? logits_.data() : nullptr;
+    out.logits = reads.logits ? logits_.data() : nullptr;
     return out;
   }
   StatusOr<const float *> lastLogits() override {

@@ -255,4 +255,83 @@ TEST(PlanTest, VerifierRejectsBadFusedTails) {
             "plan: entry 'decode': greedy_ids must be i32 [rows, 1], one per logits row");
 }
 
+/// fusedTailPlan with 5 sampling candidates per row.
+Plan candidatesPlan() {
+  Plan plan = fusedTailPlan();
+  Entry &entry = plan.entries[0];
+  entry.buffers.push_back({"%3", ElementType::I32, 5, 0, 0});
+  entry.buffers.push_back({"%4", ElementType::F32, 5, 0, 0});
+  entry.kernels[1].outputs = {1, 2, 3, 4};
+  entry.candidateIds = 3;
+  entry.candidateLogits = 4;
+  planMemory(entry, plan.maxTokens);
+  return plan;
+}
+
+TEST(PlanTest, CandidatesVerifyRoundTripAndStayLive) {
+  Plan plan = candidatesPlan();
+  ASSERT_TRUE(verifyPlan(plan)) << verifyPlan(plan).message();
+  std::string json = planToJson(plan);
+  EXPECT_NE(json.find("\"candidate_ids\": 3"), std::string::npos);
+  EXPECT_NE(json.find("\"candidate_logits\": 4"), std::string::npos);
+  m2c::StatusOr<Plan> parsed = planFromJson(json);
+  ASSERT_TRUE(parsed) << parsed.status().message();
+  EXPECT_EQ(parsed->entries[0].candidateIds, 3);
+  EXPECT_EQ(parsed->entries[0].candidateLogits, 4);
+  EXPECT_EQ(planToJson(*parsed), json);
+  EXPECT_EQ(planFromJson(planToJson(fusedTailPlan()))->entries[0].candidateIds, -1);
+  // Every result is read after the last kernel: no two share bytes.
+  const Entry &entry = plan.entries[0];
+  for (int64_t a : {1, 2, 3, 4})
+    for (int64_t b : {1, 2, 3, 4})
+      if (a < b)
+        EXPECT_TRUE(entry.buffers[a].offset + entry.buffers[a].bytesFor(8) <=
+                        entry.buffers[b].offset ||
+                    entry.buffers[b].offset + entry.buffers[b].bytesFor(8) <=
+                        entry.buffers[a].offset)
+            << a << " and " << b;
+}
+
+TEST(PlanTest, VerifierRejectsBadCandidates) {
+  auto message = [](auto mutate) {
+    Plan plan = candidatesPlan();
+    mutate(plan.entries[0]);
+    return verifyPlan(plan).message();
+  };
+  const std::string kernel = "plan: entry 'decode' kernel 1 (lm_head, lm_head): ";
+  const std::string where = "plan: entry 'decode': ";
+  EXPECT_EQ(message([](Entry &e) { e.kernels[1].outputs.pop_back(); }),
+            kernel + "expects 3 inputs and 2 outputs, got 3 and 3");
+  // The kernel's own outputs (the entry names others here).
+  EXPECT_EQ(message([](Entry &e) {
+              e.buffers.push_back({"%5", ElementType::F32, 4, 0, 0});
+              e.kernels[1].outputs[3] = 5;
+              planMemory(e, 8);
+            }),
+            kernel + "candidates must be ids i32 [T, K] and values f32 [T, K], K <= V");
+  EXPECT_EQ(message([](Entry &e) {
+              e.buffers.push_back({"%5", ElementType::F32, 5, 0, 0});
+              e.kernels[1].outputs[2] = 5;
+              planMemory(e, 8);
+            }),
+            kernel + "candidates must be ids i32 [T, K] and values f32 [T, K], K <= V");
+  EXPECT_EQ(message([](Entry &e) { e.candidateLogits = -1; }),
+            where + "candidate_ids and candidate_logits come together");
+  EXPECT_EQ(message([](Entry &e) { e.candidateIds = 7; }),
+            where + "candidate buffers out of range");
+  EXPECT_EQ(message([](Entry &e) { e.candidateIds = 2; }),
+            where + "candidate_ids and candidate_logits must be i32 and f32 [rows, K], K <= "
+                    "vocab_size, one row per logits row");
+  {
+    Plan plan = candidatesPlan();
+    for (int64_t b : {3, 4})
+      plan.entries[0].buffers[b].cols = 17; // more than the vocabulary
+    plan.entries[0].kernels[1].outputs = {1, 2};
+    planMemory(plan.entries[0], plan.maxTokens);
+    EXPECT_EQ(verifyPlan(plan).message(),
+              where + "candidate_ids and candidate_logits must be i32 and f32 [rows, K], K <= "
+                      "vocab_size, one row per logits row");
+  }
+}
+
 } // namespace

@@ -135,3 +135,27 @@ func.func @logits_residual(%x: tensor<2x8xf32>, %r: tensor<1x8xf32>, %w: tensor<
   %l, %i = norm.rms_logits %x, %w, %h residual(%r : tensor<1x8xf32>) eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>)
   return
 }
+
+// -----
+
+func.func @logits_one_candidate_result(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects no candidates, or candidate ids tensor<?xKxi32> and values tensor<?xKxf32> with 1 <= K <= vocab}}
+  %l, %i, %c = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>, tensor<2x4xi32>)
+  return
+}
+
+// -----
+
+func.func @logits_more_candidates_than_vocab(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects no candidates, or candidate ids tensor<?xKxi32> and values tensor<?xKxf32> with 1 <= K <= vocab}}
+  %l, %i, %c, %v = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>, tensor<2x17xi32>, tensor<2x17xf32>)
+  return
+}
+
+// -----
+
+func.func @logits_candidate_types(%x: tensor<2x8xf32>, %w: tensor<8xf32>, %h: tensor<16x8xbf16>) {
+  // expected-error @+1 {{'norm.rms_logits' op expects candidate ids of type 'tensor<2x4xi32>' and values of type 'tensor<2x4xf32>', got 'tensor<2x4xi32>' and 'tensor<1x4xf32>'}}
+  %l, %i, %c, %v = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<2x8xf32>, tensor<8xf32>, tensor<16x8xbf16>) -> (tensor<2x16xf32>, tensor<2x1xi32>, tensor<2x4xi32>, tensor<1x4xf32>)
+  return
+}

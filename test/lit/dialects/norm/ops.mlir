@@ -32,6 +32,14 @@ func.func @rms_logits_residual(%x: tensor<?x64xf32>, %r: tensor<?x64xf32>, %w: t
   return %l, %i : tensor<?x512xf32>, tensor<?x1xi32>
 }
 
+// With sampling candidates: each row's 64 best logits and their indices.
+// CHECK-LABEL: func.func @rms_logits_candidates
+func.func @rms_logits_candidates(%x: tensor<?x64xf32>, %w: tensor<64xbf16>, %h: tensor<512x64xbf16>) -> (tensor<?x64xi32>, tensor<?x64xf32>) {
+  // CHECK: norm.rms_logits {{.*}} -> (tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>)
+  %l, %i, %c, %v = norm.rms_logits %x, %w, %h eps = 1.0e-06 : (tensor<?x64xf32>, tensor<64xbf16>, tensor<512x64xbf16>) -> (tensor<?x512xf32>, tensor<?x1xi32>, tensor<?x64xi32>, tensor<?x64xf32>)
+  return %c, %v : tensor<?x64xi32>, tensor<?x64xf32>
+}
+
 // Pure: an unused norm disappears.
 // RUN: m2c-opt %s --canonicalize | FileCheck %s --check-prefix=DCE
 // DCE-LABEL: func.func @dead
