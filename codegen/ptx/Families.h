@@ -45,13 +45,17 @@ bool mmaGemmSupports(const KernelSpec &spec);
 /// An order-preserving u32 of an f32: -0 as +0, NaN above +inf (or below
 /// -inf, by its sign); the high half of sampling::candidateKey.
 mlir::Value orderedFloatBits(KernelBuilder &kb, mlir::Value value);
-/// The lm_head's launch `name`: each row of `logits` (output `logitsOutput`,
-/// `rows` rows) gets its K best values and ids, best first, in outputs
-/// logitsOutput + 2 (ids) and + 3 (values).
+/// The lm_head's launches `name`_chunks and `name`: each row of `logits`
+/// (output `logitsOutput`; `rows` rows, at most `maxRows`) gets its K best
+/// values and ids, best first, in outputs logitsOutput + 2 (ids) and + 3
+/// (values). They use topCandidatesWorkspace() bytes of the workspace from
+/// `workspaceOffset`.
 mlir::LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
                                       const TensorInfo &logits, int64_t logitsOutput,
                                       const TensorInfo &ids, const TensorInfo &values,
-                                      LaunchExtent rows, KernelBinary &out);
+                                      LaunchExtent rows, int64_t maxRows,
+                                      int64_t workspaceOffset, KernelBinary &out);
+int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count);
 
 // Attention.cpp
 mlir::LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);

@@ -513,10 +513,15 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
                        arith::ConstantIntOp::create(kb.b, kb.b.getI64Type(), 0), fargs[0], {token});
     kb.storeScalar(idOfKey(kb, key), fargs[1], {token, kb.idx(0)});
   });
-  // Launch 4: the sampling candidates, from the logits.
-  if (candidates)
+  // Launches 4 and 5: the sampling candidates, from the logits, with
+  // their scratch after the normalised rows.
+  if (candidates) {
+    const int64_t offset = ceilDiv(out.workspaceBytes, 16) * 16;
+    out.workspaceBytes =
+        offset + topCandidatesWorkspace(rows, V, spec.outputs[2].shape[1]);
     return emitTopCandidates(kb, out.name + "_candidates", logits, 0, spec.outputs[2],
-                             spec.outputs[3], rowsExtent(x), out);
+                             spec.outputs[3], rowsExtent(x), rows, offset, out);
+  }
   return success();
 }
 

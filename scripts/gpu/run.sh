@@ -99,6 +99,32 @@ PY
   else
     note "card batch: FAILED"; tail -5 "$OUT/run-batch32.log" | tee -a "$summary"
   fi
+  # The same 32 requests, the sampled half with MiniMax's recommended
+  # top-k 40 (temperature 1, top-p 0.95): drawn from the 64 candidates on
+  # the card, from whole rows of logits without them. Same replies.
+  python3 - "$OUT/batch32.jsonl" "$OUT/batch32-topk.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
+    for line in src:
+        req = json.loads(line)
+        if "temperature" in req:
+            req.update(temperature=1.0, top_p=0.95, top_k=40)
+        dst.write(json.dumps(req) + "\n")
+PY
+  for model in card-sm90 card-nocand-sm90; do
+    if build-gpu/bin/m2c-run "$art/$model.m2a" --device cuda --random-weights \
+         --batch-file "$OUT/batch32-topk.jsonl" --stats --output "$OUT/topk-replies-$model.jsonl" \
+         2> "$OUT/run-topk-$model.log"; then
+      note "$model, 32 requests, sampled half top-k 40: $(grep 'm2c-run:' "$OUT/run-topk-$model.log" | tail -1)"
+    else
+      note "$model top-k batch: FAILED"; tail -5 "$OUT/run-topk-$model.log" | tee -a "$summary"
+    fi
+  done
+  if cmp -s "$OUT/topk-replies-card-sm90.jsonl" "$OUT/topk-replies-card-nocand-sm90.jsonl"; then
+    note "top-k replies from candidates and from whole rows: identical"
+  else
+    note "top-k replies from candidates and from whole rows: DIFFER"
+  fi
   nvidia-smi --query-gpu=memory.used,memory.total --format=csv,noheader >> "$summary" 2>/dev/null
 fi
 
