@@ -29,6 +29,7 @@ llvm::json::Value planPtxManifest(const plan::Plan &plan, const PlanPtx &result)
                                      extentJson(launch.grid[2])}},
           {"block", llvm::json::Array{launch.block[0], launch.block[1], launch.block[2]}},
           {"shared_bytes", launch.sharedBytes},
+          {"for_candidates", launch.forCandidates},
           {"params", std::move(params)}});
     }
     kernels.push_back(llvm::json::Object{{"name", binary.name},

@@ -101,6 +101,8 @@ struct KernelLaunch {
   std::array<int64_t, 3> block = {1, 1, 1};
   int64_t sharedBytes = 0; ///< dynamic shared memory (static is in the PTX)
   std::vector<KernelParam> params;
+  /// Runs only when the step reads the entry's sampling candidates.
+  bool forCandidates = false;
 };
 
 /// The compiled form of one plan-kernel signature.

@@ -121,6 +121,7 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
     SmallVector<Value> args = kb.beginKernel(
         name + "_chunks", {outputParam(kb, logits, logitsOutput), survivors}, {kThreads, 1, 1},
         {LaunchExtent::fixed(chunks), rows, LaunchExtent::fixed(1)}, out);
+    out.launches.back().forCandidates = true;
     Value row = args[0], kept = args[1];
     Value chunk = kb.blockId(gpu::Dimension::x), token = kb.blockId(gpu::Dimension::y);
     Value keys = kb.shared(name + "_chunk_keys", {kSortSize}, i64);
@@ -149,6 +150,7 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
       name, {survivors, outputParam(kb, logits, logitsOutput),
              outputParam(kb, ids, logitsOutput + 2), outputParam(kb, values, logitsOutput + 3)},
       {kThreads, 1, 1}, {rows, LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+  out.launches.back().forCandidates = true;
   Value kept = args[0], row = args[1], outIds = args[2], outValues = args[3];
   Value token = kb.blockId(gpu::Dimension::x);
   Value keys = kb.shared(name + "_keys", {kSortSize}, i64);

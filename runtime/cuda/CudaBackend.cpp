@@ -28,7 +28,7 @@ const int64_t kGraphBuckets[] = {1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 19
 } // namespace
 
 CudaBackend::~CudaBackend() {
-  for (auto &[bucket, graph] : graphs_)
+  for (auto &[key, graph] : graphs_)
     driver_.destroyGraph(graph);
   for (cuda::ModuleHandle module : modules_)
     driver_.unload(module);
@@ -534,11 +534,12 @@ Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t 
       .withContext(kernel.name + " (" + launch.entry + ")");
 }
 
-Status CudaBackend::enqueue(size_t e, int64_t tokens, int64_t stride,
+Status CudaBackend::enqueue(size_t e, int64_t tokens, int64_t stride, bool candidates,
                             std::vector<cuda::EventHandle> *kernelEvents) {
   for (size_t k = 0; k < launches_[e].size(); ++k) {
     for (const LaunchRef &ref : launches_[e][k])
-      M2C_RETURN_IF_ERROR(launchOne(e, k, ref, tokens, stride));
+      if (candidates || !ref.launch->forCandidates)
+        M2C_RETURN_IF_ERROR(launchOne(e, k, ref, tokens, stride));
     if (kernelEvents)
       M2C_RETURN_IF_ERROR(driver_.record((*kernelEvents)[k + 1], stream_));
   }
@@ -646,23 +647,25 @@ StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInput
   int64_t tokens = in.numTokens();
   int64_t rows = entry.lastTokenLogits ? 1 : tokens;
   int64_t bucket = graphBucket(entry, in);
+  // The candidates' launches run only for a step that reads them.
+  const bool candidates = reads.candidates && entry.candidateIds >= 0;
   if (bucket == 0) {
     M2C_RETURN_IF_ERROR(uploadInputs(in, tokens, in.maxBlocks));
-    M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks));
+    M2C_RETURN_IF_ERROR(enqueue(e, tokens, in.maxBlocks, candidates));
     return readOutputs(entry, rows, reads);
   }
   // Graph replay: every bucket-sized step has the same pointers and the
   // widest block tables, so one capture serves all of them.
   M2C_RETURN_IF_ERROR(uploadInputs(in, bucket, maxBlocksPerSeq_));
-  auto found = graphs_.find(bucket);
+  auto found = graphs_.find({bucket, candidates});
   if (found == graphs_.end()) {
     M2C_RETURN_IF_ERROR(driver_.beginCapture(stream_));
-    Status captured = enqueue(e, bucket, maxBlocksPerSeq_);
+    Status captured = enqueue(e, bucket, maxBlocksPerSeq_, candidates);
     StatusOr<cuda::GraphHandle> graph = driver_.endCapture(stream_);
     M2C_RETURN_IF_ERROR(captured);
     if (!graph)
       return graph.status();
-    found = graphs_.emplace(bucket, *graph).first;
+    found = graphs_.emplace(std::make_pair(bucket, candidates), *graph).first;
   }
   M2C_RETURN_IF_ERROR(driver_.launchGraph(found->second, stream_));
   return readOutputs(entry, rows, reads);
@@ -691,8 +694,8 @@ StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInput
                                : uploadInputs(in, tokens, in.maxBlocks));
     M2C_RETURN_IF_ERROR(driver_.record(*start, stream_));
     for (int i = 0; i < iterations; ++i)
-      M2C_RETURN_IF_ERROR(bucket ? driver_.launchGraph(graphs_.at(bucket), stream_)
-                                 : enqueue(e, tokens, in.maxBlocks));
+      M2C_RETURN_IF_ERROR(bucket ? driver_.launchGraph(graphs_.at({bucket, false}), stream_)
+                                 : enqueue(e, tokens, in.maxBlocks, false));
     M2C_RETURN_IF_ERROR(driver_.record(*stop, stream_));
     return driver_.synchronize(stream_);
   }();
@@ -734,7 +737,7 @@ StatusOr<std::vector<KernelTiming>> CudaBackend::profileStep(const plan::Entry &
   Status status = [&]() -> Status {
     M2C_RETURN_IF_ERROR(uploadInputs(in, in.numTokens(), in.maxBlocks));
     M2C_RETURN_IF_ERROR(driver_.record(events[0], stream_));
-    M2C_RETURN_IF_ERROR(enqueue(e, in.numTokens(), in.maxBlocks, &events));
+    M2C_RETURN_IF_ERROR(enqueue(e, in.numTokens(), in.maxBlocks, /*candidates=*/true, &events));
     return driver_.synchronize(stream_);
   }();
   std::vector<KernelTiming> timings;

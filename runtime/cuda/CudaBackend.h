@@ -78,12 +78,14 @@ public:
   int64_t maxBlocksPerSequence() const override { return maxBlocksPerSeq_; }
 
   /// Runs a step kernel by kernel with events between launches (no graph),
-  /// for benchmarks. The step's effects are those of execute().
+  /// for benchmarks, with the sampling candidates' launches. The step's
+  /// effects are those of execute().
   StatusOr<std::vector<KernelTiming>> profileStep(const plan::Entry &entry,
                                                   const StepInputs &inputs);
   /// GPU time of one step, in microseconds: the inputs are uploaded once,
   /// then the step (its graph for a decode bucket) runs `iterations` times
-  /// between events. What the step computes is discarded.
+  /// between events, as execute() runs it (no sampling candidates). What
+  /// the step computes is discarded.
   StatusOr<double> timeStep(const plan::Entry &entry, const StepInputs &inputs, int iterations);
   /// Device bytes held: weights, KV cache, arena (with workspace and inputs).
   uint64_t weightBytes() const { return weightBytes_; }
@@ -119,8 +121,9 @@ private:
   /// Copies the step inputs to the device, with block-table rows of `stride`
   /// entries and `rows` tokens (>= the step's, padded with null tokens).
   Status uploadInputs(const StepInputs &inputs, int64_t rows, int64_t stride);
-  /// Enqueues every launch of `entry` for a step of `tokens` tokens.
-  Status enqueue(size_t entryIndex, int64_t tokens, int64_t stride,
+  /// Enqueues every launch of `entry` for a step of `tokens` tokens; those
+  /// for the sampling candidates only with `candidates`.
+  Status enqueue(size_t entryIndex, int64_t tokens, int64_t stride, bool candidates,
                  std::vector<cuda::EventHandle> *kernelEvents = nullptr);
   Status launchOne(size_t entryIndex, size_t kernelIndex, const LaunchRef &ref, int64_t tokens,
                    int64_t stride);
@@ -169,8 +172,8 @@ private:
   /// The last step's entry and logits rows, for lastLogits().
   const plan::Entry *lastEntry_ = nullptr;
   int64_t lastRows_ = 0;
-  /// Decode graphs by bucket size.
-  std::map<int64_t, cuda::GraphHandle> graphs_;
+  /// Decode graphs by bucket size, with and without the candidates' launches.
+  std::map<std::pair<int64_t, bool>, cuda::GraphHandle> graphs_;
 };
 
 } // namespace m2c

@@ -69,6 +69,8 @@ std::string gpuProgramToJson(const GpuProgram &program) {
                           {"block", l.block},
                           {"shared_bytes", l.sharedBytes},
                           {"params", std::move(params)}});
+      if (l.forCandidates)
+        launches.back()["for_candidates"] = true;
     }
     ordered_json kernel = {{"name", k.name}, {"workspace_bytes", k.workspaceBytes}};
     if (k.stateBytes)
@@ -170,6 +172,11 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
         return fail(lpath + ".block", "more than 1024 threads per block");
       if (!readInt(l, "shared_bytes", launch.sharedBytes, 0, 256 * 1024))
         return fail(lpath + ".shared_bytes", "expected 0 to 256 KiB");
+      if (l.contains("for_candidates")) {
+        if (!l["for_candidates"].is_boolean())
+          return fail(lpath + ".for_candidates", "expected a boolean");
+        launch.forCandidates = l["for_candidates"].get<bool>();
+      }
       if (!l.contains("params") || !l["params"].is_array())
         return fail(lpath + ".params", "expected an array");
       for (const json &p : l["params"]) {

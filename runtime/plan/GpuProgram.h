@@ -63,6 +63,9 @@ struct GpuLaunch {
   std::array<int64_t, 3> block = {1, 1, 1};
   int64_t sharedBytes = 0;
   std::vector<GpuParam> params;
+  /// Launched only for steps that read the entry's sampling candidates
+  /// (JSON "for_candidates", optional).
+  bool forCandidates = false;
 };
 
 struct GpuKernel {

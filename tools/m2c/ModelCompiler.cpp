@@ -234,6 +234,7 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
         out.block[d] = launch.block[d];
       }
       out.sharedBytes = launch.sharedBytes;
+      out.forCandidates = launch.forCandidates;
       for (const ptx::KernelParam &param : launch.params)
         out.params.push_back({static_cast<plan::GpuParam::Kind>(param.kind), param.index});
       kernel.launches.push_back(std::move(out));

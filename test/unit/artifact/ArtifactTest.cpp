@@ -289,6 +289,25 @@ TEST(ArtifactTest, KernelStateRoundTripsAndOffsetsStayInside) {
             "a.m2a: gpu program: kernels[0].state_bytes: expected 0 to 1 GiB");
 }
 
+TEST(ArtifactTest, CandidateLaunchesAreMarkedAndTheMarkIsChecked) {
+  Plan plan = gpuPlan();
+  plan.gpu.kernels[0].launches[0].forCandidates = true;
+  std::string json = gpuProgramToJson(plan.gpu);
+  const std::string mark = "\"for_candidates\": true";
+  ASSERT_NE(json.find(mark), std::string::npos) << json;
+  StatusOr<Artifact> artifact = Artifact::load(writeTiny("gpu-candidates", plan), "sm_90a");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  EXPECT_TRUE(artifact->plan().gpu.kernels[0].launches[0].forCandidates);
+  // Unmarked launches write no key and read back unmarked.
+  EXPECT_EQ(gpuProgramToJson(gpuPlan().gpu).find("for_candidates"), std::string::npos);
+  std::string bad = json;
+  bad.replace(bad.find(mark), mark.size(), "\"for_candidates\": 1");
+  StatusOr<GpuProgram> parsed = gpuProgramFromJson(bad, plan);
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.status().message(),
+            "gpu program: kernels[0].launches[0].for_candidates: expected a boolean");
+}
+
 TEST(ArtifactTest, MissingFile) {
   StatusOr<Artifact> artifact = Artifact::load("/nonexistent/x.m2a");
   ASSERT_FALSE(artifact);
