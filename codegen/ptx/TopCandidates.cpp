@@ -4,11 +4,15 @@
 // order-preserving u32 of its value above its complemented index, so keys
 // are unique and the largest ranks first exactly as sampling::candidateKey
 // (larger value, then the lower index). Launch 1: one block per 4096-logit
-// chunk of a row sorts the chunk's keys in shared memory (bitonic, no
-// atomics) and keeps its K best in the workspace. Launch 2: one block per
-// row sorts the chunks' survivors and writes the K best, best first. A
-// single block per row with a radix select over the whole row took 370 us
-// per row on the card (H200; docs/ptx-codegen.md).
+// chunk of a row keeps the chunk's best K' (K rounded up to a power of two)
+// in the workspace; launch 2: one block per row keeps the best K' of the
+// chunks' and writes the first K, best first. Both are bitonic top-k
+// networks in shared memory (no atomics): sort runs of K' with alternating
+// directions, then halve repeatedly by taking the elementwise larger of a
+// descending run and the ascending run after it and re-sorting that. A
+// radix select in one block per row took 370 us per row on the card, a
+// full bitonic sort of each chunk 87 us at batch 1 and 475 us at batch 32
+// (H200; docs/ptx-codegen.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,7 +39,6 @@ namespace {
 constexpr int64_t kThreads = 512;
 /// Keys sorted per block: 32 KB of shared memory.
 constexpr int64_t kSortSize = 4096;
-constexpr int64_t kLogSortSize = 12;
 
 Value i64Const(KernelBuilder &kb, int64_t value) {
   return arith::ConstantIntOp::create(kb.b, kb.b.getI64Type(), value);
@@ -55,46 +58,99 @@ Value indexOfKey(KernelBuilder &kb, Value key) {
   return arith::XOrIOp::create(kb.b, arith::TruncIOp::create(kb.b, kb.i32(), key), kb.ci32(-1));
 }
 
-/// Sorts the kSortSize keys of `keys` (workgroup memref<kSortSize x i64>)
-/// in descending order: a bitonic network, one barrier per stage.
-void sortDescending(KernelBuilder &kb, Value keys) {
-  Value tid = kb.threadId();
+/// One step of a bitonic network over the first 2 * `pairs` keys of `keys`
+/// (workgroup memref<kSortSize x i64>): key i (bit lg of i clear) against
+/// key i + 2^lg, put in descending order where bit dirLg of i is clear,
+/// ascending where set. Ends with a barrier.
+void exchangeStep(KernelBuilder &kb, Value keys, int64_t pairs, Value lg, Value dirLg) {
   Value one = kb.idx(1);
-  kb.loop(one, kb.idx(kLogSortSize + 1), one, [&](Value stage) {
-    Value size = arith::ShLIOp::create(kb.b, one, stage); // sequences of `size` merge
+  Value stride = arith::ShLIOp::create(kb.b, one, lg);
+  kb.loop(kb.threadId(), kb.idx(pairs), kb.idx(kThreads), [&](Value c) {
+    // i = (c / stride) * 2 stride + c % stride.
+    Value low = arith::AndIOp::create(kb.b, c, kb.sub(stride, one));
+    Value high =
+        arith::ShLIOp::create(kb.b, arith::ShRUIOp::create(kb.b, c, lg), kb.add(lg, 1));
+    Value i = arith::OrIOp::create(kb.b, high, low);
+    Value j = kb.add(i, stride);
+    Value a = kb.loadScalar(keys, {i}), b = kb.loadScalar(keys, {j});
+    Value descending =
+        kb.eq(arith::AndIOp::create(kb.b, arith::ShRUIOp::create(kb.b, i, dirLg), one),
+              kb.idx(0));
+    Value swap = kb.select(descending,
+                           arith::CmpIOp::create(kb.b, arith::CmpIPredicate::ult, a, b),
+                           arith::CmpIOp::create(kb.b, arith::CmpIPredicate::ugt, a, b));
+    kb.ifThen(swap, [&] {
+      kb.storeScalar(b, keys, {i});
+      kb.storeScalar(a, keys, {j});
+    });
+  });
+  kb.barrier();
+}
+
+int64_t log2Of(int64_t power) {
+  int64_t lg = 0;
+  while ((int64_t(1) << lg) < power)
+    ++lg;
+  return lg;
+}
+
+/// Sorts the first n keys into runs of `run` (a power of two) whose
+/// directions alternate, descending first: the first stages of a bitonic
+/// sort.
+void sortRuns(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
+  Value one = kb.idx(1);
+  kb.loop(one, kb.idx(log2Of(run) + 1), one, [&](Value stage) {
     kb.loop(kb.idx(0), stage, one, [&](Value step) {
-      // stride = size >> (step + 1) = 1 << lg
-      Value lg = kb.sub(stage, kb.add(step, 1));
-      Value stride = arith::ShLIOp::create(kb.b, one, lg);
-      kb.loop(tid, kb.idx(kSortSize / 2), kb.idx(kThreads), [&](Value c) {
-        // Comparator c joins i and i + stride, i = (c / stride) * 2 stride + c % stride.
-        Value low = arith::AndIOp::create(kb.b, c, kb.sub(stride, one));
-        Value high = arith::ShLIOp::create(kb.b, arith::ShRUIOp::create(kb.b, c, lg),
-                                           kb.add(lg, 1));
-        Value i = arith::OrIOp::create(kb.b, high, low);
-        Value j = kb.add(i, stride);
-        Value a = kb.loadScalar(keys, {i}), b = kb.loadScalar(keys, {j});
-        // Descending where i's bit `size` is clear, ascending where set:
-        // the merged whole ends descending.
-        Value descending = kb.eq(arith::AndIOp::create(kb.b, i, size), kb.idx(0));
-        Value outOfOrder =
-            arith::CmpIOp::create(kb.b, arith::CmpIPredicate::ult, a, b); // a below b
-        Value swap = kb.select(descending, outOfOrder,
-                               arith::CmpIOp::create(kb.b, arith::CmpIPredicate::ugt, a, b));
-        kb.ifThen(swap, [&] {
-          kb.storeScalar(b, keys, {i});
-          kb.storeScalar(a, keys, {j});
-        });
-      });
-      kb.barrier();
+      exchangeStep(kb, keys, n / 2, kb.sub(stage, kb.add(step, 1)), stage);
     });
   });
 }
 
+/// Keeps the best `run` of the first n keys, held as runs of `run` with
+/// alternating directions, in keys [0, run) descending: each round takes
+/// the elementwise larger of a descending run and the ascending run after
+/// it (their best `run`, as a bitonic sequence) and re-sorts it, halving n.
+void keepBestRun(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
+  const int64_t lgRun = log2Of(run);
+  Value tid = kb.threadId();
+  for (; n > run; n /= 2) {
+    const int64_t half = n / 2, perThread = ceilDiv(half, kThreads);
+    SmallVector<Value> larger;
+    for (int64_t part = 0; part < perThread; ++part) {
+      Value c = kb.add(tid, part * kThreads);
+      larger.push_back(kb.ifElse(
+          kb.ult(c, half), {kb.b.getI64Type()},
+          [&]() -> SmallVector<Value> {
+            // Pair p of runs (2p, 2p + 1), offset o: keys 2p run + o, and run after.
+            Value o = arith::AndIOp::create(kb.b, c, kb.idx(run - 1));
+            Value p = arith::ShRUIOp::create(kb.b, c, kb.idx(lgRun));
+            Value a = arith::OrIOp::create(
+                kb.b, arith::ShLIOp::create(kb.b, p, kb.idx(lgRun + 1)), o);
+            Value x = kb.loadScalar(keys, {a}), y = kb.loadScalar(keys, {kb.add(a, run)});
+            return {arith::MaxUIOp::create(kb.b, x, y)};
+          },
+          [&]() -> SmallVector<Value> { return {i64Const(kb, 0)}; })[0]);
+    }
+    kb.barrier();
+    for (int64_t part = 0; part < perThread; ++part) {
+      Value c = kb.add(tid, part * kThreads);
+      kb.ifThen(kb.ult(c, half), [&] { kb.storeScalar(larger[part], keys, {c}); });
+    }
+    kb.barrier();
+    Value one = kb.idx(1);
+    kb.loop(kb.idx(0), kb.idx(lgRun), one, [&](Value step) {
+      exchangeStep(kb, keys, half / 2, kb.sub(kb.idx(lgRun - 1), step), kb.idx(lgRun));
+    });
+  }
+}
+
 } // namespace
 
+/// Candidates kept per chunk: K rounded up to a power of two.
+int64_t keptPerChunk(int64_t count) { return int64_t(1) << log2Of(count); }
+
 int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count) {
-  return rows * ceilDiv(vocab, kSortSize) * count * 8;
+  return rows * ceilDiv(vocab, kSortSize) * keptPerChunk(count) * 8;
 }
 
 LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
@@ -103,26 +159,28 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
                                 LaunchExtent rows, int64_t maxRows, int64_t workspaceOffset,
                                 KernelBinary &out) {
   const int64_t V = logits.shape[1], K = ids.shape[1];
-  const int64_t chunks = ceilDiv(V, kSortSize);
-  if (K < 1 || K > V || chunks * K > kSortSize || values.shape[1] != K ||
+  const int64_t chunks = ceilDiv(V, kSortSize), kept = keptPerChunk(K);
+  const int64_t runs = int64_t(1) << log2Of(chunks); // chunks padded to a power of two
+  if (K < 1 || K > V || runs * kept > kSortSize || values.shape[1] != K ||
       ids.type != plan::ElementType::I32 || values.type != plan::ElementType::F32)
-    return unsupported(kb, "lm_head candidates must be i32 ids and f32 values [T, K] with 1 <= "
-                           "K <= " + llvm::Twine(kSortSize) + " / ceil(vocab / " +
-                               llvm::Twine(kSortSize) + ") (" +
-                               llvm::Twine(kSortSize / chunks) + " here), got K = " +
-                               llvm::Twine(K));
+    return unsupported(kb, "lm_head candidates must be i32 ids and f32 values [T, K] with K "
+                           "<= vocab and pow2ceil(K) * pow2ceil(ceil(vocab / " +
+                               llvm::Twine(kSortSize) + ")) <= " + llvm::Twine(kSortSize) +
+                               ", got K = " + llvm::Twine(K) + " for a vocabulary of " +
+                               llvm::Twine(V));
   Type i64 = kb.b.getI64Type();
   MLIRContext *context = kb.b.getContext();
-  FuncParam survivors = {MemRefType::get({maxRows, chunks, K}, IntegerType::get(context, 64)),
-                         {KernelParam::Kind::Workspace, workspaceOffset}};
+  FuncParam survivors = {
+      MemRefType::get({maxRows, chunks, kept}, IntegerType::get(context, 64)),
+      {KernelParam::Kind::Workspace, workspaceOffset}};
 
-  // Launch 1: chunk c of row t keeps its K best keys.
+  // Launch 1: chunk c of row t keeps its best `kept` keys, descending.
   {
     SmallVector<Value> args = kb.beginKernel(
         name + "_chunks", {outputParam(kb, logits, logitsOutput), survivors}, {kThreads, 1, 1},
         {LaunchExtent::fixed(chunks), rows, LaunchExtent::fixed(1)}, out);
     out.launches.back().forCandidates = true;
-    Value row = args[0], kept = args[1];
+    Value row = args[0], best = args[1];
     Value chunk = kb.blockId(gpu::Dimension::x), token = kb.blockId(gpu::Dimension::y);
     Value keys = kb.shared(name + "_chunk_keys", {kSortSize}, i64);
     Value first = kb.mul(chunk, kSortSize);
@@ -139,33 +197,38 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
       kb.storeScalar(key, keys, {e});
     });
     kb.barrier();
-    sortDescending(kb, keys);
-    kb.ifThen(kb.ult(tid, K), [&] {
-      kb.storeScalar(kb.loadScalar(keys, {tid}), kept, {token, chunk, tid});
+    sortRuns(kb, keys, kSortSize, kept);
+    keepBestRun(kb, keys, kSortSize, kept);
+    kb.ifThen(kb.ult(tid, kept), [&] {
+      kb.storeScalar(kb.loadScalar(keys, {tid}), best, {token, chunk, tid});
     });
   }
 
-  // Launch 2: row t's K best of the chunks' survivors, best first.
+  // Launch 2: row t's K best of the chunks' survivors, best first. Odd
+  // chunks load reversed, so the runs alternate as keepBestRun needs.
   SmallVector<Value> args = kb.beginKernel(
       name, {survivors, outputParam(kb, logits, logitsOutput),
              outputParam(kb, ids, logitsOutput + 2), outputParam(kb, values, logitsOutput + 3)},
       {kThreads, 1, 1}, {rows, LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
   out.launches.back().forCandidates = true;
-  Value kept = args[0], row = args[1], outIds = args[2], outValues = args[3];
+  Value best = args[0], row = args[1], outIds = args[2], outValues = args[3];
   Value token = kb.blockId(gpu::Dimension::x);
   Value keys = kb.shared(name + "_keys", {kSortSize}, i64);
   Value tid = kb.threadId();
-  kb.loop(tid, kb.idx(kSortSize), kb.idx(kThreads), [&](Value e) {
+  kb.loop(tid, kb.idx(runs * kept), kb.idx(kThreads), [&](Value e) {
+    Value r = kb.divu(e, kept), o = kb.remu(e, kept);
     Value key = kb.ifElse(
-        kb.ult(e, chunks * K), {i64},
+        kb.ult(r, chunks), {i64},
         [&]() -> SmallVector<Value> {
-          return {kb.loadScalar(kept, {token, kb.divu(e, K), kb.remu(e, K)})};
+          Value odd = kb.eq(kb.remu(r, 2), kb.idx(1));
+          Value at = kb.select(odd, kb.sub(kb.idx(kept - 1), o), o);
+          return {kb.loadScalar(best, {token, r, at})};
         },
         [&]() -> SmallVector<Value> { return {i64Const(kb, 0)}; })[0];
     kb.storeScalar(key, keys, {e});
   });
   kb.barrier();
-  sortDescending(kb, keys);
+  keepBestRun(kb, keys, runs * kept, kept);
   // The value is re-read from the row: the key folds -0 into +0.
   kb.ifThen(kb.ult(tid, K), [&] {
     Value id = indexOfKey(kb, kb.loadScalar(keys, {tid}));
