@@ -61,6 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sink = sink + static_cast<uint8_t>(entry.buffers.at(entry.output).cols);
     if (entry.greedyIds >= 0 && entry.buffers.at(entry.greedyIds).cols != 1)
       std::abort(); // the verifier promised [rows, 1] ids
+    if (entry.candidateIds >= 0) {
+      const plan::Buffer &ids = entry.buffers.at(entry.candidateIds);
+      const plan::Buffer &values = entry.buffers.at(entry.candidateLogits);
+      if (ids.cols != values.cols || ids.cols > plan.vocabSize)
+        std::abort(); // the verifier promised [rows, K] pairs, K <= vocab
+    }
   }
   return 0;
 }
