@@ -116,7 +116,7 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     cpu::rmsNorm(x, w(1), n, hidden, k.attr("eps"), scratch_.data(), *pool_);
     cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
     greedyIds(out, n, vocab, bufferI32(entry, k.outputs[1]));
-    if (k.outputs.size() == 4)
+    if (k.outputs.size() == 4 && candidates_)
       topCandidates(out, n, vocab, entry.buffers[k.outputs[2]].cols,
                     bufferI32(entry, k.outputs[2]), bufferF32(entry, k.outputs[3]));
     return Status::ok();
@@ -183,8 +183,9 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
 }
 
 StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs &in,
-                                       StepReads /*reads*/) {
+                                       StepReads reads) {
   lastEntry_ = nullptr;
+  candidates_ = reads.candidates && entry.candidateIds >= 0;
   M2C_RETURN_IF_ERROR(checkStepShape(in, plan_.maxTokens));
   for (const plan::Kernel &kernel : entry.kernels)
     M2C_RETURN_IF_ERROR(runKernel(entry, kernel, in).withContext(kernel.name));
@@ -193,7 +194,7 @@ StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs
   out.logits = bufferF32(entry, entry.output);
   if (entry.greedyIds >= 0)
     out.greedyIds = bufferI32(entry, entry.greedyIds);
-  if (entry.candidateIds >= 0) {
+  if (candidates_) {
     out.candidateIds = bufferI32(entry, entry.candidateIds);
     out.candidateLogits = bufferF32(entry, entry.candidateLogits);
     out.numCandidates = entry.buffers[entry.candidateIds].cols;

@@ -54,6 +54,8 @@ private:
   /// lm_head's normalised rows).
   std::vector<float> scratch_;
   const plan::Entry *lastEntry_ = nullptr;
+  /// Whether this step computes the sampling candidates (only when read).
+  bool candidates_ = false;
 };
 
 } // namespace m2c
