@@ -300,6 +300,83 @@ TEST(EngineGreedyIds, AnIdOfMinusOneReportsWhyFromTheLogits) {
   EXPECT_EQ(backend.fetches, 1);
 }
 
+/// One fixed row of logits, all 0 but token 7 (1.0), with its greedy id
+/// and 64 candidates; the logits come back only when asked or fetched.
+class FlatRowBackend final : public Backend {
+public:
+  explicit FlatRowBackend(int64_t vocab) : logits_(vocab, 0.0f), ids_(64), values_(64) {
+    logits_[7] = 1.0f;
+    topCandidates(logits_.data(), 1, vocab, 64, ids_.data(), values_.data());
+  }
+  StatusOr<StepOutputs> run(const plan::Entry &, const StepInputs &, StepReads reads) override {
+    ++runs;
+    logitReads += reads.logits ? 1 : 0;
+    StepOutputs out;
+    out.greedyIds = &greedy_;
+    out.logits = reads.logits ? logits_.data() : nullptr;
+    if (reads.candidates) {
+      out.candidateIds = ids_.data();
+      out.candidateLogits = values_.data();
+      out.numCandidates = 64;
+    }
+    return out;
+  }
+  StatusOr<const float *> lastLogits() override {
+    ++fetches;
+    return static_cast<const float *>(logits_.data());
+  }
+  int64_t numKvBlocks() const override { return 16; }
+  const std::vector<float> &row() const { return logits_; }
+  int runs = 0, fetches = 0, logitReads = 0;
+
+private:
+  std::vector<float> logits_;
+  std::vector<int32_t> ids_;
+  std::vector<float> values_;
+  int32_t greedy_ = 7;
+};
+
+TEST(EngineCandidates, DeclinedCandidatesFetchTheRowAndSampleItWhole) {
+  std::string why;
+  std::optional<Artifact> artifact = loadTestArtifact("tiny-cpu.m2a", why);
+  if (!artifact)
+    GTEST_SKIP() << why;
+  const plan::Plan &plan = artifact->plan();
+  ASSERT_GE(plan.findEntry("decode")->candidateIds, 0);
+  GenerationRequest request;
+  request.promptIds = {1, 2, 3};
+  request.maxNewTokens = 3;
+  request.sampling.temperature = 1.0f;
+  request.sampling.seed = 5;
+  // top-k 2: the 2nd best logit (0) ties the worst candidate's, so tokens
+  // outside the candidates (id 0 among them) could be drawn: each step
+  // fetches the row after the fact.
+  request.sampling.topK = 2;
+  FlatRowBackend tied(plan.vocabSize);
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, tied, {});
+  ASSERT_TRUE(engine) << engine.status().message();
+  StatusOr<std::vector<GenerationResult>> results = (*engine)->generate({request});
+  ASSERT_TRUE(results) << results.status().message();
+  Rng rng = Rng::forStream(request.sampling.seed, 0);
+  std::vector<int32_t> expected;
+  for (int i = 0; i < 3; ++i)
+    expected.push_back(*sample(tied.row().data(), plan.vocabSize, request.sampling, rng));
+  EXPECT_EQ((*results)[0].generatedIds, expected);
+  EXPECT_EQ(tied.logitReads, 0) << "steps asked for the candidates, not the logits";
+  EXPECT_EQ(tied.fetches, 3);
+  EXPECT_EQ((*engine)->stats().candidateSamples, 0);
+  // top-k 1: the best beats the worst candidate, so they decide alone.
+  request.sampling.topK = 1;
+  FlatRowBackend decided(plan.vocabSize);
+  engine = Engine::create(plan, decided, {});
+  ASSERT_TRUE(engine) << engine.status().message();
+  results = (*engine)->generate({request});
+  ASSERT_TRUE(results) << results.status().message();
+  EXPECT_EQ((*results)[0].generatedIds, (std::vector<int32_t>{7, 7, 7}));
+  EXPECT_EQ(decided.fetches, 0);
+  EXPECT_EQ((*engine)->stats().candidateSamples, 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, SchedulerTest,
     ::testing::Values(SchedulerCase{"cpu", "tiny-cpu.m2a", 400},
