@@ -71,6 +71,11 @@ struct FuseDecodeTailPass : public m2c::impl::FuseDecodeTailBase<FuseDecodeTailP
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    if (candidates < 0) {
+      func.emitError("m2c-fuse-decode-tail: candidates must be >= 0, got ")
+          << static_cast<int64_t>(candidates);
+      return signalPassFailure();
+    }
     if (func.isExternal() || func.getNumResults() != 1 || !func.getBody().hasOneBlock())
       return;
     auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
@@ -79,10 +84,6 @@ struct FuseDecodeTailPass : public m2c::impl::FuseDecodeTailBase<FuseDecodeTailP
       return;
     OpBuilder builder(tail->matmul);
     auto logitsType = cast<RankedTensorType>(tail->matmul.getResult(0).getType());
-    if (candidates < 0) {
-      func.emitError("m2c-fuse-decode-tail: candidates must be >= 0, got ") << static_cast<int64_t>(candidates);
-      return signalPassFailure();
-    }
     const int64_t rows = logitsType.getDimSize(0), vocab = logitsType.getDimSize(1);
     SmallVector<Type> types = {logitsType, RankedTensorType::get({rows, 1}, builder.getI32Type())};
     if (candidates > 0 && !ShapedType::isDynamic(vocab)) {
