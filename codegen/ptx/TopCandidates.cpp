@@ -10,8 +10,8 @@
 // networks in shared memory (no atomics): sort runs of K' with alternating
 // directions, then halve repeatedly by taking the elementwise larger of a
 // descending run and the ascending run after it and re-sorting that. A
-// radix select in one block per row took 370 us per row on the card, a
-// full bitonic sort of each chunk 87 us at batch 1 and 475 us at batch 32
+// radix select in one block per row took about 370 us per row on the card,
+// a full bitonic sort of each chunk 87 us at batch 1 and 457 us at batch 32
 // (H200; docs/ptx-codegen.md).
 //
 //===----------------------------------------------------------------------===//
