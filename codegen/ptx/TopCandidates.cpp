@@ -19,6 +19,7 @@
 #include "codegen/ptx/Families.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "llvm/Support/MathExtras.h"
 
 namespace m2c::ptx {
 
@@ -87,19 +88,12 @@ void exchangeStep(KernelBuilder &kb, Value keys, int64_t pairs, Value lg, Value 
   kb.barrier();
 }
 
-int64_t log2Of(int64_t power) {
-  int64_t lg = 0;
-  while ((int64_t(1) << lg) < power)
-    ++lg;
-  return lg;
-}
-
 /// Sorts the first n keys into runs of `run` (a power of two) whose
 /// directions alternate, descending first: the first stages of a bitonic
 /// sort.
 void sortRuns(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
   Value one = kb.idx(1);
-  kb.loop(one, kb.idx(log2Of(run) + 1), one, [&](Value stage) {
+  kb.loop(one, kb.idx(llvm::Log2_64(run) + 1), one, [&](Value stage) {
     kb.loop(kb.idx(0), stage, one, [&](Value step) {
       exchangeStep(kb, keys, n / 2, kb.sub(stage, kb.add(step, 1)), stage);
     });
@@ -111,7 +105,7 @@ void sortRuns(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
 /// the elementwise larger of a descending run and the ascending run after
 /// it (their best `run`, as a bitonic sequence) and re-sorts it, halving n.
 void keepBestRun(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
-  const int64_t lgRun = log2Of(run);
+  const int64_t lgRun = llvm::Log2_64(run);
   Value tid = kb.threadId();
   for (; n > run; n /= 2) {
     const int64_t half = n / 2, perThread = ceilDiv(half, kThreads);
@@ -147,7 +141,7 @@ void keepBestRun(KernelBuilder &kb, Value keys, int64_t n, int64_t run) {
 } // namespace
 
 /// Candidates kept per chunk: K rounded up to a power of two.
-int64_t keptPerChunk(int64_t count) { return int64_t(1) << log2Of(count); }
+int64_t keptPerChunk(int64_t count) { return llvm::PowerOf2Ceil(count); }
 
 int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count) {
   return rows * ceilDiv(vocab, kSortSize) * keptPerChunk(count) * 8;
@@ -160,7 +154,7 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
                                 KernelBinary &out) {
   const int64_t V = logits.shape[1], K = ids.shape[1];
   const int64_t chunks = ceilDiv(V, kSortSize), kept = keptPerChunk(K);
-  const int64_t runs = int64_t(1) << log2Of(chunks); // chunks padded to a power of two
+  const int64_t runs = llvm::PowerOf2Ceil(chunks); // chunks padded to a power of two
   if (K < 1 || K > V || runs * kept > kSortSize || values.shape[1] != K ||
       ids.type != plan::ElementType::I32 || values.type != plan::ElementType::F32)
     return unsupported(kb, "lm_head candidates must be i32 ids and f32 values [T, K] with K "
