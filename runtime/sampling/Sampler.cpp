@@ -266,14 +266,12 @@ std::optional<int32_t> sampleFromCandidates(const int32_t *ids, const float *log
   // Exact when the candidates hold every token that can be drawn: the whole
   // vocabulary, or every finite logit (the worst candidate is -inf), or a
   // top-k whose k-th score beats the worst candidate's, which no token
-  // outside can then reach, even through a tie of scaled logits.
+  // outside can then reach, even through a tie of scaled logits. The
+  // candidates come best first and scaling keeps their order, so the k-th
+  // best score is the k-th candidate's.
   bool exact = count >= vocab || logits[count - 1] == negInf;
-  if (!exact && params.topK > 0 && static_cast<size_t>(params.topK) < cands.size()) {
-    std::vector<Candidate> ranked(cands);
-    std::nth_element(ranked.begin(), ranked.begin() + (params.topK - 1), ranked.end(),
-                     byScoreDesc);
-    exact = ranked[params.topK - 1].score > logits[count - 1] / params.temperature;
-  }
+  if (!exact && params.topK > 0 && static_cast<size_t>(params.topK) < cands.size())
+    exact = cands[params.topK - 1].score > logits[count - 1] / params.temperature;
   if (!exact)
     return std::nullopt;
   std::sort(cands.begin(), cands.end(), byId);
