@@ -39,7 +39,7 @@ CudaBackend::~CudaBackend() {
   driver_.freeHost(hostInputs_);
   driver_.freeHost(hostLogits_);
   driver_.freeHost(hostIds_);
-  driver_.freeHost(hostCandidates_);
+  driver_.freeHost(hostCandidateIds_); // the values share its block
   driver_.destroyStream(stream_);
 }
 
@@ -596,27 +596,27 @@ StatusOr<StepOutputs> CudaBackend::readOutputs(const plan::Entry &entry, int64_t
     out.greedyIds = hostIds_;
   }
   if (reads.candidates && entry.candidateIds >= 0) {
-    // One pinned block, ids then values, for the widest entry's rows.
-    int64_t widest = 0;
-    for (const plan::Entry &e : plan_.entries)
-      if (e.candidateIds >= 0)
-        widest = std::max(widest, e.buffers[e.candidateIds].cols);
-    if (!hostCandidates_) {
+    if (!hostCandidateIds_) {
+      int64_t widest = 0;
+      for (const plan::Entry &e : plan_.entries)
+        if (e.candidateIds >= 0)
+          widest = std::max(widest, e.buffers[e.candidateIds].cols);
       StatusOr<void *> host = driver_.allocateHost(plan_.maxTokens * widest * 8, "candidates");
       if (!host)
         return host.status();
-      hostCandidates_ = *host;
+      hostCandidateIds_ = static_cast<int32_t *>(*host);
+      hostCandidateLogits_ =
+          reinterpret_cast<float *>(hostCandidateIds_ + plan_.maxTokens * widest);
     }
     const int64_t count = entry.buffers[entry.candidateIds].cols;
-    auto *ids = static_cast<int32_t *>(hostCandidates_);
-    auto *values = reinterpret_cast<float *>(ids + plan_.maxTokens * widest);
     const uint64_t bytes = static_cast<uint64_t>(rows) * count * 4;
-    M2C_RETURN_IF_ERROR(driver_.copyToHost(ids, arena_ + entry.buffers[entry.candidateIds].offset,
-                                           bytes, stream_));
     M2C_RETURN_IF_ERROR(driver_.copyToHost(
-        values, arena_ + entry.buffers[entry.candidateLogits].offset, bytes, stream_));
-    out.candidateIds = ids;
-    out.candidateLogits = values;
+        hostCandidateIds_, arena_ + entry.buffers[entry.candidateIds].offset, bytes, stream_));
+    M2C_RETURN_IF_ERROR(driver_.copyToHost(hostCandidateLogits_,
+                                           arena_ + entry.buffers[entry.candidateLogits].offset,
+                                           bytes, stream_));
+    out.candidateIds = hostCandidateIds_;
+    out.candidateLogits = hostCandidateLogits_;
     out.numCandidates = count;
   }
   if (reads.logits || entry.greedyIds < 0) {

@@ -168,7 +168,10 @@ private:
   float *hostLogits_ = nullptr;
   int64_t hostLogitsRows_ = 0;
   int32_t *hostIds_ = nullptr;
-  void *hostCandidates_ = nullptr; // pinned: ids, then values
+  /// Pinned, one block: the ids, then the values, each room for max_tokens
+  /// rows of the widest entry's candidates.
+  int32_t *hostCandidateIds_ = nullptr;
+  float *hostCandidateLogits_ = nullptr;
   /// The last step's entry and logits rows, for lastLogits().
   const plan::Entry *lastEntry_ = nullptr;
   int64_t lastRows_ = 0;

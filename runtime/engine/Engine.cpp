@@ -96,13 +96,11 @@ Status Engine::accept(Sequence &seq, const StepOutputs &out, int64_t row) {
       ++stats_.candidateSamples;
     }
   }
-  if (token < 0 || (options_.keepLogits && !logits)) {
-    if (!logits) {
-      StatusOr<const float *> fetched = backend_.lastLogits();
-      if (!fetched)
-        return fetched.status();
-      logits = *fetched + row * vocab;
-    }
+  if (!logits && (token < 0 || options_.keepLogits)) {
+    StatusOr<const float *> fetched = backend_.lastLogits();
+    if (!fetched)
+      return fetched.status();
+    logits = *fetched + row * vocab;
   }
   if (token < 0) {
     StatusOr<int32_t> sampled = sample(logits, vocab, params, seq.rng);
