@@ -20,9 +20,12 @@ llvm::json::Value planPtxManifest(const plan::Plan &plan, const PlanPtx &result)
     llvm::json::Array launches;
     for (const KernelLaunch &launch : binary.launches) {
       llvm::json::Array params;
-      for (const KernelParam &param : launch.params)
-        params.push_back(llvm::json::Object{
-            {"kind", KernelParam::kindName(param.kind)}, {"index", param.index}});
+      for (const KernelParam &param : launch.params) {
+        llvm::json::Object p{{"kind", KernelParam::kindName(param.kind)}, {"index", param.index}};
+        if (param.kind == KernelParam::Kind::TensorMap)
+          p["box"] = llvm::json::Array{param.box[0], param.box[1]};
+        params.push_back(std::move(p));
+      }
       launches.push_back(llvm::json::Object{
           {"entry", launch.entry},
           {"grid", llvm::json::Array{extentJson(launch.grid[0]), extentJson(launch.grid[1]),

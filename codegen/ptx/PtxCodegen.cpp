@@ -65,6 +65,8 @@ const char *KernelParam::kindName(Kind kind) {
     return "max_blocks";
   case Kind::State:
     return "state";
+  case Kind::TensorMap:
+    return "tensor_map";
   }
   return "?";
 }
@@ -219,6 +221,14 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     // after take_last_row) is a GEMV too.
     bool decode = entry.name == "decode" || !spec.inputs[0].tokenRows;
     spec.linear = decode ? LinearVariant::Gemv : LinearVariant::Mma;
+    // The tiling pass asks for wgmma on sm_90a where the weight allows it.
+    if (spec.linear == LinearVariant::Mma && spec.tileParam("wgmma", 0) != 0) {
+      if (!wgmmaGemmSupports(spec))
+        return emitError(loc) << "kernel '" << kernel.name
+                              << "': tile parameter wgmma = 1 needs f32 activations, an "
+                                 "unpacked bf16 weight and K a multiple of 64";
+      spec.linear = LinearVariant::Wgmma;
+    }
     if (spec.linear == LinearVariant::Mma && !mmaGemmSupports(spec))
       spec.linear = LinearVariant::Gemv;
   }
@@ -234,6 +244,8 @@ LogicalResult buildFamily(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   case plan::KernelKind::AddRmsNorm:
     return buildRmsNorm(kb, spec, binary, /*withResidual=*/true);
   case plan::KernelKind::Linear:
+    if (spec.linear == LinearVariant::Wgmma)
+      return buildWgmmaGemm(kb, spec, binary);
     if (spec.linear == LinearVariant::Mma)
       return buildMmaGemm(kb, spec, binary);
     return buildGemv(kb, spec, binary);
@@ -269,6 +281,9 @@ void renameKernel(gpu::GPUModuleOp gpuModule, KernelBinary &binary, const std::s
 /// Appends the gpu.module of `spec` to `module`.
 LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec &spec,
                                  const PtxOptions &options, KernelBinary &binary) {
+  if (spec.linear == LinearVariant::Wgmma && options.target != PtxTarget::SM90a)
+    return emitError(loc) << "the wgmma GEMM of '" << spec.key() << "' needs --target sm_90a, not "
+                          << ptxTargetName(options.target);
   ImplicitLocOpBuilder b(loc, module.getContext());
   b.setInsertionPointToEnd(module.getBody());
   auto gpuModule = gpu::GPUModuleOp::create(b, "m2c_kernel");

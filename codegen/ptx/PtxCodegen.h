@@ -87,9 +87,14 @@ struct KernelParam {
     MaxBlocks,    ///< i32: entries per block-table row
     State,        ///< pointer to the kernel's own zero-initialised state +
                   ///< `index` bytes, kept across steps
+    TensorMap,    ///< pointer to a CUtensorMap in device memory over input
+                  ///< `index` (a 2-D weight), tiles of `box`, 128-byte swizzle
   };
   Kind kind = Kind::Input;
   int64_t index = 0;
+  /// TensorMap only: {rows, columns} of one copy; columns * element bytes
+  /// is 128 (one swizzle row).
+  std::array<int64_t, 2> box = {0, 0};
 
   static const char *kindName(Kind kind);
 };

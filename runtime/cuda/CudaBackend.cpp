@@ -34,6 +34,7 @@ CudaBackend::~CudaBackend() {
     driver_.unload(module);
   driver_.free(arena_);
   driver_.free(weights_);
+  driver_.free(tensorMapBlock_);
   driver_.free(packScratch_);
   driver_.free(kvCache_);
   driver_.freeHost(hostInputs_);
@@ -71,6 +72,7 @@ CudaBackend::create(const plan::Plan &plan, cuda::CudaDriver &driver, const Weig
   backend->stream_ = *stream;
   M2C_RETURN_IF_ERROR(backend->loadKernels());
   M2C_RETURN_IF_ERROR(backend->uploadWeights(reader, options));
+  M2C_RETURN_IF_ERROR(backend->encodeTensorMaps());
   M2C_RETURN_IF_ERROR(backend->allocate(options));
   return backend;
 }
@@ -108,6 +110,45 @@ Status CudaBackend::loadKernels() {
     }
   }
   return Status::ok();
+}
+
+Status CudaBackend::encodeTensorMaps() {
+  for (size_t e = 0; e < plan_.entries.size(); ++e)
+    for (size_t k = 0; k < launches_[e].size(); ++k)
+      for (const LaunchRef &ref : launches_[e][k])
+        for (const plan::GpuParam &param : ref.launch->params)
+          if (param.kind == plan::GpuParam::Kind::TensorMap)
+            tensorMaps_[{plan_.entries[e].kernels[k].inputs[param.index].index, param.box[0],
+                         param.box[1]}] = 0;
+  if (tensorMaps_.empty())
+    return Status::ok();
+  // CUtensorMap: 128 bytes, 64-byte aligned (allocations are 256-aligned).
+  constexpr uint64_t kMapBytes = 128;
+  std::vector<uint64_t> host(tensorMaps_.size() * kMapBytes / 8);
+  StatusOr<DevicePtr> block = driver_.allocate(host.size() * 8, "the tensor maps");
+  if (!block)
+    return block.status();
+  tensorMapBlock_ = *block;
+  size_t i = 0;
+  for (auto &[key, address] : tensorMaps_) {
+    auto [weight, boxRows, boxCols] = key;
+    const plan::Weight &w = plan_.weights[weight];
+    using Type = cuda::CudaDriver::TensorMapType;
+    Type type = w.storage.type == plan::ElementType::BF16  ? Type::BF16
+                : w.storage.type == plan::ElementType::F16 ? Type::F16
+                                                           : Type::F32;
+    M2C_RETURN_IF_ERROR(
+        driver_
+            .encodeTensorMap(&host[i * kMapBytes / 8], type, weightPtrs_[weight],
+                             static_cast<uint64_t>(w.shape[0]), static_cast<uint64_t>(w.shape[1]),
+                             static_cast<uint32_t>(boxRows), static_cast<uint32_t>(boxCols))
+            .withContext("weight '" + w.symbol + "'"));
+    address = tensorMapBlock_ + i * kMapBytes;
+    ++i;
+  }
+  M2C_RETURN_IF_ERROR(
+      driver_.copyToDevice(tensorMapBlock_, host.data(), host.size() * 8, stream_));
+  return driver_.synchronize(stream_);
 }
 
 Status CudaBackend::uploadWeights(const WeightReader &reader, const CudaBackendOptions &options) {
@@ -520,6 +561,9 @@ Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t 
       break;
     case plan::GpuParam::Kind::MaxBlocks:
       value = static_cast<uint32_t>(stride);
+      break;
+    case plan::GpuParam::Kind::TensorMap:
+      value = tensorMaps_.at({kernel.inputs[param.index].index, param.box[0], param.box[1]});
       break;
     }
     params[p] = &value;

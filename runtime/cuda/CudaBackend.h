@@ -25,6 +25,7 @@
 
 #include <map>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 namespace m2c {
@@ -111,6 +112,9 @@ private:
   Status loadKernels();
   Status allocate(const CudaBackendOptions &options);
   Status uploadWeights(const WeightReader &reader, const CudaBackendOptions &options);
+  /// Encodes every tensor map the launches name (GpuParam::Kind::TensorMap)
+  /// into device memory, once per (weight, box).
+  Status encodeTensorMaps();
   /// Loads the fill kernels and writes weight i with one when there is one
   /// for its types; `filled` says whether it did.
   Status fillRandom(size_t i, uint64_t seed, bool &filled);
@@ -157,6 +161,10 @@ private:
   /// Where each GPU kernel's state starts, past state_.
   std::vector<uint64_t> stateOffsets_;
   std::vector<cuda::DevicePtr> weightPtrs_;
+  /// Device addresses of the encoded tensor maps, by (weight, box rows, box
+  /// columns), in one allocation.
+  std::map<std::tuple<int64_t, int64_t, int64_t>, cuda::DevicePtr> tensorMaps_;
+  cuda::DevicePtr tensorMapBlock_ = 0;
   uint64_t weightBytes_ = 0, kvBytes_ = 0, arenaBytes_ = 0, kvLayerBytes_ = 0;
   int64_t numKvBlocks_ = 0;
   int64_t weightsFilledOnDevice_ = 0;

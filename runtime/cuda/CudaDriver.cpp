@@ -73,6 +73,10 @@ struct CudaDriver::Api {
   CUresult (*eventRecord)(void *, void *);
   CUresult (*eventSynchronize)(void *);
   CUresult (*eventElapsedTime)(float *, void *, void *);
+  /// Null before CUDA 12.
+  CUresult (*tensorMapEncodeTiled)(void *, int, unsigned, void *, const uint64_t *,
+                                   const uint64_t *, const unsigned *, const unsigned *, int, int,
+                                   int, int) = nullptr;
 };
 
 StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &library) {
@@ -119,6 +123,8 @@ StatusOr<std::unique_ptr<CudaDriver>> CudaDriver::load(const std::string &librar
   M2C_RETURN_IF_ERROR(resolve(api.launchKernel, "cuLaunchKernel"));
   if (void *symbol = dlsym(handle, "cuLaunchKernelEx"))
     api.launchKernelEx = reinterpret_cast<decltype(api.launchKernelEx)>(symbol);
+  if (void *symbol = dlsym(handle, "cuTensorMapEncodeTiled"))
+    api.tensorMapEncodeTiled = reinterpret_cast<decltype(api.tensorMapEncodeTiled)>(symbol);
   M2C_RETURN_IF_ERROR(resolve(api.streamBeginCapture, "cuStreamBeginCapture_v2"));
   M2C_RETURN_IF_ERROR(resolve(api.streamEndCapture, "cuStreamEndCapture"));
   M2C_RETURN_IF_ERROR(resolve(api.graphInstantiate, "cuGraphInstantiateWithFlags"));
@@ -218,6 +224,30 @@ Status CudaDriver::setMaxDynamicShared(FunctionHandle fn, int bytes) {
   if (CUresult r = api_->funcSetAttribute(fn, kMaxDynamicSharedSizeBytes, bytes))
     return Status::error("cuFuncSetAttribute(max dynamic shared = " + std::to_string(bytes) +
                          "): " + errorText(r));
+  return Status::ok();
+}
+
+Status CudaDriver::encodeTensorMap(void *out, TensorMapType type, DevicePtr address,
+                                   uint64_t rows, uint64_t cols, uint32_t boxRows,
+                                   uint32_t boxCols) {
+  if (!api_->tensorMapEncodeTiled)
+    return Status::error("the CUDA driver has no cuTensorMapEncodeTiled (CUDA 12+ is needed for "
+                         "sm_90a kernels)");
+  // CUtensorMapDataType, CUtensorMapSwizzle and CUtensorMapL2promotion of cuda.h.
+  constexpr int kFloat16 = 6, kFloat32 = 7, kBFloat16 = 9, kSwizzle128B = 3, kL2Promote256B = 3;
+  int dataType = type == TensorMapType::BF16 ? kBFloat16 : type == TensorMapType::F16 ? kFloat16
+                                                                                       : kFloat32;
+  uint64_t elementBytes = type == TensorMapType::F32 ? 4 : 2;
+  // Innermost dimension first; the stride of dimension 1 in bytes.
+  uint64_t dims[2] = {cols, rows}, strides[1] = {cols * elementBytes};
+  unsigned box[2] = {boxCols, boxRows}, elementStrides[2] = {1, 1};
+  if (CUresult r = api_->tensorMapEncodeTiled(out, dataType, 2, reinterpret_cast<void *>(address),
+                                              dims, strides, box, elementStrides,
+                                              /*interleave none*/ 0, kSwizzle128B, kL2Promote256B,
+                                              /*oob fill zeros*/ 0))
+    return Status::error("cuTensorMapEncodeTiled([" + std::to_string(rows) + ", " +
+                         std::to_string(cols) + "], box [" + std::to_string(boxRows) + ", " +
+                         std::to_string(boxCols) + "]): " + errorText(r));
   return Status::ok();
 }
 

@@ -14,7 +14,7 @@ using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
 constexpr const char *kParamKinds[] = {"input",      "output",     "kv_cache_layer", "workspace",
-                                       "num_tokens", "max_blocks", "state"};
+                                       "num_tokens", "max_blocks", "state",     "tensor_map"};
 constexpr int kNumParamKinds = sizeof(kParamKinds) / sizeof(kParamKinds[0]);
 
 ordered_json extentToJson(const GpuExtent &e) {
@@ -61,8 +61,11 @@ std::string gpuProgramToJson(const GpuProgram &program) {
     ordered_json launches = ordered_json::array();
     for (const GpuLaunch &l : k.launches) {
       ordered_json params = ordered_json::array();
-      for (const GpuParam &p : l.params)
+      for (const GpuParam &p : l.params) {
         params.push_back({{"kind", kParamKinds[static_cast<int>(p.kind)]}, {"index", p.index}});
+        if (p.kind == GpuParam::Kind::TensorMap)
+          params.back()["box"] = p.box;
+      }
       launches.push_back({{"entry", l.entry},
                           {"grid", {extentToJson(l.grid[0]), extentToJson(l.grid[1]),
                                     extentToJson(l.grid[2])}},
@@ -196,6 +199,18 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
           return fail(lpath + ".params", "a state offset lies outside the kernel's state");
         if (param.kind == GpuParam::Kind::Workspace && param.index > kernel.workspaceBytes)
           return fail(lpath + ".params", "a workspace offset lies outside the workspace");
+        if (param.kind == GpuParam::Kind::TensorMap) {
+          // The copy engine's limits: at most 256 elements a box side.
+          bool valid = p.contains("box") && p["box"].is_array() && p["box"].size() == 2;
+          for (size_t d = 0; valid && d < 2; ++d) {
+            valid = p["box"][d].is_number_integer() && p["box"][d].get<int64_t>() >= 1 &&
+                    p["box"][d].get<int64_t>() <= 256;
+            if (valid)
+              param.box[d] = p["box"][d].get<int64_t>();
+          }
+          if (!valid)
+            return fail(lpath + ".params", "a tensor_map needs a box of two sides in [1, 256]");
+        }
         launch.params.push_back(param);
       }
       kernel.launches.push_back(std::move(launch));
@@ -218,14 +233,29 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
       // Every pointer parameter must name an operand the plan kernel has.
       const Kernel &planKernel = plan.entries[e].kernels[k];
       for (const GpuLaunch &launch : program.kernels[index].launches)
-        for (const GpuParam &p : launch.params)
-          if ((p.kind == GpuParam::Kind::Input &&
+        for (const GpuParam &p : launch.params) {
+          if (((p.kind == GpuParam::Kind::Input || p.kind == GpuParam::Kind::TensorMap) &&
                p.index >= static_cast<int64_t>(planKernel.inputs.size())) ||
               (p.kind == GpuParam::Kind::Output &&
                p.index >= static_cast<int64_t>(planKernel.outputs.size())))
             return fail("kernel_of", "kernel '" + program.kernels[index].name +
                                          "' reads an operand plan kernel '" + planKernel.name +
                                          "' does not have");
+          if (p.kind != GpuParam::Kind::TensorMap)
+            continue;
+          const Operand &op = planKernel.inputs[p.index];
+          const Weight *w = op.kind == Operand::Kind::Weight ? &plan.weights[op.index] : nullptr;
+          // The map covers the stored [rows, cols] matrix: rows 16-byte
+          // aligned, one box row one 128-byte swizzle row.
+          if (!w || w->quantization != Quantization::None || w->shape.size() != 2 ||
+              (w->shape[1] * elementSize(w->storage.type)) % 16 != 0 ||
+              p.box[1] * elementSize(w->storage.type) != 128)
+            return fail("kernel_of", "kernel '" + program.kernels[index].name + "' maps input " +
+                                         std::to_string(p.index) + " of plan kernel '" +
+                                         planKernel.name +
+                                         "' as a tensor, which needs an unpacked 2-D weight "
+                                         "with 128-byte box rows");
+        }
       row.push_back(index);
     }
     program.kernelOf.push_back(std::move(row));

@@ -52,9 +52,15 @@ struct GpuParam {
     /// The kernel's state + `index` bytes: zeroed once when the backend is
     /// made, kept across steps, never shared with another kernel.
     State,
+    /// A CUtensorMap (in device memory) over input `index`, which must be
+    /// an unpacked 2-D weight: tiles of `box` {rows, columns}, with
+    /// columns * element bytes = 128 (the 128-byte swizzle), zero fill
+    /// past the edges. The backend encodes it once, after the weights load.
+    TensorMap,
   };
   Kind kind = Kind::Input;
   int64_t index = 0;
+  std::array<int64_t, 2> box = {0, 0}; ///< TensorMap only
 };
 
 struct GpuLaunch {

@@ -80,6 +80,8 @@ void printSummary(llvm::raw_ostream &os, const ptx::KernelBinary &binary, int64_
           param.kind == ptx::KernelParam::Kind::Workspace ||
           param.kind == ptx::KernelParam::Kind::State)
         os << "[" << param.index << "]";
+      if (param.kind == ptx::KernelParam::Kind::TensorMap)
+        os << "[" << param.index << ", box " << param.box[0] << "x" << param.box[1] << "]";
     }
     os << "\n";
   }

@@ -236,7 +236,8 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
       out.sharedBytes = launch.sharedBytes;
       out.forCandidates = launch.forCandidates;
       for (const ptx::KernelParam &param : launch.params)
-        out.params.push_back({static_cast<plan::GpuParam::Kind>(param.kind), param.index});
+        out.params.push_back(
+            {static_cast<plan::GpuParam::Kind>(param.kind), param.index, param.box});
       kernel.launches.push_back(std::move(out));
     }
     program.kernels.push_back(std::move(kernel));

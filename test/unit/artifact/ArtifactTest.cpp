@@ -308,6 +308,64 @@ TEST(ArtifactTest, CandidateLaunchesAreMarkedAndTheMarkIsChecked) {
             "gpu program: kernels[0].launches[0].for_candidates: expected a boolean");
 }
 
+// A tensor map names a weight and a box; the loader checks both, since the
+// backend hands the map to the copy engine as is.
+TEST(ArtifactTest, TensorMapParamsRoundTripAndAreChecked) {
+  Plan plan = gpuPlan();
+  // The kernel reads input 1 of both plan kernels: make both bf16 weights
+  // with 128-byte rows (64 columns).
+  for (Weight &w : plan.weights) {
+    w.shape = {8, 64};
+    w.type = w.storage.type = ElementType::BF16;
+  }
+  layoutEmbeddedWeights(plan);
+  GpuParam map{GpuParam::Kind::TensorMap, 1, {8, 64}};
+  plan.gpu.kernels[0].launches[0].params.push_back(map);
+  std::string json = gpuProgramToJson(plan.gpu);
+  ASSERT_NE(json.find("\"kind\": \"tensor_map\""), std::string::npos) << json;
+  StatusOr<GpuProgram> read = gpuProgramFromJson(json, plan);
+  ASSERT_TRUE(read) << read.status().message();
+  const GpuParam &back = read->kernels[0].launches[0].params.back();
+  EXPECT_EQ(back.kind, GpuParam::Kind::TensorMap);
+  EXPECT_EQ(back.index, 1);
+  EXPECT_EQ(back.box, (std::array<int64_t, 2>{8, 64}));
+
+  auto error = [&](const Plan &p) {
+    StatusOr<GpuProgram> bad = gpuProgramFromJson(gpuProgramToJson(p.gpu), p);
+    return bad ? std::string() : bad.status().message();
+  };
+  const std::string needs = "gpu program: kernel_of: kernel 'm2c_test' maps input 1 of plan "
+                            "kernel 'embed' as a tensor, which needs an unpacked 2-D weight "
+                            "with 128-byte box rows";
+  Plan narrowBox = plan; // 32 bf16 = 64 bytes: not one swizzle row
+  narrowBox.gpu.kernels[0].launches[0].params.back().box = {8, 32};
+  EXPECT_EQ(error(narrowBox), needs);
+  Plan packed = plan;
+  packed.weights[0].quantization = Quantization::Int8;
+  EXPECT_EQ(error(packed), needs);
+  Plan buffer = plan; // input 0 of 'lm_head' is an activation buffer
+  buffer.gpu.kernels[0].launches[0].params.back().index = 0;
+  EXPECT_EQ(error(buffer), "gpu program: kernel_of: kernel 'm2c_test' maps input 0 of plan "
+                           "kernel 'embed' as a tensor, which needs an unpacked 2-D weight with "
+                           "128-byte box rows");
+  Plan missing = plan;
+  missing.gpu.kernels[0].launches[0].params.back().index = 2;
+  EXPECT_EQ(error(missing), "gpu program: kernel_of: kernel 'm2c_test' reads an operand plan "
+                            "kernel 'embed' does not have");
+  std::string noBox = json;
+  size_t at = noBox.find("\"box\"");
+  ASSERT_NE(at, std::string::npos);
+  noBox.replace(at, 5, "\"bax\"");
+  StatusOr<GpuProgram> unboxed = gpuProgramFromJson(noBox, plan);
+  ASSERT_FALSE(unboxed);
+  EXPECT_EQ(unboxed.status().message(), "gpu program: kernels[0].launches[0].params: a "
+                                        "tensor_map needs a box of two sides in [1, 256]");
+  Plan bigBox = plan;
+  bigBox.gpu.kernels[0].launches[0].params.back().box = {512, 64};
+  EXPECT_EQ(error(bigBox), "gpu program: kernels[0].launches[0].params: a tensor_map needs a box "
+                           "of two sides in [1, 256]");
+}
+
 TEST(ArtifactTest, MissingFile) {
   StatusOr<Artifact> artifact = Artifact::load("/nonexistent/x.m2a");
   ASSERT_FALSE(artifact);
