@@ -77,6 +77,23 @@ Params gemmParams(int64_t k, int64_t weightBytes) {
           {"threads", 128}};
 }
 
+/// Prefill GEMM on sm_90a wgmma (bf16 weights): [128 x tile_n] per block
+/// of 2 warpgroups, k-tiles of 64 (one 128-byte swizzle row), weight tiles
+/// through TMA `stages` deep. tile_n 256: each f32 x tile (32 KB from L2 a
+/// k-tile) feeds twice the math of tile_n 128, which L2 bandwidth bounds
+/// (docs/ptx-codegen.md); 4 stages of 48 KB keep two weight tiles in flight.
+Params wgmmaGemmParams() {
+  return {{"tile_m", 128}, {"tile_n", 256}, {"tile_k", 64},
+          {"threads", 256}, {"stages", 4},   {"wgmma", 1}};
+}
+
+/// A weight the wgmma GEMM reads through a tensor map: bf16, not packed,
+/// not a dequantized FP8 checkpoint.
+bool wgmmaWeight(Value weight) {
+  return weightLoadBytes(weight) == 2 &&
+         cast<RankedTensorType>(weight.getType()).getElementType().isBF16();
+}
+
 class TileKernelsPass : public m2c::impl::TileKernelsBase<TileKernelsPass> {
 public:
   using TileKernelsBase::TileKernelsBase;
@@ -139,6 +156,8 @@ private:
       bool tokenRows = ShapedType::isDynamic(shapeOf(x)[0]);
       if (decode || !tokenRows)
         return std::make_pair(key, gemvParams(t, ws[0], tokenRows));
+      if (t.hasWgmma && wgmmaWeight(w) && ws[1] % 64 == 0)
+        return std::make_pair(key, wgmmaGemmParams());
       return std::make_pair(key, gemmParams(ws[1], weightLoadBytes(w)));
     }
     if (auto head = dyn_cast<m2c::norm::RmsLogitsOp>(op)) {

@@ -14,10 +14,13 @@ std::vector<std::string> tunableNames(llvm::StringRef key, const TileParams &par
   // The lm_head (norm.rms_logits) is a GEMV with a prologue and epilogue.
   if (family == "lm_head")
     return {"threads", "rows_per_warp", "tokens_per_block"};
-  if (family == "linear")
-    return params.count("rows_per_warp")
-               ? std::vector<std::string>{"threads", "rows_per_warp", "tokens_per_block"}
-               : std::vector<std::string>{"tile_n", "tile_k"};
+  if (family == "linear") {
+    if (params.count("rows_per_warp"))
+      return {"threads", "rows_per_warp", "tokens_per_block"};
+    if (params.count("wgmma"))
+      return {"tile_n", "stages"};
+    return {"tile_n", "tile_k"};
+  }
   if (family == "experts" && params.count("pairs_per_group"))
     return {"pairs_per_group", "up_rows_per_warp", "down_rows_per_warp"};
   if (family == "attention" && params.count("splits"))
@@ -62,6 +65,12 @@ std::vector<TileParams> tuningCandidates(llvm::StringRef key, const TileParams &
     for (int64_t rows : {1, 2, 4})
       for (int64_t t : tokens)
         add({{"threads", 128}, {"rows_per_warp", rows}, {"tokens_per_block", t}});
+  } else if (family == "linear" && base.count("stages")) {
+    // wgmma: a wider tile reads each x tile for more columns; more stages
+    // keep more weight tiles in flight (4 x 48 KB at tile_n 256 is the most
+    // shared memory allows).
+    for (auto [n, stages] : {std::pair<int64_t, int64_t>{128, 4}, {128, 6}, {256, 3}, {256, 4}})
+      add({{"tile_n", n}, {"stages", stages}});
   } else if (family == "linear" && base.count("tile_n")) {
     // tile_k 64 only where the cost model allowed it (K and registers).
     for (int64_t n : {64, 128})

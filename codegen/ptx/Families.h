@@ -41,6 +41,13 @@ mlir::LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, Kern
 /// Whether the mma.sync GEMM handles this linear's shapes.
 bool mmaGemmSupports(const KernelSpec &spec);
 
+// GemmWgmma.cpp
+/// The sm_90a prefill GEMM: wgmma tiles, weights through TMA.
+mlir::LogicalResult buildWgmmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+/// Whether it handles this linear: f32 activations, an unpacked bf16
+/// weight, K a multiple of 64.
+bool wgmmaGemmSupports(const KernelSpec &spec);
+
 // TopCandidates.cpp
 /// An order-preserving u32 of an f32: -0 as +0, NaN above +inf (or below
 /// -inf, by its sign); the high half of sampling::candidateKey.

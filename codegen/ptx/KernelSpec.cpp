@@ -64,7 +64,9 @@ std::string KernelSpec::key() const {
   llvm::raw_string_ostream os(s);
   os << plan::kernelKindName(kind);
   if (kind == plan::KernelKind::Linear)
-    os << (linear == LinearVariant::Gemv ? "/gemv" : "/mma");
+    os << (linear == LinearVariant::Gemv  ? "/gemv"
+           : linear == LinearVariant::Mma ? "/mma"
+                                          : "/wgmma");
   if (kind == plan::KernelKind::Attention)
     os << (decode ? "/decode" : "/prefill");
   if (kind == plan::KernelKind::MoeExperts)

@@ -41,6 +41,7 @@ struct TensorInfo {
 enum class LinearVariant : uint8_t {
   Gemv, ///< decode: one warp per few output rows, 16-byte loads across K
   Mma,  ///< prefill: mma.sync m16n8k16 bf16 tiles
+  Wgmma, ///< prefill on sm_90a: wgmma tiles, weights through TMA
 };
 
 struct KernelSpec {

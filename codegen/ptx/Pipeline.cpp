@@ -143,6 +143,9 @@ lowerToPtx(ModuleOp module, const PtxOptions &options) {
   // Kernel parameters are plain device pointers (all memrefs are static).
   toNvvm.useBarePtrCallConv = true;
   gpuPm.addPass(createConvertGpuOpsToNVVMOps(toNvvm));
+  // NVVM ops without an LLVM intrinsic (mbarrier.try_wait.parity's loop,
+  // wgmma.mma_async) become inline PTX.
+  gpuPm.addPass(createConvertNVVMToLLVMPass());
   gpuPm.addPass(createReconcileUnrealizedCastsPass());
 
   GpuModuleToBinaryPassOptions toBinary;
