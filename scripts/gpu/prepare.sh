@@ -27,6 +27,16 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --output-dir "$out" >/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --emit=manifest --output-dir "$out" >/dev/null
   done
+  # sm_90a plans: their prefill GEMMs are the wgmma + TMA kernel.
+  for item in "tiny-sm90a:tiny" "card-sm90a:minimax-m2-card"; do
+    IFS=: read -r name model <<< "$item"
+    out=".deps/ptx/$name"
+    mkdir -p "$out"
+    "$build/bin/m2c" compile "$model" --target sm_90a --weights none --kv-cache-dtype bf16 \
+      --emit=plan -o "$out/plan.json" 2>/dev/null
+    "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90a --output-dir "$out" >/dev/null
+    "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90a --emit=manifest --output-dir "$out" >/dev/null
+  done
   # Artifacts the GPU tests and runs execute (tiny ones embed their weights;
   # the full-size ones generate them at load with --random-weights).
   art=.deps/artifacts
@@ -37,6 +47,8 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     -o "$art/tiny-sm90.m2a"
   m2c compile tiny --target sm_90 --kv-cache-dtype bf16 --random-weights --weights embed \
     -o "$art/tiny-sm90-bf16kv.m2a"
+  m2c compile tiny --target sm_90a --kv-cache-dtype bf16 --random-weights --weights embed \
+    -o "$art/tiny-sm90a.m2a"
   # The fp8 checkpoint's rotary_dim (24) is not a multiple of the 8 bf16
   # elements the attention kernel moves at once; its cache stays f32.
   for golden in bf16:bf16 fp8:f32; do
@@ -50,6 +62,8 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
       --random-weights --weights embed -o "$art/tiny-sm90-$q.m2a"
   done
   m2c compile minimax-m2-card --target sm_90 --weights none -o "$art/card-sm90.m2a"
+  # sm_90a: the prefill GEMMs on wgmma + TMA (the rest as on sm_90).
+  m2c compile minimax-m2-card --target sm_90a --weights none -o "$art/card-sm90a.m2a"
   # The card with the lm_head as a plain GEMV after its own norm kernel, and
   # the argmax on the host: the baseline of the fused decode tail.
   m2c compile minimax-m2-card --target sm_90 --weights none --disable-pass=m2c-fuse-decode-tail \

@@ -65,7 +65,7 @@ class Pointer(int):
     """A raw device address argument (a plain int is an i32 scalar)."""
 
 
-def launch(function, grid, block, args):
+def launch(function, grid, block, args, shared_bytes=0):
     holders = []
     for a in args:
         if isinstance(a, torch.Tensor):
@@ -78,8 +78,29 @@ def launch(function, grid, block, args):
             raise TypeError(f"bad kernel argument {a!r}")
     params = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
     stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
-    _check(_cuda.cuLaunchKernel(function, *grid, *block, 0, stream, params, None),
+    if shared_bytes > 48 * 1024:
+        # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+        _check(_cuda.cuFuncSetAttribute(function, 8, shared_bytes), "cuFuncSetAttribute")
+    _check(_cuda.cuLaunchKernel(function, *grid, *block, shared_bytes, stream, params, None),
            "cuLaunchKernel")
+
+
+def tensor_map(matrix, box):
+    """A CUtensorMap over a 2-D bf16/f16/f32 matrix in device memory, as the
+    runtime encodes it (tensor_map parameters): boxes of box = [rows, cols],
+    128-byte swizzle, zero fill. Returns the device tensor holding it."""
+    data_type = {torch.bfloat16: 9, torch.float16: 6, torch.float32: 7}[matrix.dtype]
+    rows, cols = matrix.shape
+    raw = (ctypes.c_uint64 * 16)()
+    dims = (ctypes.c_uint64 * 2)(cols, rows)
+    strides = (ctypes.c_uint64 * 1)(cols * matrix.element_size())
+    box_dims = (ctypes.c_uint32 * 2)(box[1], box[0])
+    element_strides = (ctypes.c_uint32 * 2)(1, 1)
+    # interleave none, swizzle 128B (3), L2 promotion 256B (3), zero fill (0)
+    _check(_cuda.cuTensorMapEncodeTiled(raw, data_type, 2, ctypes.c_void_p(matrix.data_ptr()),
+                                        dims, strides, box_dims, element_strides, 0, 3, 3, 0),
+           "cuTensorMapEncodeTiled")
+    return torch.frombuffer(bytearray(bytes(raw)), dtype=torch.uint8).to("cuda")
 
 
 def extent(e, tokens):
@@ -300,16 +321,24 @@ class Checker:
                     args.append(launch_tokens[0])
                 elif kindp == "max_blocks":
                     args.append(step.max_blocks)
+                elif kindp == "tensor_map":
+                    # Encoded once, before any graph capture replays it.
+                    key = (idx, tuple(p["box"]))
+                    if key not in maps:
+                        maps[key] = tensor_map(ins[idx], p["box"])
+                    args.append(maps[key])
                 else:
                     raise RuntimeError(f"unknown param kind {kindp}")
             return args
 
         launch_tokens = [tokens]
+        maps = {}  # tensor maps by (input, box), alive while launches may run
 
         def run_all():
             for l in binary["launches"]:
                 grid = [extent(e, launch_tokens[0]) for e in l["grid"]]
-                launch(module.function(l["entry"]), grid, l["block"], args_for(l))
+                launch(module.function(l["entry"]), grid, l["block"], args_for(l),
+                       l.get("shared_bytes", 0))
 
         run_all()
         torch.cuda.synchronize()
@@ -332,7 +361,8 @@ class Checker:
             outs[3].fill_(float("nan"))
             for l in binary["launches"][-2:]:  # the candidates' two launches
                 grid = [extent(e, launch_tokens[0]) for e in l["grid"]]
-                launch(module.function(l["entry"]), grid, l["block"], args_for(l))
+                launch(module.function(l["entry"]), grid, l["block"], args_for(l),
+                       l.get("shared_bytes", 0))
             torch.cuda.synchronize()
             if not candidates_ok(outs[0], outs[2], outs[3]):
                 ok, note = False, note + " (candidates differ on tied logits)"
@@ -493,6 +523,29 @@ class Checker:
         if kind == "linear" and "mma" in binary["signature"]:
             n, kdim = ins[1].shape
             line += f"  {2 * tokens * n * kdim / us / 1e6:7.1f} TFLOP/s"
+            # cuBLAS on the same shape in the same run: bf16 x (the kernel
+            # rounds x to bf16 too) times the same weight, f32 out.
+            xb = ins[0][:tokens].to(torch.bfloat16)
+            wt = ins[1].t()
+            try:
+                torch.matmul(xb, wt, out_dtype=torch.float32)
+                mm = lambda: torch.matmul(xb, wt, out_dtype=torch.float32)
+            except TypeError:  # older torch: bf16 out
+                mm = lambda: torch.matmul(xb, wt)
+            for _ in range(3):
+                mm()
+            torch.cuda.synchronize()
+            cublas_times = []
+            for _ in range(5):
+                start.record()
+                for _ in range(reps):
+                    mm()
+                end.record()
+                torch.cuda.synchronize()
+                cublas_times.append(start.elapsed_time(end) * 1e3 / reps)
+            cublas_us = sorted(cublas_times)[2]
+            line += (f"  cuBLAS {cublas_us:.2f} us ({2 * tokens * n * kdim / cublas_us / 1e6:.1f} "
+                     f"TFLOP/s): {cublas_us / us * 100:.0f}% of cuBLAS")
         print(line, flush=True)
 
 

@@ -381,7 +381,8 @@ INSTANTIATE_TEST_SUITE_P(
     Backends, SchedulerTest,
     ::testing::Values(SchedulerCase{"cpu", "tiny-cpu.m2a", 400},
                       SchedulerCase{"cuda", "tiny-sm90.m2a", 2000},
-                      SchedulerCase{"cuda", "tiny-sm90-bf16kv.m2a", 2000}),
+                      SchedulerCase{"cuda", "tiny-sm90-bf16kv.m2a", 2000},
+                      SchedulerCase{"cuda", "tiny-sm90a.m2a", 2000}),
     [](const ::testing::TestParamInfo<SchedulerCase> &info) {
       std::string name = std::string(info.param.backend) + "_" + info.param.artifact;
       for (char &c : name)
