@@ -39,10 +39,12 @@ if want runtime || want build; then
   fi
 fi
 
+# M2C_PTX_DIR: every PTX module m2c compiled must load on this driver;
+# M2C_TEST_ARTIFACTS: what the CUDA backend and scheduler tests (and the
+# engine section's sanitizer runs, which skip every case without it) run.
+export M2C_PTX_DIR="$PWD/.deps/ptx" M2C_TEST_ARTIFACTS="$PWD/.deps/artifacts"
+
 if want runtime && [[ -x build-gpu/bin/EngineTest ]]; then
-  # M2C_PTX_DIR: every PTX module m2c compiled must load on this driver;
-  # M2C_TEST_ARTIFACTS: what the CUDA backend and scheduler tests run.
-  export M2C_PTX_DIR="$PWD/.deps/ptx" M2C_TEST_ARTIFACTS="$PWD/.deps/artifacts"
   ctest --test-dir build-gpu -j 4 --output-on-failure > "$OUT/runtime-ctest.log" 2>&1
   note "runtime ctest: $(grep -E 'tests passed|tests failed' "$OUT/runtime-ctest.log" | tail -1)"
   grep -E "Failed|\*\*\*" "$OUT/runtime-ctest.log" | head -20 | tee -a "$summary"
@@ -58,7 +60,7 @@ if want engine; then
   for tool in memcheck racecheck; do
     if compute-sanitizer --tool "$tool" --error-exitcode 3 build-gpu/bin/EngineTest \
          --gtest_filter='*SanitizerPrefillAndDecode*' > "$OUT/sanitizer-$tool.log" 2>&1; then
-      note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer-$tool.log" | tail -1)"
+      note "compute-sanitizer $tool: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer-$tool.log" | tail -1), $(grep -c '^\[       OK \]' "$OUT/sanitizer-$tool.log") cases run, $(grep -c '^\[  SKIPPED \]' "$OUT/sanitizer-$tool.log") skipped"
     else
       note "compute-sanitizer $tool: FAILED (see sanitizer-$tool.log)"
       grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race|Error" "$OUT/sanitizer-$tool.log" | head -10 | tee -a "$summary"
