@@ -11,8 +11,11 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
-#include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 
@@ -82,8 +85,10 @@ Params gemmParams(int64_t k, int64_t weightBytes) {
 /// through TMA `stages` deep. tile_n 256: each f32 x tile (32 KB from L2 a
 /// k-tile) feeds twice the math of tile_n 128, which L2 bandwidth bounds
 /// (docs/ptx-codegen.md); 4 stages of 48 KB keep two weight tiles in flight.
-Params wgmmaGemmParams() {
-  return {{"tile_m", 128}, {"tile_n", 256}, {"tile_k", 64},
+Params wgmmaGemmParams(int64_t n) {
+  // A narrower layer gets the narrowest tile that covers it.
+  int64_t tileN = std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 64, 256);
+  return {{"tile_m", 128}, {"tile_n", tileN}, {"tile_k", 64},
           {"threads", 256}, {"stages", 4},   {"wgmma", 1}};
 }
 
@@ -157,7 +162,7 @@ private:
       if (decode || !tokenRows)
         return std::make_pair(key, gemvParams(t, ws[0], tokenRows));
       if (t.hasWgmma && wgmmaWeight(w) && ws[1] % 64 == 0)
-        return std::make_pair(key, wgmmaGemmParams());
+        return std::make_pair(key, wgmmaGemmParams(ws[0]));
       return std::make_pair(key, gemmParams(ws[1], weightLoadBytes(w)));
     }
     if (auto head = dyn_cast<m2c::norm::RmsLogitsOp>(op)) {
@@ -184,6 +189,16 @@ private:
                                           {"up_rows_per_warp", packed ? 2 : 1},
                                           {"down_rows_per_warp", packed ? 4 : 2}});
       }
+      // Prefill on sm_90a with bf16 weights: wgmma tiles of 64 pairs x 256
+      // columns, 2 warpgroups of 128 columns (docs/ptx-codegen.md).
+      if (t.hasWgmma && wgmmaWeight(experts.getGateProj()) &&
+          wgmmaWeight(experts.getUpProj()) && wgmmaWeight(experts.getDownProj()) &&
+          w1[1] % 64 == 0 && w1[2] % 64 == 0)
+        return std::make_pair(key, Params{{"threads", 256},
+                                          {"tile_m", 64},
+                                          {"up_tile_n", 256},
+                                          {"down_tile_n", 256},
+                                          {"wgmma", 1}});
       // Prefill: pairs sorted by expert, mma.sync tiles of 64 pairs.
       return std::make_pair(key, Params{{"threads", 128},
                                         {"tile_m", 64},

@@ -76,6 +76,9 @@ mlir::LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &
                                            KernelBinary &out);
 /// Whether the grouped tensor-core experts handle these shapes.
 bool moeGroupedSupports(const KernelSpec &spec);
+/// And whether their GEMMs can run on wgmma + TMA (sm_90a, tile.wgmma = 1):
+/// unpacked bf16 weights, hidden and intermediate sizes multiples of 64.
+bool moeWgmmaSupports(const KernelSpec &spec);
 /// m2c_moe_combine: out[t] = sum_j w[t, j] y[yRow(t, j)] (+ the residual
 /// input 6), j in slot order, so the result never depends on where the
 /// pairs' rows were computed. Parameters: the route weights, `extraParams`

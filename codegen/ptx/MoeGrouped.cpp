@@ -25,6 +25,7 @@
 #include "codegen/ptx/Families.h"
 #include "codegen/ptx/Mma.h"
 #include "codegen/ptx/WeightOperand.h"
+#include "codegen/ptx/Wgmma.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -127,6 +128,17 @@ bool moeGroupedSupports(const KernelSpec &spec) {
          spec.outputs[0].type == plan::ElementType::F32;
 }
 
+namespace {
+LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Meta &meta,
+                             const std::string &shape, const FuncParam &metaParam,
+                             const FuncParam &actParam, const FuncParam &yParam,
+                             KernelBinary &out);
+LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const Meta &meta,
+                               const std::string &shape, const FuncParam &metaParam,
+                               const FuncParam &actParam, const FuncParam &yParam,
+                               KernelBinary &out);
+} // namespace
+
 LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
                                      KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &idsT = spec.inputs[1], &weightsT = spec.inputs[2];
@@ -154,7 +166,6 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
   FuncParam metaParam{metaType, {KernelParam::Kind::Workspace, 0}};
   FuncParam actParam{actType, {KernelParam::Kind::Workspace, actOffset}};
   FuncParam yParam{yType, {KernelParam::Kind::Workspace, yOffset}};
-  const LaunchExtent tiles = LaunchExtent::tokens(topK, kBlockM, 1, E);
   Type i32 = kb.i32();
 
   // 1. Sort the pairs by expert and cut the tiles.
@@ -215,6 +226,37 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
     });
   }
 
+  if (spec.tileParam("wgmma", 0) != 0) {
+    if (!moeWgmmaSupports(spec))
+      return unsupported(kb, "grouped experts on wgmma need unpacked bf16 weights, and hidden and "
+                             "intermediate sizes that are multiples of 64");
+    if (failed(emitExpertsWgmma(kb, spec, meta, shape, metaParam, actParam, yParam, out)))
+      return failure();
+  } else if (failed(emitExpertsMma(kb, spec, meta, shape, metaParam, actParam, yParam, out))) {
+    return failure();
+  }
+
+  // 4. out[t] = sum_j w[t, j] y[pos(t, j)] (+ residual), j in slot order.
+  emitMoeCombine(kb, spec, shape, {metaParam}, yParam, out,
+                 [&](ValueRange extra, Value token, int64_t j) {
+                   Value slot = kb.add(kb.add(kb.mul(token, topK), j), meta.slotOfPair());
+                   return kb.toIndex(kb.loadScalar(extra[0], {slot}));
+                 });
+  return success();
+}
+
+namespace {
+
+LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Meta &meta,
+                             const std::string &shape, const FuncParam &metaParam,
+                             const FuncParam &actParam, const FuncParam &yParam,
+                             KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0];
+  const TensorInfo &w1 = spec.inputs[3], &w3 = spec.inputs[4], &w2 = spec.inputs[5];
+  const int64_t E = w1.shape[0], I = w1.shape[1], Hd = w1.shape[2],
+                topK = spec.inputs[1].shape[1];
+  WeightOperand up1(w1), up3(w3), down(w2);
+  const LaunchExtent tiles = LaunchExtent::tokens(topK, kBlockM, 1, E);
   if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", mma::kThreads)) ||
       failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
       failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", 64)) ||
@@ -338,13 +380,124 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
     });
   }
 
-  // 4. out[t] = sum_j w[t, j] y[pos(t, j)] (+ residual), j in slot order.
-  emitMoeCombine(kb, spec, shape, {metaParam}, yParam, out,
-                 [&](ValueRange extra, Value token, int64_t j) {
-                   Value slot = kb.add(kb.add(kb.mul(token, topK), j), meta.slotOfPair());
-                   return kb.toIndex(kb.loadScalar(extra[0], {slot}));
-                 });
   return success();
+}
+
+/// Steps 2 and 3 on wgmma (sm_90a): blocks of 2 warpgroups over one
+/// 64-row tile of sorted pairs, each warpgroup 128 of the block's 256
+/// columns; W1 and W3 (up), W2 (down) through TMA, their [E, N, K] stacks
+/// mapped as [E * N, K] (a box past an expert's last row reads the next
+/// expert's, whose columns the epilogue drops).
+LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const Meta &meta,
+                               const std::string &shape, const FuncParam &metaParam,
+                               const FuncParam &actParam, const FuncParam &yParam,
+                               KernelBinary &out) {
+  const TensorInfo &x = spec.inputs[0], &w1 = spec.inputs[3];
+  const int64_t E = w1.shape[0], I = w1.shape[1], Hd = w1.shape[2],
+                topK = spec.inputs[1].shape[1];
+  const LaunchExtent tiles = LaunchExtent::tokens(topK, kBlockM, 1, E);
+  wgmma::Tile upTile{1, 2, 128, 2, 3}, downTile{1, 2, 128, 1, 4};
+  if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", upTile.threads())) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", upTile.blockN())) ||
+      failed(checkFixedTileParam(kb, spec, "grouped experts", "down_tile_n",
+                                 downTile.blockN())) ||
+      failed(wgmma::checkTile(kb, "grouped experts (up)", upTile)) ||
+      failed(wgmma::checkTile(kb, "grouped experts (down)", downTile)))
+    return failure();
+  Type bf16 = kb.b.getBF16Type();
+  auto pairStore = [&](ArrayRef<Value> values) {
+    return vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values);
+  };
+
+  // 2. act = silu(x W1[e]^T) * (x W3[e]^T).
+  {
+    const std::string name = "m2c_moe_up_wgmma" + shape;
+    SmallVector<FuncParam> params = {inputParam(kb, x, 0),
+                                     wgmma::tensorMapParam(kb, 3, upTile.blockN()),
+                                     wgmma::tensorMapParam(kb, 4, upTile.blockN()), metaParam,
+                                     actParam};
+    SmallVector<Value> args = kb.beginKernel(
+        name, params, {upTile.threads(), 1, 1},
+        {tiles, LaunchExtent::fixed(ceilDiv(I, upTile.blockN())), LaunchExtent::fixed(1)}, out);
+    out.launches.back().sharedBytes = upTile.sharedBytes();
+    Value xs = args[0], m = args[3], act = args[4];
+    Value tileId = kb.blockId(gpu::Dimension::x);
+    Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), upTile.blockN());
+    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
+    // The whole block agrees, so the barriers inside stay uniform.
+    kb.ifThen(kb.ult(tileId, count), [&] {
+      TileInfo t = loadTile(kb, meta, m, tileId);
+      Value lastRow = kb.sub(t.rows, kb.idx(1));
+      auto tokenRow = [&](Value r) -> SmallVector<Value> {
+        Value sorted = kb.add(t.firstRow, kb.minu(r, lastRow));
+        Value pair = kb.toIndex(kb.loadScalar(m, {kb.add(sorted, meta.sortedPair())}));
+        return {kb.divu(pair, topK)};
+      };
+      Value mapRow = kb.toI32(kb.add(kb.mul(t.expert, I), n0));
+      wgmma::Operands ops{xs, byteSize(x.type), tokenRow, {args[1], args[2]}, {mapRow, mapRow}};
+      SmallVector<SmallVector<Value>> acc = wgmma::emitMainLoop(kb, upTile, Hd, ops, name + "_shared");
+      wgmma::forEachPair(kb, upTile, [&](Value row, Value col, int64_t index) {
+        Value c = kb.add(n0, col);
+        kb.ifThen(kb.andi(kb.ult(row, t.rows), kb.ult(c, I)), [&] {
+          SmallVector<Value> values;
+          for (int64_t i = 0; i < 2; ++i) {
+            Value g = acc[0][index + i], u = acc[1][index + i];
+            // torch's silu: g / (1 + exp(-g)).
+            Value silu =
+                kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
+            values.push_back(kb.mulf(silu, u));
+          }
+          kb.store(kb.fromF32(pairStore(values), bf16), act, {kb.add(t.firstRow, row), c});
+        });
+      });
+    });
+  }
+
+  // 3. y = act W2[e]^T.
+  {
+    const std::string name = "m2c_moe_down_wgmma" + shape;
+    SmallVector<FuncParam> params = {wgmma::tensorMapParam(kb, 5, downTile.blockN()),
+                                     metaParam, actParam, yParam};
+    SmallVector<Value> args = kb.beginKernel(
+        name, params, {downTile.threads(), 1, 1},
+        {tiles, LaunchExtent::fixed(ceilDiv(Hd, downTile.blockN())), LaunchExtent::fixed(1)},
+        out);
+    out.launches.back().sharedBytes = downTile.sharedBytes();
+    Value m = args[1], act = args[2], ys = args[3];
+    Value tileId = kb.blockId(gpu::Dimension::x);
+    Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), downTile.blockN());
+    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
+    kb.ifThen(kb.ult(tileId, count), [&] {
+      TileInfo t = loadTile(kb, meta, m, tileId);
+      Value lastRow = kb.sub(t.rows, kb.idx(1));
+      auto actRow = [&](Value r) -> SmallVector<Value> {
+        return {kb.add(t.firstRow, kb.minu(r, lastRow))};
+      };
+      Value mapRow = kb.toI32(kb.add(kb.mul(t.expert, Hd), n0));
+      wgmma::Operands ops{act, 2, actRow, {args[0]}, {mapRow}};
+      SmallVector<SmallVector<Value>> acc = wgmma::emitMainLoop(kb, downTile, I, ops, name + "_shared");
+      wgmma::forEachPair(kb, downTile, [&](Value row, Value col, int64_t index) {
+        Value c = kb.add(n0, col);
+        kb.ifThen(kb.andi(kb.ult(row, t.rows), kb.ult(c, Hd)), [&] {
+          kb.store(pairStore({acc[0][index], acc[0][index + 1]}), ys,
+                   {kb.add(t.firstRow, row), c});
+        });
+      });
+    });
+  }
+  return success();
+}
+
+} // namespace
+
+bool moeWgmmaSupports(const KernelSpec &spec) {
+  // The A operands are f32 (or 2-byte) x and the bf16 activations; the
+  // sort's 64-row tiles are one warpgroup's rows.
+  return moeGroupedSupports(spec) && wgmma::weightSupported(spec.inputs[3]) &&
+         wgmma::weightSupported(spec.inputs[4]) && wgmma::weightSupported(spec.inputs[5]) &&
+         spec.inputs[3].shape[2] % wgmma::kBlockK == 0 &&
+         spec.inputs[5].shape[2] % wgmma::kBlockK == 0 && kBlockM == wgmma::kWarpgroupRows;
 }
 
 } // namespace m2c::ptx

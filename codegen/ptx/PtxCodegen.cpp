@@ -281,8 +281,8 @@ void renameKernel(gpu::GPUModuleOp gpuModule, KernelBinary &binary, const std::s
 /// Appends the gpu.module of `spec` to `module`.
 LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec &spec,
                                  const PtxOptions &options, KernelBinary &binary) {
-  if (spec.linear == LinearVariant::Wgmma && options.target != PtxTarget::SM90a)
-    return emitError(loc) << "the wgmma GEMM of '" << spec.key() << "' needs --target sm_90a, not "
+  if (spec.tileParam("wgmma", 0) != 0 && options.target != PtxTarget::SM90a)
+    return emitError(loc) << "the wgmma kernel of '" << spec.key() << "' needs --target sm_90a, not "
                           << ptxTargetName(options.target);
   ImplicitLocOpBuilder b(loc, module.getContext());
   b.setInsertionPointToEnd(module.getBody());

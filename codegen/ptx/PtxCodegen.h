@@ -88,7 +88,8 @@ struct KernelParam {
     State,        ///< pointer to the kernel's own zero-initialised state +
                   ///< `index` bytes, kept across steps
     TensorMap,    ///< pointer to a CUtensorMap in device memory over input
-                  ///< `index` (a 2-D weight), tiles of `box`, 128-byte swizzle
+                  ///< `index` (a weight as [rows, last dim]), tiles of `box`,
+                  ///< 128-byte swizzle
   };
   Kind kind = Kind::Input;
   int64_t index = 0;

@@ -140,7 +140,8 @@ Status CudaBackend::encodeTensorMaps() {
     M2C_RETURN_IF_ERROR(
         driver_
             .encodeTensorMap(&host[i * kMapBytes / 8], type, weightPtrs_[weight],
-                             static_cast<uint64_t>(w.shape[0]), static_cast<uint64_t>(w.shape[1]),
+                             static_cast<uint64_t>(w.numElements() / w.shape.back()),
+                             static_cast<uint64_t>(w.shape.back()),
                              static_cast<uint32_t>(boxRows), static_cast<uint32_t>(boxCols))
             .withContext("weight '" + w.symbol + "'"));
     address = tensorMapBlock_ + i * kMapBytes;

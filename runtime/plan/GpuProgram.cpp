@@ -245,15 +245,16 @@ StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &pla
             continue;
           const Operand &op = planKernel.inputs[p.index];
           const Weight *w = op.kind == Operand::Kind::Weight ? &plan.weights[op.index] : nullptr;
-          // The map covers the stored [rows, cols] matrix: rows 16-byte
-          // aligned, one box row one 128-byte swizzle row.
-          if (!w || w->quantization != Quantization::None || w->shape.size() != 2 ||
-              (w->shape[1] * elementSize(w->storage.type)) % 16 != 0 ||
+          // The map covers the stored matrix as [rows, last dimension]
+          // (stacked experts' leading dimensions folded into the rows): rows
+          // 16-byte aligned, one box row one 128-byte swizzle row.
+          if (!w || w->quantization != Quantization::None || w->shape.size() < 2 ||
+              (w->shape.back() * elementSize(w->storage.type)) % 16 != 0 ||
               p.box[1] * elementSize(w->storage.type) != 128)
             return fail("kernel_of", "kernel '" + program.kernels[index].name + "' maps input " +
                                          std::to_string(p.index) + " of plan kernel '" +
                                          planKernel.name +
-                                         "' as a tensor, which needs an unpacked 2-D weight "
+                                         "' as a tensor, which needs an unpacked weight "
                                          "with 128-byte box rows");
         }
       row.push_back(index);

@@ -53,7 +53,8 @@ struct GpuParam {
     /// made, kept across steps, never shared with another kernel.
     State,
     /// A CUtensorMap (in device memory) over input `index`, which must be
-    /// an unpacked 2-D weight: tiles of `box` {rows, columns}, with
+    /// an unpacked weight, seen as [rows, last dimension] (a stack of
+    /// experts' matrices is one tall matrix): tiles of `box` {rows, columns}, with
     /// columns * element bytes = 128 (the 128-byte swizzle), zero fill
     /// past the edges. The backend encodes it once, after the weights load.
     TensorMap,

@@ -27,12 +27,14 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --output-dir "$out" >/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90 --emit=manifest --output-dir "$out" >/dev/null
   done
-  # sm_90a plans: their prefill GEMMs are the wgmma + TMA kernel.
-  for item in "tiny-sm90a:tiny" "card-sm90a:minimax-m2-card"; do
-    IFS=: read -r name model <<< "$item"
+  # sm_90a plans: their prefill GEMMs and grouped experts are the wgmma +
+  # TMA kernels (tiny's experts need an intermediate size of 64k for them).
+  for item in "tiny-sm90a:tiny:--set intermediate_size=128" "card-sm90a:minimax-m2-card:"; do
+    IFS=: read -r name model flags <<< "$item"
     out=".deps/ptx/$name"
     mkdir -p "$out"
-    "$build/bin/m2c" compile "$model" --target sm_90a --weights none --kv-cache-dtype bf16 \
+    # shellcheck disable=SC2086
+    "$build/bin/m2c" compile "$model" --target sm_90a --weights none --kv-cache-dtype bf16 $flags \
       --emit=plan -o "$out/plan.json" 2>/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90a --output-dir "$out" >/dev/null
     "$build/bin/m2c-ptx" "$out/plan.json" --target sm_90a --emit=manifest --output-dir "$out" >/dev/null
@@ -47,8 +49,8 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     -o "$art/tiny-sm90.m2a"
   m2c compile tiny --target sm_90 --kv-cache-dtype bf16 --random-weights --weights embed \
     -o "$art/tiny-sm90-bf16kv.m2a"
-  m2c compile tiny --target sm_90a --kv-cache-dtype bf16 --random-weights --weights embed \
-    -o "$art/tiny-sm90a.m2a"
+  m2c compile tiny --target sm_90a --set intermediate_size=128 --kv-cache-dtype bf16 \
+    --random-weights --weights embed -o "$art/tiny-sm90a.m2a"
   # The fp8 checkpoint's rotary_dim (24) is not a multiple of the 8 bf16
   # elements the attention kernel moves at once; its cache stays f32.
   for golden in bf16:bf16 fp8:f32; do

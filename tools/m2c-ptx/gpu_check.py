@@ -86,10 +86,11 @@ def launch(function, grid, block, args, shared_bytes=0):
 
 
 def tensor_map(matrix, box):
-    """A CUtensorMap over a 2-D bf16/f16/f32 matrix in device memory, as the
+    """A CUtensorMap over a bf16/f16/f32 weight in device memory, as the
     runtime encodes it (tensor_map parameters): boxes of box = [rows, cols],
     128-byte swizzle, zero fill. Returns the device tensor holding it."""
     data_type = {torch.bfloat16: 9, torch.float16: 6, torch.float32: 7}[matrix.dtype]
+    matrix = matrix.reshape(-1, matrix.shape[-1])  # stacked experts: one tall matrix
     rows, cols = matrix.shape
     raw = (ctypes.c_uint64 * 16)()
     dims = (ctypes.c_uint64 * 2)(cols, rows)

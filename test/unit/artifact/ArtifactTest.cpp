@@ -335,8 +335,8 @@ TEST(ArtifactTest, TensorMapParamsRoundTripAndAreChecked) {
     return bad ? std::string() : bad.status().message();
   };
   const std::string needs = "gpu program: kernel_of: kernel 'm2c_test' maps input 1 of plan "
-                            "kernel 'embed' as a tensor, which needs an unpacked 2-D weight "
-                            "with 128-byte box rows";
+                            "kernel 'embed' as a tensor, which needs an unpacked weight with "
+                            "128-byte box rows";
   Plan narrowBox = plan; // 32 bf16 = 64 bytes: not one swizzle row
   narrowBox.gpu.kernels[0].launches[0].params.back().box = {8, 32};
   EXPECT_EQ(error(narrowBox), needs);
@@ -346,7 +346,7 @@ TEST(ArtifactTest, TensorMapParamsRoundTripAndAreChecked) {
   Plan buffer = plan; // input 0 of 'lm_head' is an activation buffer
   buffer.gpu.kernels[0].launches[0].params.back().index = 0;
   EXPECT_EQ(error(buffer), "gpu program: kernel_of: kernel 'm2c_test' maps input 0 of plan "
-                           "kernel 'embed' as a tensor, which needs an unpacked 2-D weight with "
+                           "kernel 'embed' as a tensor, which needs an unpacked weight with "
                            "128-byte box rows");
   Plan missing = plan;
   missing.gpu.kernels[0].launches[0].params.back().index = 2;
