@@ -81,6 +81,9 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
   # for checkpoints): the same layers, unquantized, for an H100.
   m2c compile minimax-m2 --set num_hidden_layers=4 --set 'attn_type_list=[1,1,1,1]' \
     --set quantization_config=null --target sm_90 --weights none -o "$art/m2-4layers-sm90.m2a"
+  # The same for sm_90a: 256 experts' grouped prefill GEMMs on wgmma + TMA.
+  m2c compile minimax-m2 --set num_hidden_layers=4 --set 'attn_type_list=[1,1,1,1]' \
+    --set quantization_config=null --target sm_90a --weights none -o "$art/m2-4layers-sm90a.m2a"
   # Tiling search spaces for m2c-tune (run.sh tune): the card, and int4
   # minimax-m2 at 4 layers, whose kernels have the 62-layer model's shapes,
   # so its tuning file serves the full model.
