@@ -69,6 +69,21 @@ TileInfo loadTile(KernelBuilder &kb, const Meta &meta, Value metaArray, Value ti
   return {expert, first, kb.minu(kb.sub(end, first), kBlockM)};
 }
 
+/// Runs `body` for this block's tile of sorted pairs (grid x), if the sort
+/// produced one: the whole block agrees, so barriers inside stay uniform.
+void forThisTile(KernelBuilder &kb, const Meta &meta, Value metaArray,
+                 llvm::function_ref<void(const TileInfo &)> body) {
+  Value tileId = kb.blockId(gpu::Dimension::x);
+  Value count = kb.toIndex(kb.loadScalar(metaArray, {kb.idx(meta.tileCount())}));
+  kb.ifThen(kb.ult(tileId, count), [&] { body(loadTile(kb, meta, metaArray, tileId)); });
+}
+
+/// silu(g) * u, torch's silu: g / (1 + exp(-g)).
+Value siluTimes(KernelBuilder &kb, Value g, Value u) {
+  Value silu = kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
+  return kb.mulf(silu, u);
+}
+
 } // namespace
 
 void emitMoeCombine(KernelBuilder &kb, const KernelSpec &spec, const std::string &shape,
@@ -281,12 +296,8 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
         kb.shared("m2c_moe_up_mma" + shape + "_g", {tile.blockN, tile.sharedK()}, bf16);
     Value sharedU =
         kb.shared("m2c_moe_up_mma" + shape + "_u", {tile.blockN, tile.sharedK()}, bf16);
-    Value tileId = kb.blockId(gpu::Dimension::x);
     Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), tile.blockN);
-    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
-    // The whole block agrees, so the barriers inside stay uniform.
-    kb.ifThen(kb.ult(tileId, count), [&] {
-      TileInfo t = loadTile(kb, meta, m, tileId);
+    forThisTile(kb, meta, m, [&](const TileInfo &t) {
       Value tid = kb.threadId();
       Value lastRow = kb.sub(t.rows, kb.idx(1));
       mma::TileCopy copyA(kb, tile, kBlockM, byteSize(x.type), tid,
@@ -318,10 +329,7 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
               g = kb.mulf(g, up1.rowScale(kb, t.expert, kb.add(c, i)));
             if (up3.scalesInEpilogue())
               u = kb.mulf(u, up3.rowScale(kb, t.expert, kb.add(c, i)));
-            // torch's silu: g / (1 + exp(-g)).
-            Value silu =
-                kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
-            values.push_back(kb.mulf(silu, u));
+            values.push_back(siluTimes(kb, g, u));
           }
           Value pair = vector::FromElementsOp::create(kb.b, kb.vec(2, kb.f32()), values);
           kb.store(kb.fromF32(pair, bf16), act, {kb.add(t.firstRow, row), c});
@@ -346,11 +354,8 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
         kb.shared("m2c_moe_down_mma" + shape + "_a", {kBlockM, tile.sharedK()}, bf16);
     Value sharedB =
         kb.shared("m2c_moe_down_mma" + shape + "_b", {tile.blockN, tile.sharedK()}, bf16);
-    Value tileId = kb.blockId(gpu::Dimension::x);
     Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), tile.blockN);
-    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
-    kb.ifThen(kb.ult(tileId, count), [&] {
-      TileInfo t = loadTile(kb, meta, m, tileId);
+    forThisTile(kb, meta, m, [&](const TileInfo &t) {
       Value tid = kb.threadId();
       Value lastRow = kb.sub(t.rows, kb.idx(1));
       mma::TileCopy copyA(kb, tile, kBlockM, 2, tid, [&](Value r) -> SmallVector<Value> {
@@ -422,12 +427,8 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
         {tiles, LaunchExtent::fixed(ceilDiv(I, upTile.blockN())), LaunchExtent::fixed(1)}, out);
     out.launches.back().sharedBytes = upTile.sharedBytes();
     Value xs = args[0], m = args[3], act = args[4];
-    Value tileId = kb.blockId(gpu::Dimension::x);
     Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), upTile.blockN());
-    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
-    // The whole block agrees, so the barriers inside stay uniform.
-    kb.ifThen(kb.ult(tileId, count), [&] {
-      TileInfo t = loadTile(kb, meta, m, tileId);
+    forThisTile(kb, meta, m, [&](const TileInfo &t) {
       Value lastRow = kb.sub(t.rows, kb.idx(1));
       auto tokenRow = [&](Value r) -> SmallVector<Value> {
         Value sorted = kb.add(t.firstRow, kb.minu(r, lastRow));
@@ -436,17 +437,15 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
       };
       Value mapRow = kb.toI32(kb.add(kb.mul(t.expert, I), n0));
       wgmma::Operands ops{xs, byteSize(x.type), tokenRow, {args[1], args[2]}, {mapRow, mapRow}};
-      SmallVector<SmallVector<Value>> acc = wgmma::emitMainLoop(kb, upTile, Hd, ops, name + "_shared");
+      SmallVector<SmallVector<Value>> acc =
+          wgmma::emitMainLoop(kb, upTile, Hd, ops, name + "_shared");
       wgmma::forEachPair(kb, upTile, [&](Value row, Value col, int64_t index) {
         Value c = kb.add(n0, col);
         kb.ifThen(kb.andi(kb.ult(row, t.rows), kb.ult(c, I)), [&] {
           SmallVector<Value> values;
           for (int64_t i = 0; i < 2; ++i) {
             Value g = acc[0][index + i], u = acc[1][index + i];
-            // torch's silu: g / (1 + exp(-g)).
-            Value silu =
-                kb.divf(g, kb.addf(kb.cf32(1.0), kb.exp(arith::NegFOp::create(kb.b, g))));
-            values.push_back(kb.mulf(silu, u));
+            values.push_back(siluTimes(kb, g, u));
           }
           kb.store(kb.fromF32(pairStore(values), bf16), act, {kb.add(t.firstRow, row), c});
         });
@@ -465,18 +464,16 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
         out);
     out.launches.back().sharedBytes = downTile.sharedBytes();
     Value m = args[1], act = args[2], ys = args[3];
-    Value tileId = kb.blockId(gpu::Dimension::x);
     Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), downTile.blockN());
-    Value count = kb.toIndex(kb.loadScalar(m, {kb.idx(meta.tileCount())}));
-    kb.ifThen(kb.ult(tileId, count), [&] {
-      TileInfo t = loadTile(kb, meta, m, tileId);
+    forThisTile(kb, meta, m, [&](const TileInfo &t) {
       Value lastRow = kb.sub(t.rows, kb.idx(1));
       auto actRow = [&](Value r) -> SmallVector<Value> {
         return {kb.add(t.firstRow, kb.minu(r, lastRow))};
       };
       Value mapRow = kb.toI32(kb.add(kb.mul(t.expert, Hd), n0));
       wgmma::Operands ops{act, 2, actRow, {args[0]}, {mapRow}};
-      SmallVector<SmallVector<Value>> acc = wgmma::emitMainLoop(kb, downTile, I, ops, name + "_shared");
+      SmallVector<SmallVector<Value>> acc =
+          wgmma::emitMainLoop(kb, downTile, I, ops, name + "_shared");
       wgmma::forEachPair(kb, downTile, [&](Value row, Value col, int64_t index) {
         Value c = kb.add(n0, col);
         kb.ifThen(kb.andi(kb.ult(row, t.rows), kb.ult(c, Hd)), [&] {
