@@ -57,6 +57,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (int64_t out : kernel.outputs)
         sink = sink + static_cast<uint8_t>(entry.buffers.at(out).cols);
     }
+    // The tensor maps the CUDA backend encodes: over an unpacked weight seen
+    // as [rows, last dimension], boxes of 128-byte rows.
+    size_t e = &entry - plan.entries.data();
+    for (size_t k = 0; e < plan.gpu.kernelOf.size() && k < entry.kernels.size(); ++k)
+      for (const plan::GpuLaunch &launch :
+           plan.gpu.kernels.at(plan.gpu.kernelOf[e].at(k)).launches)
+        for (const plan::GpuParam &p : launch.params) {
+          if (p.kind != plan::GpuParam::Kind::TensorMap)
+            continue;
+          const plan::Operand &op = entry.kernels[k].inputs.at(p.index);
+          if (op.kind != plan::Operand::Kind::Weight)
+            std::abort(); // the verifier promised a weight
+          const plan::Weight &w = plan.weights.at(op.index);
+          if (w.numElements() / w.shape.back() < 1 || p.box[0] < 1 || p.box[0] > 256 ||
+              p.box[1] * plan::elementSize(w.storage.type) != 128)
+            std::abort(); // ... and a box the copy engine takes
+        }
     // The results a backend copies out after the last kernel.
     sink = sink + static_cast<uint8_t>(entry.buffers.at(entry.output).cols);
     if (entry.greedyIds >= 0 && entry.buffers.at(entry.greedyIds).cols != 1)

@@ -313,11 +313,14 @@ TEST(ArtifactTest, CandidateLaunchesAreMarkedAndTheMarkIsChecked) {
 TEST(ArtifactTest, TensorMapParamsRoundTripAndAreChecked) {
   Plan plan = gpuPlan();
   // The kernel reads input 1 of both plan kernels: make both bf16 weights
-  // with 128-byte rows (64 columns).
+  // with 128-byte rows (a hidden size of 64).
   for (Weight &w : plan.weights) {
     w.shape = {8, 64};
     w.type = w.storage.type = ElementType::BF16;
   }
+  plan.hiddenSize = 64;
+  plan.entries[0].buffers[0].cols = 64;
+  planMemory(plan.entries[0], plan.maxTokens);
   layoutEmbeddedWeights(plan);
   GpuParam map{GpuParam::Kind::TensorMap, 1, {8, 64}};
   plan.gpu.kernels[0].launches[0].params.push_back(map);
@@ -329,6 +332,11 @@ TEST(ArtifactTest, TensorMapParamsRoundTripAndAreChecked) {
   EXPECT_EQ(back.kind, GpuParam::Kind::TensorMap);
   EXPECT_EQ(back.index, 1);
   EXPECT_EQ(back.box, (std::array<int64_t, 2>{8, 64}));
+  // And through a whole artifact (test/fuzz/corpus/artifact keeps one).
+  StatusOr<Artifact> artifact = Artifact::load(writeTiny("gpu-tensor-map", plan), "sm_90a");
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  EXPECT_EQ(artifact->plan().gpu.kernels[0].launches[0].params.back().box,
+            (std::array<int64_t, 2>{8, 64}));
 
   auto error = [&](const Plan &p) {
     StatusOr<GpuProgram> bad = gpuProgramFromJson(gpuProgramToJson(p.gpu), p);
