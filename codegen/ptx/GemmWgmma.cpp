@@ -6,7 +6,9 @@
 //
 // Stage reuse: the B stage refilled at k-tile kt held k-tile kt - 2, whose
 // wgmma group every warpgroup has retired (wait_group 1 at the end of kt - 1,
-// then the block barrier); an A stage is rewritten `stages` k-tiles later.
+// then the block barrier). Every thread stores A rows that any warpgroup may
+// read; the A stage stored at kt held k-tile kt - stages, and the barrier of
+// kt - 1 has every warpgroup past wgmma kt - 3: hence at least 3 stages.
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/Families.h"
