@@ -122,10 +122,14 @@ Status CudaBackend::encodeTensorMaps() {
                          param.box[1]}] = 0;
   if (tensorMaps_.empty())
     return Status::ok();
-  // CUtensorMap: 128 bytes, 64-byte aligned (allocations are 256-aligned).
-  constexpr uint64_t kMapBytes = 128;
-  std::vector<uint64_t> host(tensorMaps_.size() * kMapBytes / 8);
-  StatusOr<DevicePtr> block = driver_.allocate(host.size() * 8, "the tensor maps");
+  // CUtensorMap: 128 bytes, 64-byte aligned, on the host (C++17 aligned
+  // new) and on the device (allocations are 256-aligned).
+  struct alignas(64) HostTensorMap {
+    uint64_t words[16];
+  };
+  constexpr uint64_t kMapBytes = sizeof(HostTensorMap);
+  std::vector<HostTensorMap> host(tensorMaps_.size());
+  StatusOr<DevicePtr> block = driver_.allocate(host.size() * kMapBytes, "the tensor maps");
   if (!block)
     return block.status();
   tensorMapBlock_ = *block;
@@ -139,7 +143,7 @@ Status CudaBackend::encodeTensorMaps() {
                                                            : Type::F32;
     M2C_RETURN_IF_ERROR(
         driver_
-            .encodeTensorMap(&host[i * kMapBytes / 8], type, weightPtrs_[weight],
+            .encodeTensorMap(&host[i], type, weightPtrs_[weight],
                              static_cast<uint64_t>(w.numElements() / w.shape.back()),
                              static_cast<uint64_t>(w.shape.back()),
                              static_cast<uint32_t>(boxRows), static_cast<uint32_t>(boxCols))
@@ -148,7 +152,7 @@ Status CudaBackend::encodeTensorMaps() {
     ++i;
   }
   M2C_RETURN_IF_ERROR(
-      driver_.copyToDevice(tensorMapBlock_, host.data(), host.size() * 8, stream_));
+      driver_.copyToDevice(tensorMapBlock_, host.data(), host.size() * kMapBytes, stream_));
   return driver_.synchronize(stream_);
 }
 

@@ -55,9 +55,9 @@ public:
   Status setMaxDynamicShared(FunctionHandle fn, int bytes);
 
   /// A 2-D tiled tensor map (CUtensorMap, 128 bytes) over a row-major
-  /// [rows, cols] matrix of `elementBytes`-byte elements at `address`
-  /// (`type`: bf16, f16 or f32): boxes of {boxRows, boxCols}, the 128-byte
-  /// swizzle, zero fill past the edges. Written into `out`.
+  /// [rows, cols] matrix of `type` elements at `address`: boxes of
+  /// {boxRows, boxCols}, the 128-byte swizzle, zero fill past the edges.
+  /// Written into `out` (host memory, 64-byte aligned).
   enum class TensorMapType { BF16, F16, F32 };
   Status encodeTensorMap(void *out, TensorMapType type, DevicePtr address, uint64_t rows,
                          uint64_t cols, uint32_t boxRows, uint32_t boxCols);

@@ -14,7 +14,7 @@ using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 
 constexpr const char *kParamKinds[] = {"input",      "output",     "kv_cache_layer", "workspace",
-                                       "num_tokens", "max_blocks", "state",     "tensor_map"};
+                                       "num_tokens", "max_blocks", "state",          "tensor_map"};
 constexpr int kNumParamKinds = sizeof(kParamKinds) / sizeof(kParamKinds[0]);
 
 ordered_json extentToJson(const GpuExtent &e) {

@@ -92,7 +92,9 @@ def tensor_map(matrix, box):
     data_type = {torch.bfloat16: 9, torch.float16: 6, torch.float32: 7}[matrix.dtype]
     matrix = matrix.reshape(-1, matrix.shape[-1])  # stacked experts: one tall matrix
     rows, cols = matrix.shape
-    raw = (ctypes.c_uint64 * 16)()
+    # CUtensorMap is 128 bytes, 64-byte aligned.
+    storage = ctypes.create_string_buffer(128 + 64)
+    raw = ctypes.c_void_p((ctypes.addressof(storage) + 63) // 64 * 64)
     dims = (ctypes.c_uint64 * 2)(cols, rows)
     strides = (ctypes.c_uint64 * 1)(cols * matrix.element_size())
     box_dims = (ctypes.c_uint32 * 2)(box[1], box[0])
@@ -101,7 +103,7 @@ def tensor_map(matrix, box):
     _check(_cuda.cuTensorMapEncodeTiled(raw, data_type, 2, ctypes.c_void_p(matrix.data_ptr()),
                                         dims, strides, box_dims, element_strides, 0, 3, 3, 0),
            "cuTensorMapEncodeTiled")
-    return torch.frombuffer(bytearray(bytes(raw)), dtype=torch.uint8).to("cuda")
+    return torch.frombuffer(bytearray(ctypes.string_at(raw, 128)), dtype=torch.uint8).to("cuda")
 
 
 def extent(e, tokens):
