@@ -125,9 +125,11 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
                      "norm.rms + linalg.matmul (lm_head) + argmax";
     if (k.outputs.size() == 4) {
       cost.sourceOps += " + top-" + std::to_string(entry.buffers[k.outputs[2]].cols);
-      // The candidates launch reads the logits back: three radix passes
-      // and the collection (a tie at the threshold adds three more).
-      cost.bytesRead += 4 * bufferBytes(k.outputs[0]);
+      // The candidates' first launch reads the logits back once; the
+      // per-chunk candidates it leaves in the workspace for the second
+      // (K of every 4096 logits, as 8-byte keys) add a few percent, not
+      // counted.
+      cost.bytesRead += bufferBytes(k.outputs[0]);
     }
     break;
   }
