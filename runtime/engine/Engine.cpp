@@ -56,7 +56,13 @@ void Engine::finish(Sequence &seq, Status status) {
 }
 
 StepReads Engine::readsFor(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const {
-  if (entry.greedyIds < 0 || options_.keepLogits)
+  // An entry without ids gives only logits; a step that samples no row
+  // needs nothing back but its ids.
+  if (entry.greedyIds < 0)
+    return StepReads{};
+  if (seqs.empty())
+    return StepReads{/*logits=*/false, /*candidates=*/false};
+  if (options_.keepLogits)
     return StepReads{};
   const int64_t count = options_.useCandidates && entry.candidateIds >= 0
                             ? entry.buffers[entry.candidateIds].cols
@@ -147,8 +153,8 @@ Status Engine::prefillChunk(Sequence &seq, int64_t count) {
   }
   // Only the chunk that completes the prompt is sampled.
   bool sampled = seq.computed + count == static_cast<int64_t>(seq.tokens.size());
-  StepReads reads = sampled ? readsFor(*prefillEntry_, {&seq})
-                            : StepReads{prefillEntry_->greedyIds < 0, false};
+  StepReads reads = readsFor(*prefillEntry_, sampled ? std::vector<Sequence *>{&seq}
+                                                     : std::vector<Sequence *>{});
   StatusOr<StepOutputs> out = backend_.run(*prefillEntry_, inputs, reads);
   if (!out)
     return out.status();
@@ -186,8 +192,7 @@ Status Engine::decodeStep(const std::vector<Sequence *> &batch) {
   for (Sequence *seq : batch)
     if (seq->computed + 1 == static_cast<int64_t>(seq->tokens.size()))
       sampled.push_back(seq);
-  StepReads reads = sampled.empty() ? StepReads{decodeEntry_->greedyIds < 0, false}
-                                    : readsFor(*decodeEntry_, sampled);
+  StepReads reads = readsFor(*decodeEntry_, sampled);
   StatusOr<StepOutputs> out = backend_.run(*decodeEntry_, inputs, reads);
   if (!out)
     return out.status();

@@ -105,7 +105,8 @@ private:
   Status decodeStep(const std::vector<Sequence *> &batch);
   /// Chooses seq's next token from row `row` of a step's outputs.
   Status accept(Sequence &seq, const StepOutputs &out, int64_t row);
-  /// Whether a step whose rows belong to `seqs` must bring its logits back.
+  /// What a step must bring back to sample the rows of `seqs` (none: the
+  /// step samples nothing): logits, sampling candidates, or only the ids.
   StepReads readsFor(const plan::Entry &entry, const std::vector<Sequence *> &seqs) const;
   void finish(Sequence &seq, Status status);
 
