@@ -247,11 +247,6 @@ int main(int argc, char **argv) {
       StatusOr<double> gpuUs = (*backend)->timeStep(*decode, in, iterations);
       if (!gpuUs)
         return fail(gpuUs.status().message());
-      double t0 = seconds();
-      for (int i = 0; i < iterations; ++i)
-        if (StatusOr<const float *> out = (*backend)->execute(*decode, in); !out)
-          return fail(out.status().message());
-      double e2eUs = (seconds() - t0) / iterations * 1e6;
       auto timeReads = [&](StepReads reads) -> StatusOr<double> {
         // One untimed step first: it captures this step's graph.
         if (StatusOr<StepOutputs> warm = (*backend)->run(*decode, in, reads); !warm)
@@ -262,6 +257,10 @@ int main(int argc, char **argv) {
             return out.status();
         return (seconds() - start) / iterations * 1e6;
       };
+      StatusOr<double> logits = timeReads(StepReads{});
+      if (!logits)
+        return fail(logits.status().message());
+      const double e2eUs = *logits;
       double idsUs = e2eUs, candidatesUs = e2eUs;
       if (decode->greedyIds >= 0) {
         StatusOr<double> ids = timeReads(StepReads{/*logits=*/false, /*candidates=*/false});
