@@ -242,23 +242,35 @@ double teacherForcedError(GoldenModel &model, const GoldenPrompt &prompt, int64_
   return worst;
 }
 
-// Quantized plans against the full-precision reference. The targets are
-// int8 <= 1e-2 with identical greedy ids, FP8 <= 3e-2 and int4 g128 <= 6e-2;
-// on these random-weight checkpoints every format misses its target (int8
-// 1.2-1.5e-2; router top-k flips amplify FP8 and int4; figures in
-// docs/quantization.md). The bounds below pin what the formats reach, so a
-// packing bug (errors ~1) or a silent no-op still fails.
+// Quantized plans against the full-precision reference. Issue 4's targets
+// are int8 <= 1e-2 with identical greedy ids, FP8 <= 3e-2 and int4 g128 <=
+// 6e-2; on these tiny checkpoints only int8 of one class at a time comes
+// near, and experts=int8 alone meets it on both (docs/quantization.md;
+// scripts/gpu/quant_study.py shows trained weights and GPTQ miss too). So each case pins what
+// its format reaches here, about 1.4x the worst of both checkpoints: a
+// packing bug (errors ~1) or a silent no-op fails, and the target is printed
+// beside the figure.
 struct QuantCase {
   const char *spec;
-  double bound;
+  double bound;  // what the format reaches on these checkpoints
+  double target; // issue 4's
   bool sameGreedy;
 };
 
 TEST_P(GoldenTest, QuantizedPlansAgainstTheReference) {
   int64_t vocab = model_->plan.vocabSize;
-  for (QuantCase c : {QuantCase{"experts=int8,attn=int8", 2e-2, true},
-                      QuantCase{"experts=fp8,attn=fp8", 0.4, false},
-                      QuantCase{"experts=int4,attn=int4", 0.7, false}, QuantCase{"experts=fp8", 9, false}, QuantCase{"attn=fp8", 9, false}, QuantCase{"experts=int4", 9, false}, QuantCase{"attn=int4", 9, false}, QuantCase{"experts=int8", 9, false}, QuantCase{"attn=int8", 9, false}}) {
+  const QuantCase cases[] = {
+      {"experts=int8,attn=int8", 2e-2, 1e-2, true}, // 1.16e-2 / 1.50e-2
+      {"experts=int8", 1.2e-2, 1e-2, true},         // 7.4e-3 / 7.9e-3
+      {"attn=int8", 2e-2, 1e-2, true},              // 7.9e-3 / 1.38e-2
+      {"experts=fp8,attn=fp8", 0.4, 3e-2, false},   // 0.272 / native
+      {"experts=fp8", 0.4, 3e-2, false},            // 0.277 / native
+      {"attn=fp8", 0.4, 3e-2, false},               // 0.272 / native
+      {"experts=int4,attn=int4", 0.7, 6e-2, false}, // 0.506 / 0.465
+      {"experts=int4", 0.5, 6e-2, false},           // 0.303 / 0.356
+      {"attn=int4", 0.7, 6e-2, false},              // 0.482 / 0.459
+  };
+  for (const QuantCase &c : cases) {
     GoldenModel quantized(dir_, {}, c.spec);
     ASSERT_TRUE(quantized.error.empty()) << quantized.error;
     double worst = 0;
@@ -268,8 +280,9 @@ TEST_P(GoldenTest, QuantizedPlansAgainstTheReference) {
       worst = std::max(worst, teacherForcedError(quantized, prompt, vocab, &same));
       allSame &= same;
     }
-    std::printf("[ quant    ] %s %-24s max rel err %.4g, greedy ids %s\n", GetParam().c_str(),
-                c.spec, worst, allSame ? "identical" : "differ");
+    std::printf("[ quant    ] %s %-24s max rel err %.4g (target %.0e %s), greedy ids %s\n",
+                GetParam().c_str(), c.spec, worst, c.target, worst <= c.target ? "met" : "missed",
+                allSame ? "identical" : "differ");
     bool native = GetParam() == "fp8" && std::string(c.spec).find("fp8") != std::string::npos;
     if (native) {
       // FP8 weights of an FP8 checkpoint are its own codes and scales.
