@@ -2,7 +2,7 @@
 # The one script for the GPU machine: builds the runtime without MLIR, runs
 # its tests, makes the golden data with transformers, and leaves a summary
 # and logs under $OUT. Usage (from the repo root, .deps carried):
-#   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,bench,tune,peers,plot,kernels,golden]
+#   bash scripts/gpu/run.sh [all | a comma list of runtime,engine,bench,tune,peers,plot,kernels,golden,quantstudy]
 # bench: m2c-bench; peers: transformers eager and torch.compile on the card;
 # plot: bench.png (scripts/gpu/plot.py) from the bench and peer JSONs.
 # tune: m2c-tune over the search spaces prepare.sh compiled; writes the
@@ -228,6 +228,20 @@ if want golden; then
   else
     note "golden data: FAILED (see golden.log)"
     tail -40 "$OUT/golden.log"
+  fi
+fi
+# quantstudy: m2c's weight formats on a tiny model, random and trained
+# (scripts/gpu/quant_study.py; figures in docs/quantization.md).
+if want quantstudy; then
+  start=$SECONDS
+  if PYTHONUNBUFFERED=1 python3 scripts/gpu/quant_study.py --golden test/data/golden/bf16 \
+       --train 2000:3e-3:32 --train 4000:1e-3:64 --json "$OUT/quant-study.json" \
+       > "$OUT/quant-study.log" 2>&1; then
+    note "quant study: ok ($((SECONDS - start)) s)"
+    grep -E "golden|  (int8|fp8|int4|gptq int4|int4 pinned|fp8 pinned) " "$OUT/quant-study.log" | head -12 | tee -a "$summary"
+  else
+    note "quant study: FAILED (see quant-study.log)"
+    tail -20 "$OUT/quant-study.log"
   fi
 fi
 cat "$summary"
