@@ -10,12 +10,14 @@
 #include "runtime/cpu/Kernels.h"
 
 #include "runtime/cpu/Gemm.h"
+#include "runtime/cpu/InputObserver.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace m2c::cpu {
 
@@ -55,6 +57,12 @@ void rmsNorm(const float *x, const float *weight, int64_t rows, int64_t cols,
 void linear(const float *x, int64_t rows, int64_t k, const float *w, int64_t n,
             float *out, ThreadPool &pool) {
   assert(rows >= 0 && k >= 0 && n >= 0);
+  if (InputObserver *observer = inputObserver()) {
+    std::vector<const float *> rowPtrs(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      rowPtrs[r] = x + r * k;
+    observer->observe(w, rowPtrs.data(), rows, k);
+  }
   // A task is one block of rows x one block of output columns; it reads its
   // [kColBlock, k] slice of w once.
   constexpr int64_t kRowBlock = 32, kColBlock = 32;

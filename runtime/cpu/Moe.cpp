@@ -12,6 +12,7 @@
 #include "runtime/cpu/Kernels.h"
 
 #include "runtime/cpu/Gemm.h"
+#include "runtime/cpu/InputObserver.h"
 
 #include <algorithm>
 #include <cassert>
@@ -158,6 +159,14 @@ Status moeExperts(const float *hidden, int64_t tokens, int64_t hiddenSize,
             tasks.emplace_back(int32_t(e), c);
     };
 
+    InputObserver *observer = inputObserver();
+    if (observer)
+      for (int64_t e = 0; e < experts; ++e) {
+        int64_t r0 = first[e], rows = first[e + 1] - r0;
+        observer->observe(w1 + e * I * Hd, xRows.data() + r0, rows, Hd);
+        observer->observe(w3 + e * I * Hd, xRows.data() + r0, rows, Hd);
+      }
+
     // act = silu(W1 x) * (W3 x), [pairs, I].
     buildTasks(I);
     pool.parallelFor(int64_t(tasks.size()), [&](int64_t begin, int64_t end) {
@@ -181,6 +190,10 @@ Status moeExperts(const float *hidden, int64_t tokens, int64_t hiddenSize,
           }
       }
     });
+
+    if (observer)
+      for (int64_t e = 0; e < experts; ++e)
+        observer->observe(w2 + e * Hd * I, actRows.data() + first[e], first[e + 1] - first[e], I);
 
     // y = W2 act, [pairs, Hd].
     buildTasks(Hd);

@@ -1,4 +1,5 @@
 //===- DenseKernelsTest.cpp - embedding, rmsNorm, linear vs double refs -===//
+#include "runtime/cpu/InputObserver.h"
 #include "runtime/cpu/Kernels.h"
 #include "test/unit/cpu/CpuTestUtil.h"
 
@@ -122,6 +123,34 @@ TEST(CpuLinear, MatchesDoubleReference) {
     EXPECT_LT(relErr(y, linearRef(x, s.rows, s.k, w, s.n)), 1e-6)
         << s.rows << "x" << s.k << "x" << s.n;
   }
+}
+
+TEST(CpuLinear, ObserverSeesTheRowsOnceWithTheWeightAddress) {
+  const int64_t rows = 37, k = 19, n = 70;
+  std::vector<float> x = randomVec(rows * k, 9);
+  std::vector<float> w = randomVec(n * k, 10);
+  struct Recorder final : InputObserver {
+    const float *matrix = nullptr;
+    std::vector<float> rows;
+    int calls = 0;
+    void observe(const float *m, const float *const *r, int64_t numRows, int64_t k) override {
+      ++calls;
+      matrix = m;
+      for (int64_t i = 0; i < numRows; ++i)
+        rows.insert(rows.end(), r[i], r[i] + k);
+    }
+  } recorder;
+  ThreadPool pool(3);
+  std::vector<float> y(rows * n), unobserved(rows * n);
+  {
+    ScopedInputObserver scope(recorder);
+    linear(x.data(), rows, k, w.data(), n, y.data(), pool);
+  }
+  linear(x.data(), rows, k, w.data(), n, unobserved.data(), pool);
+  EXPECT_EQ(recorder.calls, 1);
+  EXPECT_EQ(recorder.matrix, w.data());
+  EXPECT_EQ(recorder.rows, x);
+  EXPECT_EQ(y, unobserved); // observing changes no result
 }
 
 TEST(CpuLinear, ResultsDoNotDependOnThreadsOrBatch) {

@@ -1,10 +1,12 @@
 //===- MoeTest.cpp - MoE router and experts vs double references --------===//
+#include "runtime/cpu/InputObserver.h"
 #include "runtime/cpu/Kernels.h"
 #include "test/unit/cpu/CpuTestUtil.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -227,6 +229,54 @@ TEST(CpuMoeExperts, MatchesDoubleReference) {
     std::vector<float> out;
     ASSERT_TRUE(d.run(out, pool).isOk());
     EXPECT_LT(relErr(out, d.reference()), 1e-5) << "seed " << seed;
+  }
+}
+
+/// Records what the kernels report: per matrix address, its rows in order.
+struct RecordingObserver final : InputObserver {
+  std::map<const float *, std::vector<std::vector<float>>> seen;
+  void observe(const float *matrix, const float *const *rows, int64_t numRows,
+               int64_t k) override {
+    for (int64_t r = 0; r < numRows; ++r)
+      seen[matrix].emplace_back(rows[r], rows[r] + k);
+  }
+};
+
+TEST(CpuMoeExperts, ObserverSeesEachExpertsRowsAndActivations) {
+  ExpertData d(80, 9);
+  ThreadPool pool(3);
+  RecordingObserver observer;
+  std::vector<float> out;
+  {
+    ScopedInputObserver scope(observer);
+    ASSERT_TRUE(d.run(out, pool).isOk());
+  }
+  EXPECT_EQ(inputObserver(), nullptr);
+  for (int64_t e = 0; e < d.E; ++e) {
+    // The tokens that chose e, in token order.
+    std::vector<std::vector<float>> rows, acts;
+    for (int64_t t = 0; t < d.T; ++t)
+      for (int64_t j = 0; j < d.K; ++j)
+        if (d.ids[t * d.K + j] == e) {
+          const float *x = d.hidden.data() + t * d.Hd;
+          rows.emplace_back(x, x + d.Hd);
+          std::vector<float> act(d.I);
+          for (int64_t i = 0; i < d.I; ++i) {
+            double g = 0, u = 0;
+            for (int64_t c = 0; c < d.Hd; ++c) {
+              g += double(x[c]) * d.w1[(e * d.I + i) * d.Hd + c];
+              u += double(x[c]) * d.w3[(e * d.I + i) * d.Hd + c];
+            }
+            act[i] = float(g / (1.0 + std::exp(-g)) * u);
+          }
+          acts.push_back(act);
+        }
+    EXPECT_EQ(observer.seen[d.w1.data() + e * d.I * d.Hd], rows) << "expert " << e;
+    EXPECT_EQ(observer.seen[d.w3.data() + e * d.I * d.Hd], rows) << "expert " << e;
+    const std::vector<std::vector<float>> &gotActs = observer.seen[d.w2.data() + e * d.Hd * d.I];
+    ASSERT_EQ(gotActs.size(), acts.size()) << "expert " << e;
+    for (size_t r = 0; r < acts.size(); ++r)
+      EXPECT_LT(relErr(gotActs[r], acts[r]), 1e-5) << "expert " << e << " row " << r;
   }
 }
 
