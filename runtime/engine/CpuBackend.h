@@ -35,6 +35,8 @@ public:
   StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,
                             StepReads reads) override;
   StatusOr<const float *> lastLogits() override;
+  /// The weights the kernels read (calibration maps their addresses back).
+  const WeightSet &weights() const { return weights_; }
   int64_t numKvBlocks() const override { return numKvBlocks_; }
 
 private:

@@ -334,7 +334,7 @@ StatusOr<WeightSet> loadWeights(const plan::Plan &plan, const Artifact *artifact
     std::vector<float> &dst = set.tensors[i];
     dst.resize(static_cast<size_t>(w.numElements()));
     M2C_RETURN_IF_ERROR((*reader)->read(w, dst.data()));
-    if (!(*reader)->quantized())
+    if (!(*reader)->quantized() && !options.fullPrecision)
       fakeQuantize(w, dst.data());
     bytesDone += dst.size() * plan::elementSize(w.type);
     if (options.progress)

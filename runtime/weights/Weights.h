@@ -63,6 +63,10 @@ struct WeightSourceOptions {
   uint64_t seed = 0;
   /// Overrides the artifact's checkpoint path for external weights.
   std::string checkpointPath;
+  /// Keep the source's values as they are, without rounding them to each
+  /// weight's quantized format: what calibration runs at. Embedded weights
+  /// are quantized already and stay so.
+  bool fullPrecision = false;
   WeightProgress progress;
 };
 

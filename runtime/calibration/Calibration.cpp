@@ -1,0 +1,208 @@
+//===- Calibration.cpp - GPTQ's Hessians from calibration prompts ---------===//
+
+#include "runtime/calibration/Calibration.h"
+
+#include "runtime/cpu/InputObserver.h"
+#include "runtime/engine/CpuBackend.h"
+#include "runtime/engine/Engine.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+namespace m2c {
+namespace {
+
+/// Maps a matrix address the kernels report back to (weight, matrix) and
+/// accumulates X^T X there. Only quantized weights are tracked. A fused
+/// weight's later parts (q/k/v in one tensor) share the first part's input,
+/// so only the first part's call counts.
+class HessianCollector final : public cpu::InputObserver {
+public:
+  HessianCollector(const plan::Plan &plan, const WeightSet &weights, WeightHessians &out)
+      : out_(out) {
+    out_.hessians.resize(plan.weights.size());
+    out_.rows.resize(plan.weights.size());
+    for (size_t i = 0; i < plan.weights.size(); ++i) {
+      const plan::Weight &w = plan.weights[i];
+      if (w.quantization == plan::Quantization::None || w.shape.size() < 2)
+        continue;
+      int64_t cols = w.shape.back(), rows = w.shape[w.shape.size() - 2];
+      int64_t matrices = w.numElements() / (rows * cols);
+      out_.hessians[i].resize(static_cast<size_t>(matrices));
+      out_.rows[i].assign(static_cast<size_t>(matrices), 0);
+      const float *begin = weights.tensors[i].data();
+      byStart_[begin] = {i, rows * cols, cols, begin + w.numElements()};
+    }
+  }
+
+  void observe(const float *matrix, const float *const *rows, int64_t numRows,
+               int64_t k) override {
+    if (numRows == 0)
+      return; // an expert no token chose: it keeps no Hessian
+    auto it = byStart_.upper_bound(matrix);
+    if (it == byStart_.begin())
+      return;
+    --it;
+    const Tracked &t = it->second;
+    if (matrix >= t.end || k != t.cols)
+      return;
+    int64_t offset = matrix - it->first;
+    if (offset % t.matrixElements != 0)
+      return; // a later part of a fused weight
+    size_t m = static_cast<size_t>(offset / t.matrixElements);
+    std::vector<double> &h = out_.hessians[t.weight][m];
+    if (h.empty())
+      h.assign(static_cast<size_t>(k * k), 0.0);
+    // Lower triangle here; mirrored once at the end.
+    for (int64_t r = 0; r < numRows; ++r) {
+      const float *x = rows[r];
+      for (int64_t i = 0; i < k; ++i) {
+        double xi = x[i];
+        double *hi = h.data() + i * k;
+        for (int64_t j = 0; j <= i; ++j)
+          hi[j] += xi * double(x[j]);
+      }
+    }
+    out_.rows[t.weight][m] += numRows;
+  }
+
+  void finish() {
+    for (auto &perWeight : out_.hessians)
+      for (std::vector<double> &h : perWeight) {
+        if (h.empty())
+          continue;
+        int64_t k = static_cast<int64_t>(std::llround(std::sqrt(double(h.size()))));
+        for (int64_t i = 0; i < k; ++i)
+          for (int64_t j = i + 1; j < k; ++j)
+            h[i * k + j] = h[j * k + i];
+      }
+  }
+
+private:
+  struct Tracked {
+    size_t weight;
+    int64_t matrixElements, cols;
+    const float *end;
+  };
+  std::map<const float *, Tracked> byStart_;
+  WeightHessians &out_;
+};
+
+} // namespace
+
+StatusOr<std::vector<std::vector<int32_t>>> readCalibrationPrompts(const std::string &path,
+                                                                   int64_t vocabSize) {
+  std::ifstream in(path);
+  if (!in)
+    return Status::error(path + ": cannot open the calibration file");
+  std::vector<std::vector<int32_t>> prompts;
+  std::string line;
+  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#')
+      continue;
+    std::vector<int32_t> ids;
+    size_t start = first;
+    while (start < line.size()) {
+      size_t end = line.find_first_of(", \t\r", start);
+      std::string item = line.substr(start, end == std::string::npos ? std::string::npos
+                                                                     : end - start);
+      start = end == std::string::npos ? line.size() : end + 1;
+      if (item.empty())
+        continue;
+      char *stop = nullptr;
+      errno = 0;
+      long long value = std::strtoll(item.c_str(), &stop, 10);
+      std::string where = path + ":" + std::to_string(lineNo) + ": ";
+      if (*stop != '\0' || errno != 0)
+        return Status::error(where + "'" + item + "' is not a token id");
+      if (value < 0 || value >= vocabSize)
+        return Status::error(where + "token id " + item + " is outside the vocabulary [0, " +
+                             std::to_string(vocabSize) + ")");
+      ids.push_back(static_cast<int32_t>(value));
+    }
+    prompts.push_back(std::move(ids));
+  }
+  if (in.bad())
+    return Status::error(path + ": read error");
+  if (prompts.empty())
+    return Status::error(path + ": no calibration prompt (one line of token ids per prompt)");
+  return prompts;
+}
+
+StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet &weights,
+                                         const std::vector<std::vector<int32_t>> &prompts,
+                                         const CalibrationOptions &options) {
+  if (weights.tensors.size() != plan.weights.size())
+    return Status::error("calibration: the weights do not belong to the plan");
+  size_t longest = 0;
+  for (const std::vector<int32_t> &prompt : prompts)
+    longest = std::max(longest, prompt.size());
+  CpuBackendOptions backendOptions;
+  backendOptions.numThreads = options.numThreads;
+  int64_t blockSize = std::max<int64_t>(1, plan.kvCache.blockSize);
+  backendOptions.numKvBlocks = (int64_t(longest) + 1 + blockSize - 1) / blockSize + 1;
+  StatusOr<std::unique_ptr<CpuBackend>> backend =
+      CpuBackend::create(plan, weights, backendOptions);
+  if (!backend)
+    return backend.status();
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, **backend, EngineOptions{});
+  if (!engine)
+    return engine.status();
+
+  WeightHessians result;
+  HessianCollector collector(plan, (*backend)->weights(), result);
+  cpu::ScopedInputObserver observing(collector);
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    if (prompts[p].empty())
+      return Status::error("calibration prompt " + std::to_string(p + 1) + " is empty");
+    GenerationRequest request;
+    request.promptIds = prompts[p];
+    request.maxNewTokens = 1; // the prefill alone
+    StatusOr<std::vector<GenerationResult>> ran = (*engine)->generate({request});
+    if (!ran)
+      return ran.status();
+    if (!(*ran)[0].status)
+      return Status::error("calibration prompt " + std::to_string(p + 1) + ": " +
+                           (*ran)[0].status.message());
+    result.tokens += int64_t(prompts[p].size());
+    if (options.progress)
+      options.progress(p + 1, prompts.size(), result.tokens);
+  }
+  collector.finish();
+  return result;
+}
+
+GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
+                         const WeightHessians &hessians,
+                         const std::function<void(size_t, size_t)> &progress) {
+  GptqPacking packing;
+  packing.packed.resize(plan.weights.size());
+  static const std::vector<std::vector<double>> none;
+  for (size_t i = 0; i < plan.weights.size(); ++i) {
+    const plan::Weight &w = plan.weights[i];
+    if (w.quantization != plan::Quantization::None) {
+      packing.packed[i].resize(w.storageBytes());
+      GptqStats stats = packQuantizedGptq(
+          w, weights.tensors[i].data(), i < hessians.hessians.size() ? hessians.hessians[i] : none,
+          packing.packed[i].data());
+      packing.stats.gptqMatrices += stats.gptqMatrices;
+      packing.stats.roundedMatrices += stats.roundedMatrices;
+    }
+    if (progress)
+      progress(i + 1, plan.weights.size());
+  }
+  return packing;
+}
+
+void applyPacking(const plan::Plan &plan, const GptqPacking &packing, WeightSet &weights) {
+  for (size_t i = 0; i < plan.weights.size(); ++i)
+    if (!packing.packed[i].empty())
+      unpackQuantized(plan.weights[i], packing.packed[i].data(), weights.tensors[i].data());
+}
+
+} // namespace m2c

@@ -1,0 +1,75 @@
+//===- Calibration.h - GPTQ's Hessians from calibration prompts -*- C++ -*-===//
+//
+// GPTQ rounds a weight so that its product with the inputs it really sees
+// moves least. Those inputs come from running calibration prompts through
+// the plan on the CPU backend at full precision; each quantized weight
+// matrix (one per expert of a stacked weight) keeps X^T X of its rows.
+//
+//===----------------------------------------------------------------------===//
+#ifndef M2C_RUNTIME_CALIBRATION_CALIBRATION_H
+#define M2C_RUNTIME_CALIBRATION_CALIBRATION_H
+
+#include "runtime/plan/Plan.h"
+#include "runtime/support/Status.h"
+#include "runtime/weights/Quantize.h"
+#include "runtime/weights/Weights.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace m2c {
+
+/// Reads a calibration file: one prompt per line, token ids separated by
+/// commas or whitespace (what `m2c tokenize` prints). Blank lines and lines
+/// starting with '#' are skipped. Errors name the file and line: a
+/// malformed id, an id outside [0, vocabSize), or no prompt at all.
+StatusOr<std::vector<std::vector<int32_t>>> readCalibrationPrompts(const std::string &path,
+                                                                   int64_t vocabSize);
+
+struct WeightHessians {
+  /// [weight][matrix]: X^T X ([k, k] row-major, double) of that matrix's
+  /// inputs; empty for weights that are not quantized and for matrices no
+  /// row reached (an expert no calibration token chose).
+  std::vector<std::vector<std::vector<double>>> hessians;
+  /// [weight][matrix]: the rows each matrix saw.
+  std::vector<std::vector<int64_t>> rows;
+  int64_t tokens = 0;
+};
+
+struct CalibrationOptions {
+  /// CPU threads for the calibration run; 0 = all.
+  int numThreads = 0;
+  /// After each prompt: (prompts done, total, tokens done).
+  std::function<void(size_t, size_t, int64_t)> progress;
+};
+
+/// Prefills each prompt through `plan` on the CPU backend with `weights`
+/// (full precision: the values before quantization) and accumulates the
+/// Hessians of the plan's quantized weights. Fails on an empty or too-long
+/// prompt (longer than the plan's KV positions allow).
+StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet &weights,
+                                         const std::vector<std::vector<int32_t>> &prompts,
+                                         const CalibrationOptions &options);
+
+struct GptqPacking {
+  /// [weight]: packed bytes (storageBytes()) of each quantized weight; empty
+  /// for the others.
+  std::vector<std::vector<uint8_t>> packed;
+  GptqStats stats;
+};
+
+/// Packs every quantized weight of `plan` with GPTQ (packQuantizedGptq).
+/// `progress` is called after each weight: (done, total).
+GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
+                         const WeightHessians &hessians,
+                         const std::function<void(size_t, size_t)> &progress = {});
+
+/// Replaces each quantized weight's values in `weights` by what its GPTQ
+/// bytes decode to: the values an artifact holding those bytes computes with.
+void applyPacking(const plan::Plan &plan, const GptqPacking &packing, WeightSet &weights);
+
+} // namespace m2c
+
+#endif // M2C_RUNTIME_CALIBRATION_CALIBRATION_H
