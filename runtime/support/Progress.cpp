@@ -30,9 +30,12 @@ void ProgressLine::update(size_t done, size_t total, uint64_t bytes) {
     return;
   lastPrint_ = now;
   double eta = done ? elapsed * (static_cast<double>(total) - done) / done : 0;
-  std::fprintf(stderr, "%s%s: %zu/%zu, %.1f MB, %.0f s elapsed, ETA %.0f s%s",
-               terminal ? "\r" : "", what_.c_str(), done, total, bytes / 1e6, elapsed, eta,
-               terminal ? "   " : "\n");
+  // Work that is not counted in bytes (calibration prompts) passes 0.
+  char size[32] = "";
+  if (bytes)
+    std::snprintf(size, sizeof size, ", %.1f MB", bytes / 1e6);
+  std::fprintf(stderr, "%s%s: %zu/%zu%s, %.0f s elapsed, ETA %.0f s%s", terminal ? "\r" : "",
+               what_.c_str(), done, total, size, elapsed, eta, terminal ? "   " : "\n");
   std::fflush(stderr);
   printed_ = true;
 }

@@ -1,7 +1,8 @@
 //===- Progress.h - One stderr line with progress and an ETA --------------===//
 //
 // Long work (loading or uploading weights, benchmarks) reports
-// "<what>: i/n, X MB, T s elapsed, ETA E s" on one rewritten stderr line,
+// "<what>: i/n, X MB, T s elapsed, ETA E s" on one rewritten stderr line
+// (without the size when the work is not counted in bytes),
 // and only once it has taken a second, so quick runs stay quiet. Written to
 // a file instead, it is one line every 5 s.
 //
