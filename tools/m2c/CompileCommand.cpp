@@ -7,6 +7,7 @@
 #include "codegen/ptx/PtxCodegen.h"
 #include "passes/Passes.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/calibration/Calibration.h"
 #include "runtime/checkpoint/Checkpoint.h"
 #include "runtime/checkpoint/CheckpointBinding.h"
 #include "runtime/checkpoint/DType.h"
@@ -17,6 +18,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -130,6 +132,12 @@ cl::opt<std::string> quantSpec(
     cl::value_desc("class=format,..."), cl::init(""), cl::sub(compileCommand),
     cl::cat(compileCategory));
 
+cl::opt<std::string> quantCalibration(
+    "quant-calibration",
+    cl::desc("Pack the quantized weights with GPTQ, fitted to the inputs these prompts produce "
+             "(one line of token ids per prompt, as m2c tokenize prints; needs --weights embed)"),
+    cl::value_desc("FILE"), cl::init(""), cl::sub(compileCommand), cl::cat(compileCategory));
+
 cl::opt<std::string> tuningFile("tuning",
                                 cl::desc("Tuning JSON overriding the tiling cost model"),
                                 cl::value_desc("FILE.json"), cl::init(""),
@@ -144,9 +152,45 @@ cl::opt<int64_t> samplingCandidates(
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
+/// GPTQ's bytes for the plan's quantized weights: the full-precision
+/// weights, calibrated on --quant-calibration's prompts.
+StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptions source) {
+  StatusOr<std::vector<std::vector<int32_t>>> prompts =
+      readCalibrationPrompts(quantCalibration, plan.vocabSize);
+  if (!prompts)
+    return Status::error("--quant-calibration: " + prompts.status().message());
+  source.fullPrecision = true;
+  ProgressLine loading("loading weights for calibration");
+  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
+    loading.update(done, total, bytes);
+  };
+  StatusOr<WeightSet> full = loadWeights(plan, nullptr, source);
+  if (!full)
+    return full.status();
+  ProgressLine calibrating("calibrating (CPU)");
+  CalibrationOptions options;
+  options.progress = [&](size_t done, size_t total, int64_t) {
+    calibrating.update(done, total, 0);
+  };
+  StatusOr<WeightHessians> hessians = collectHessians(plan, *full, *prompts, options);
+  if (!hessians)
+    return Status::error("--quant-calibration: " + hessians.status().message());
+  ProgressLine packing("GPTQ");
+  GptqPacking packed = packWithGptq(plan, *full, *hessians, [&](size_t done, size_t total) {
+    packing.update(done, total, 0);
+  });
+  errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices << " weight matrices from "
+         << hessians->tokens << " calibration tokens";
+  if (packed.stats.roundedMatrices)
+    errs() << "; " << packed.stats.roundedMatrices
+           << " that no calibration token reached were rounded to nearest";
+  errs() << "\n";
+  return packed;
+}
+
 Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::string &path) {
   // Weights come from the checkpoint or the generator, one at a time, so
-  // peak memory is one weight, not the model.
+  // peak memory is one weight, not the model (GPTQ holds them all).
   WeightSourceOptions source;
   source.random = randomWeights;
   source.seed = weightSeed;
@@ -158,12 +202,24 @@ Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::strin
     ValidationReport report;
     M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, *(*reader)->config(), &report));
   }
+  std::optional<GptqPacking> gptq;
+  if (!quantCalibration.empty()) {
+    StatusOr<GptqPacking> packed = calibrateAndPack(plan, source);
+    if (!packed)
+      return packed.status();
+    gptq = packed.take();
+  }
   ProgressLine progress("packing weights");
   uint64_t bytesDone = 0;
   std::vector<float> values;
   std::vector<uint8_t> packed;
   return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
     const plan::Weight &w = plan.weights[i];
+    if (gptq && !gptq->packed[i].empty()) {
+      bytesDone += gptq->packed[i].size();
+      progress.update(i + 1, plan.weights.size(), bytesDone);
+      return sink(gptq->packed[i].data(), gptq->packed[i].size());
+    }
     values.resize(static_cast<size_t>(w.numElements()));
     M2C_RETURN_IF_ERROR((*reader)->read(w, values.data()));
     packed.resize(w.storage.bytes);
@@ -311,11 +367,20 @@ int runCompile() {
                        "--random-weights, or --weights=none");
   if (mode == "external" && randomWeights)
     return reportError("--weights=external needs a checkpoint, not --random-weights");
+  if (!quantCalibration.empty() && mode != "embed")
+    return reportError("--quant-calibration needs --weights embed: GPTQ's bytes are made at "
+                       "compile time, and --weights " + mode + " stores none");
 
   StatusOr<plan::Plan> plan = lowerToPlan(*ir, request.plan, rootTimer);
   if (!plan)
     return reportError(plan.status().message());
   plan->weightsMode = mode;
+  if (!quantCalibration.empty() &&
+      std::none_of(plan->weights.begin(), plan->weights.end(), [](const plan::Weight &w) {
+        return w.quantization != plan::Quantization::None;
+      }))
+    return reportError("--quant-calibration: no weight is quantized (give --quant, e.g. "
+                       "--quant experts=int4)");
   if (mode != "external") {
     plan->checkpointPath.clear();
     plan->checkpointFingerprint.clear();
