@@ -365,13 +365,14 @@ def train(seed, steps, lr, bs=32, T=256, balance=1e-3, wd=0.1):
     return P, B
 
 @torch.no_grad()
-def calibrate(P, B, n=32, T=256, seed=5):
+def calibrate(P, B, tokens, n=32, T=256, seed=5):
+    """GPTQ's Hessians from n windows of `tokens`."""
     P = {k: v.detach().to(torch.bfloat16).float() for k, v in P.items()}
     g = torch.Generator().manual_seed(seed)
     cap = {}
     for i in range(n):
-        s0 = int(torch.randint(0, len(train_ids) - T, (1,), generator=g))
-        forward(P, B, train_ids[s0:s0 + T][None], cap=cap)
+        s0 = int(torch.randint(0, len(tokens) - T, (1,), generator=g))
+        forward(P, B, tokens[s0:s0 + T][None], cap=cap)
     return cap
 
 def read_npy_i32(path):
@@ -414,7 +415,10 @@ results = {}
 golden_generated = None
 if args.golden:
     P0, B0, golden_prompts, golden_generated = load_golden(args.golden)
-    evaluate(P0, B0, golden_prompts, f"golden checkpoint {args.golden}")
+    # Its prompts are uniform random ids, and so is its calibration.
+    random_ids = torch.randint(0, V, (1 << 16,), generator=torch.Generator().manual_seed(3)).to(dev)
+    evaluate(P0, B0, golden_prompts, f"golden checkpoint {args.golden}",
+             calibrate(P0, B0, random_ids))
     golden_generated = None
 prompts = held_prompts(30, 7)
 P0, B0 = init(1000)
@@ -422,7 +426,7 @@ evaluate(P0, B0, prompts, "random weights, 30 text prompts")
 for steps, lr, bs in [(int(a), float(b), int(c)) for a, b, c in (s.split(":") for s in args.train)]:
     log(f"training {steps} steps lr {lr} batch {bs}")
     P, B = train(1000, steps, lr, bs=bs)
-    Hs = calibrate(P, B)
+    Hs = calibrate(P, B, train_ids)
     evaluate(P, B, prompts, f"trained {steps} steps lr {lr} batch {bs}", Hs)
     evaluate(P, B, prompts[:3], f"trained {steps} steps lr {lr} batch {bs}, first 3 prompts", Hs)
 if args.json:

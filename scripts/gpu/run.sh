@@ -238,7 +238,7 @@ if want quantstudy; then
        --train 2000:3e-3:32 --train 4000:1e-3:64 --json "$OUT/quant-study.json" \
        > "$OUT/quant-study.log" 2>&1; then
     note "quant study: ok ($((SECONDS - start)) s)"
-    grep -E "golden|  (int8|fp8|int4|gptq int4|int4 pinned|fp8 pinned) " "$OUT/quant-study.log" | head -12 | tee -a "$summary"
+    grep -E "golden|  (int8|fp8|int4|gptq int8|gptq fp8|gptq int4|int4 pinned|fp8 pinned) " "$OUT/quant-study.log" | head -16 | tee -a "$summary"
   else
     note "quant study: FAILED (see quant-study.log)"
     tail -20 "$OUT/quant-study.log"
