@@ -7,10 +7,7 @@
 #include "runtime/engine/Engine.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
 #include <map>
 
 namespace m2c {
@@ -93,46 +90,6 @@ private:
 };
 
 } // namespace
-
-StatusOr<std::vector<std::vector<int32_t>>> readCalibrationPrompts(const std::string &path,
-                                                                   int64_t vocabSize) {
-  std::ifstream in(path);
-  if (!in)
-    return Status::error(path + ": cannot open the calibration file");
-  std::vector<std::vector<int32_t>> prompts;
-  std::string line;
-  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
-    size_t first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#')
-      continue;
-    std::vector<int32_t> ids;
-    size_t start = first;
-    while (start < line.size()) {
-      size_t end = line.find_first_of(", \t\r", start);
-      std::string item = line.substr(start, end == std::string::npos ? std::string::npos
-                                                                     : end - start);
-      start = end == std::string::npos ? line.size() : end + 1;
-      if (item.empty())
-        continue;
-      char *stop = nullptr;
-      errno = 0;
-      long long value = std::strtoll(item.c_str(), &stop, 10);
-      std::string where = path + ":" + std::to_string(lineNo) + ": ";
-      if (*stop != '\0' || errno != 0)
-        return Status::error(where + "'" + item + "' is not a token id");
-      if (value < 0 || value >= vocabSize)
-        return Status::error(where + "token id " + item + " is outside the vocabulary [0, " +
-                             std::to_string(vocabSize) + ")");
-      ids.push_back(static_cast<int32_t>(value));
-    }
-    prompts.push_back(std::move(ids));
-  }
-  if (in.bad())
-    return Status::error(path + ": read error");
-  if (prompts.empty())
-    return Status::error(path + ": no calibration prompt (one line of token ids per prompt)");
-  return prompts;
-}
 
 StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet &weights,
                                          const std::vector<std::vector<int32_t>> &prompts,

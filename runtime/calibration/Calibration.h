@@ -9,6 +9,7 @@
 #ifndef M2C_RUNTIME_CALIBRATION_CALIBRATION_H
 #define M2C_RUNTIME_CALIBRATION_CALIBRATION_H
 
+#include "runtime/calibration/CalibrationPrompts.h"
 #include "runtime/plan/Plan.h"
 #include "runtime/support/Status.h"
 #include "runtime/weights/Quantize.h"
@@ -20,13 +21,6 @@
 #include <vector>
 
 namespace m2c {
-
-/// Reads a calibration file: one prompt per line, token ids separated by
-/// commas or whitespace (what `m2c tokenize` prints). Blank lines and lines
-/// starting with '#' are skipped. Errors name the file and line: a
-/// malformed id, an id outside [0, vocabSize), or no prompt at all.
-StatusOr<std::vector<std::vector<int32_t>>> readCalibrationPrompts(const std::string &path,
-                                                                   int64_t vocabSize);
 
 struct WeightHessians {
   /// [weight][matrix]: X^T X ([k, k] row-major, double) of that matrix's

@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/calibration/Calibration.h"
+#include "runtime/calibration/CalibrationPrompts.h"
 
 #include <gtest/gtest.h>
 
@@ -41,6 +41,7 @@ TEST(CalibrationPromptsTest, BadInputNamesTheFileAndLine) {
       {"-1\n", "calib-bad.ids:1: token id -1 is outside the vocabulary [0, 10)"},
       {"99999999999999999999\n", "calib-bad.ids:1: '99999999999999999999' is not a token id"},
       {"# nothing\n\n", "calib-bad.ids: no calibration prompt (one line of token ids per prompt)"},
+      {"1\n , ,\n", "calib-bad.ids:2: no token id on the line"},
   };
   for (const Case &c : cases) {
     std::string path = writeFile("calib-bad.ids", c.text);
