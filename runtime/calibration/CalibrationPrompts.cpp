@@ -2,8 +2,8 @@
 
 #include "runtime/calibration/CalibrationPrompts.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include "runtime/support/TokenIds.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -19,29 +19,17 @@ StatusOr<std::vector<std::vector<int32_t>>> parseCalibrationPrompts(const std::s
     size_t first = line.find_first_not_of(" \t\r");
     if (first == std::string::npos || line[first] == '#')
       continue;
-    std::vector<int32_t> ids;
-    size_t start = first;
-    while (start < line.size()) {
-      size_t end = line.find_first_of(", \t\r", start);
-      std::string item = line.substr(start, end == std::string::npos ? std::string::npos
-                                                                     : end - start);
-      start = end == std::string::npos ? line.size() : end + 1;
-      if (item.empty())
-        continue;
-      char *stop = nullptr;
-      errno = 0;
-      long long value = std::strtoll(item.c_str(), &stop, 10);
-      std::string where = name + ":" + std::to_string(lineNo) + ": ";
-      if (*stop != '\0' || errno != 0)
-        return Status::error(where + "'" + item + "' is not a token id");
-      if (value < 0 || value >= vocabSize)
-        return Status::error(where + "token id " + item + " is outside the vocabulary [0, " +
-                             std::to_string(vocabSize) + ")");
-      ids.push_back(static_cast<int32_t>(value));
-    }
-    if (ids.empty())
-      return Status::error(name + ":" + std::to_string(lineNo) + ": no token id on the line");
-    prompts.push_back(std::move(ids));
+    std::string where = name + ":" + std::to_string(lineNo) + ": ";
+    StatusOr<std::vector<int32_t>> ids = parseTokenIds(line);
+    if (!ids)
+      return Status::error(where + ids.status().message());
+    for (int32_t id : *ids)
+      if (id >= vocabSize)
+        return Status::error(where + "token id " + std::to_string(id) +
+                             " is outside the vocabulary [0, " + std::to_string(vocabSize) + ")");
+    if (ids->empty())
+      return Status::error(where + "no token id on the line");
+    prompts.push_back(ids.take());
   }
   if (prompts.empty())
     return Status::error(name + ": no calibration prompt (one line of token ids per prompt)");

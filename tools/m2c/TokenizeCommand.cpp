@@ -2,14 +2,13 @@
 
 #include "Commands.h"
 
+#include "runtime/support/TokenIds.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <cerrno>
-#include <cstdlib>
 #include <iostream>
 #include <iterator>
 
@@ -39,25 +38,6 @@ cl::opt<bool> skipSpecialTokens("skip-special-tokens",
 cl::opt<std::string> textArg(cl::Positional, cl::desc("[TEXT or IDS] (default: stdin)"),
                              cl::init(""), cl::sub(tokenizeCommand), cl::cat(tokenizeCategory));
 
-StatusOr<std::vector<int32_t>> parseIdList(const std::string &text) {
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find_first_of(", \t\r\n", start);
-    std::string item = text.substr(start, end == std::string::npos ? std::string::npos
-                                                                   : end - start);
-    start = end == std::string::npos ? text.size() : end + 1;
-    if (item.empty())
-      continue;
-    char *stop = nullptr;
-    errno = 0;
-    long long value = std::strtoll(item.c_str(), &stop, 10);
-    if (*stop != '\0' || errno != 0 || value < 0 || value > INT32_MAX)
-      return Status::error("'" + item + "' is not a token id");
-    ids.push_back(static_cast<int32_t>(value));
-  }
-  return ids;
-}
 
 } // namespace
 
@@ -92,7 +72,7 @@ int runTokenize() {
   if (fromStdin)
     input.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   if (decodeMode) {
-    StatusOr<std::vector<int32_t>> ids = parseIdList(input);
+    StatusOr<std::vector<int32_t>> ids = parseTokenIds(input);
     if (!ids)
       return reportError(ids.status().message());
     for (int32_t id : *ids)

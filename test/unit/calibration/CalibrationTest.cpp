@@ -38,7 +38,7 @@ TEST(CalibrationPromptsTest, BadInputNamesTheFileAndLine) {
   } cases[] = {
       {"1,2\n3,x4\n", "calib-bad.ids:2: 'x4' is not a token id"},
       {"1,2\n\n3,10\n", "calib-bad.ids:3: token id 10 is outside the vocabulary [0, 10)"},
-      {"-1\n", "calib-bad.ids:1: token id -1 is outside the vocabulary [0, 10)"},
+      {"-1\n", "calib-bad.ids:1: '-1' is not a token id"},
       {"99999999999999999999\n", "calib-bad.ids:1: '99999999999999999999' is not a token id"},
       {"# nothing\n\n", "calib-bad.ids: no calibration prompt (one line of token ids per prompt)"},
       {"1\n , ,\n", "calib-bad.ids:2: no token id on the line"},
