@@ -63,6 +63,12 @@ if [[ -x "$build/bin/m2c" && -x "$build/bin/m2c-ptx" ]]; then
     m2c compile tiny --target sm_90 --kv-cache-dtype f32 --quant "experts=$q,attn=$q,lm_head=$q" \
       --random-weights --weights embed -o "$art/tiny-sm90-$q.m2a"
   done
+  # int4 packed by GPTQ (--quant-calibration): same layout, other bytes.
+  python3 -c "import random; r = random.Random(3); print('\n'.join(','.join(str(r.randrange(512)) for _ in range(64)) for _ in range(16)))" \
+    > "$art/calibration-tiny.ids"
+  m2c compile tiny --target sm_90 --kv-cache-dtype f32 --quant "experts=int4,attn=int4,lm_head=int4" \
+    --quant-calibration "$art/calibration-tiny.ids" --random-weights --weights embed \
+    -o "$art/tiny-sm90-int4-gptq.m2a"
   m2c compile minimax-m2-card --target sm_90 --weights none -o "$art/card-sm90.m2a"
   # sm_90a: the prefill GEMMs on wgmma + TMA (the rest as on sm_90).
   m2c compile minimax-m2-card --target sm_90a --weights none -o "$art/card-sm90a.m2a"

@@ -222,16 +222,19 @@ TEST_P(GpuArtifactTest, SanitizerPrefillAndDecode) {
 }
 
 // Unquantized with an f32 or a bf16 KV cache, the three packed formats
-// (experts, attention and lm_head quantized), and sm_90a (prefill GEMMs on
-// wgmma + TMA, a bf16 cache; scripts/gpu/prepare.sh).
+// (experts, attention and lm_head quantized), int4 packed by GPTQ, and
+// sm_90a (prefill GEMMs on wgmma + TMA, a bf16 cache; scripts/gpu/prepare.sh).
 INSTANTIATE_TEST_SUITE_P(Tiny, GpuArtifactTest,
                          ::testing::Values("tiny-sm90.m2a", "tiny-sm90-bf16kv.m2a",
                                            "tiny-sm90-int8.m2a", "tiny-sm90-int4.m2a",
-                                           "tiny-sm90-fp8.m2a", "tiny-sm90a.m2a"),
+                                           "tiny-sm90-fp8.m2a", "tiny-sm90-int4-gptq.m2a",
+                                           "tiny-sm90a.m2a"),
                          [](const ::testing::TestParamInfo<const char *> &info) {
                            std::string name = info.param;
                            if (name.find("sm90a") != std::string::npos)
                              return std::string("sm90a_wgmma");
+                           if (name.find("gptq") != std::string::npos)
+                             return std::string("int4_gptq");
                            for (const char *format : {"int8", "int4", "fp8"})
                              if (name.find(format) != std::string::npos)
                                return std::string(format);
