@@ -139,14 +139,22 @@ GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
                          const std::function<void(size_t, size_t)> &progress) {
   GptqPacking packing;
   packing.packed.resize(plan.weights.size());
-  static const std::vector<std::vector<double>> none;
   for (size_t i = 0; i < plan.weights.size(); ++i) {
     const plan::Weight &w = plan.weights[i];
     if (w.quantization != plan::Quantization::None) {
+      // A Hessian of fewer rows than columns is singular: GPTQ would fit
+      // those few rows (the lm_head sees one per prompt) and generalise
+      // worse than rounding to nearest, so such matrices get no Hessian.
+      std::vector<std::vector<double>> usable;
+      if (i < hessians.hessians.size()) {
+        usable = hessians.hessians[i];
+        for (size_t m = 0; m < usable.size(); ++m)
+          if (hessians.rows[i][m] < w.shape.back())
+            usable[m].clear();
+      }
       packing.packed[i].resize(w.storageBytes());
-      GptqStats stats = packQuantizedGptq(
-          w, weights.tensors[i].data(), i < hessians.hessians.size() ? hessians.hessians[i] : none,
-          packing.packed[i].data());
+      GptqStats stats =
+          packQuantizedGptq(w, weights.tensors[i].data(), usable, packing.packed[i].data());
       packing.stats.gptqMatrices += stats.gptqMatrices;
       packing.stats.roundedMatrices += stats.roundedMatrices;
     }

@@ -54,7 +54,9 @@ struct GptqPacking {
   GptqStats stats;
 };
 
-/// Packs every quantized weight of `plan` with GPTQ (packQuantizedGptq).
+/// Packs every quantized weight of `plan` with GPTQ (packQuantizedGptq). A
+/// matrix that saw fewer calibration rows than it has columns is rounded to
+/// nearest: its Hessian is singular, and GPTQ would fit those rows alone.
 /// `progress` is called after each weight: (done, total).
 GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
                          const WeightHessians &hessians,

@@ -22,8 +22,8 @@ void packQuantized(const plan::Weight &w, const float *values, uint8_t *out);
 /// How packQuantizedGptq packed a weight's matrices.
 struct GptqStats {
   int64_t gptqMatrices = 0;
-  /// Matrices without calibration data (an expert no calibration token
-  /// chose), or whose Hessian stayed singular: round-to-nearest.
+  /// Matrices without a Hessian (too few calibration rows: see
+  /// packWithGptq), or whose Hessian stayed singular: round-to-nearest.
   int64_t roundedMatrices = 0;
 };
 

@@ -183,7 +183,7 @@ StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptio
          << hessians->tokens << " calibration tokens";
   if (packed.stats.roundedMatrices)
     errs() << "; " << packed.stats.roundedMatrices
-           << " that no calibration token reached were rounded to nearest";
+           << " that saw fewer calibration rows than columns were rounded to nearest";
   errs() << "\n";
   return packed;
 }
