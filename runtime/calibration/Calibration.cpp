@@ -3,12 +3,15 @@
 #include "runtime/calibration/Calibration.h"
 
 #include "runtime/cpu/InputObserver.h"
+#include "runtime/cpu/ThreadPool.h"
 #include "runtime/engine/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
+#include <mutex>
 
 namespace m2c {
 namespace {
@@ -19,8 +22,9 @@ namespace {
 /// so only the first part's call counts.
 class HessianCollector final : public cpu::InputObserver {
 public:
-  HessianCollector(const plan::Plan &plan, const WeightSet &weights, WeightHessians &out)
-      : out_(out) {
+  HessianCollector(const plan::Plan &plan, const WeightSet &weights, WeightHessians &out,
+                   cpu::ThreadPool &pool)
+      : out_(out), pool_(pool) {
     out_.hessians.resize(plan.weights.size());
     out_.rows.resize(plan.weights.size());
     for (size_t i = 0; i < plan.weights.size(); ++i) {
@@ -54,16 +58,22 @@ public:
     std::vector<double> &h = out_.hessians[t.weight][m];
     if (h.empty())
       h.assign(static_cast<size_t>(k * k), 0.0);
-    // Lower triangle here; mirrored once at the end.
-    for (int64_t r = 0; r < numRows; ++r) {
-      const float *x = rows[r];
-      for (int64_t i = 0; i < k; ++i) {
-        double xi = x[i];
-        double *hi = h.data() + i * k;
-        for (int64_t j = 0; j <= i; ++j)
-          hi[j] += xi * double(x[j]);
-      }
-    }
+    // Lower triangle here, mirrored once at the end; each task owns rows
+    // of H, so the sums need no locks.
+    pool_.parallelFor(
+        k,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t r = 0; r < numRows; ++r) {
+            const float *x = rows[r];
+            for (int64_t i = begin; i < end; ++i) {
+              double xi = x[i];
+              double *hi = h.data() + i * k;
+              for (int64_t j = 0; j <= i; ++j)
+                hi[j] += xi * double(x[j]);
+            }
+          }
+        },
+        16);
     out_.rows[t.weight][m] += numRows;
   }
 
@@ -87,6 +97,7 @@ private:
   };
   std::map<const float *, Tracked> byStart_;
   WeightHessians &out_;
+  cpu::ThreadPool &pool_;
 };
 
 } // namespace
@@ -112,7 +123,10 @@ StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet
     return engine.status();
 
   WeightHessians result;
-  HessianCollector collector(plan, (*backend)->weights(), result);
+  // The observer runs between kernels, from the engine's thread, so its
+  // own pool never overlaps the backend's.
+  cpu::ThreadPool pool(options.numThreads);
+  HessianCollector collector(plan, (*backend)->weights(), result, pool);
   cpu::ScopedInputObserver observing(collector);
   for (size_t p = 0; p < prompts.size(); ++p) {
     if (prompts[p].empty())
@@ -135,32 +149,48 @@ StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet
 }
 
 GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
-                         const WeightHessians &hessians,
-                         const std::function<void(size_t, size_t)> &progress) {
+                         const WeightHessians &hessians, const GptqOptions &options) {
   GptqPacking packing;
   packing.packed.resize(plan.weights.size());
+  // One task per matrix (an expert of a stacked weight): they are
+  // independent, and a large one costs O(k^3).
+  std::vector<std::pair<size_t, int64_t>> tasks;
   for (size_t i = 0; i < plan.weights.size(); ++i) {
     const plan::Weight &w = plan.weights[i];
-    if (w.quantization != plan::Quantization::None) {
+    if (w.quantization == plan::Quantization::None)
+      continue;
+    packing.packed[i].resize(w.storageBytes());
+    int64_t rows = w.shape[w.shape.size() - 2], cols = w.shape.back();
+    for (int64_t m = 0; m < w.numElements() / (rows * cols); ++m)
+      tasks.emplace_back(i, m);
+  }
+  static const std::vector<double> none;
+  std::vector<char> usedGptq(tasks.size(), 0);
+  std::atomic<size_t> done{0};
+  std::mutex progressMutex;
+  cpu::ThreadPool pool(options.numThreads);
+  pool.parallelFor(int64_t(tasks.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      auto [i, m] = tasks[t];
+      const plan::Weight &w = plan.weights[i];
       // A Hessian of fewer rows than columns is singular: GPTQ would fit
       // those few rows (the lm_head sees one per prompt) and generalise
-      // worse than rounding to nearest, so such matrices get no Hessian.
-      std::vector<std::vector<double>> usable;
-      if (i < hessians.hessians.size()) {
-        usable = hessians.hessians[i];
-        for (size_t m = 0; m < usable.size(); ++m)
-          if (hessians.rows[i][m] < w.shape.back())
-            usable[m].clear();
+      // worse than rounding to nearest, so such matrices get none.
+      const std::vector<double> *hessian = &none;
+      if (i < hessians.hessians.size() && size_t(m) < hessians.hessians[i].size() &&
+          hessians.rows[i][m] >= w.shape.back())
+        hessian = &hessians.hessians[i][m];
+      usedGptq[t] = packMatrixQuantizedGptq(w, m, weights.tensors[i].data(), *hessian,
+                                            packing.packed[i].data());
+      size_t finished = ++done;
+      if (options.progress) {
+        std::lock_guard<std::mutex> lock(progressMutex);
+        options.progress(finished, tasks.size());
       }
-      packing.packed[i].resize(w.storageBytes());
-      GptqStats stats =
-          packQuantizedGptq(w, weights.tensors[i].data(), usable, packing.packed[i].data());
-      packing.stats.gptqMatrices += stats.gptqMatrices;
-      packing.stats.roundedMatrices += stats.roundedMatrices;
     }
-    if (progress)
-      progress(i + 1, plan.weights.size());
-  }
+  });
+  for (char gptq : usedGptq)
+    ++(gptq ? packing.stats.gptqMatrices : packing.stats.roundedMatrices);
   return packing;
 }
 

@@ -33,7 +33,7 @@ struct WeightHessians {
 };
 
 struct CalibrationOptions {
-  /// CPU threads for the calibration run; 0 = all.
+  /// CPU threads for the calibration run and the Hessian sums; 0 = all.
   int numThreads = 0;
   /// After each prompt: (prompts done, total, tokens done).
   std::function<void(size_t, size_t, int64_t)> progress;
@@ -54,13 +54,19 @@ struct GptqPacking {
   GptqStats stats;
 };
 
-/// Packs every quantized weight of `plan` with GPTQ (packQuantizedGptq). A
-/// matrix that saw fewer calibration rows than it has columns is rounded to
-/// nearest: its Hessian is singular, and GPTQ would fit those rows alone.
-/// `progress` is called after each weight: (done, total).
+struct GptqOptions {
+  /// CPU threads; 0 = all. Matrices are packed in parallel.
+  int numThreads = 0;
+  /// After each matrix: (matrices done, total).
+  std::function<void(size_t, size_t)> progress;
+};
+
+/// Packs every quantized weight of `plan` with GPTQ (packMatrixQuantizedGptq,
+/// one matrix per task). A matrix that saw fewer calibration rows than it
+/// has columns is rounded to nearest: its Hessian is singular, and GPTQ
+/// would fit those rows alone.
 GptqPacking packWithGptq(const plan::Plan &plan, const WeightSet &weights,
-                         const WeightHessians &hessians,
-                         const std::function<void(size_t, size_t)> &progress = {});
+                         const WeightHessians &hessians, const GptqOptions &options = {});
 
 /// Replaces each quantized weight's values in `weights` by what its GPTQ
 /// bytes decode to: the values an artifact holding those bytes computes with.

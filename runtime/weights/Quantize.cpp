@@ -143,23 +143,27 @@ bool cholesky(std::vector<double> &a, int64_t n) {
 std::vector<double> inverseHessianFactor(std::vector<double> h, int64_t n) {
   if (!cholesky(h, n))
     return {};
-  // L^-1 by forward substitution, then H^-1 = L^-T L^-1.
-  std::vector<double> linv(n * n, 0.0);
+  // L^-1 by forward substitution, then H^-1 = L^-T L^-1. L^-1 is kept
+  // transposed (t[j * n + p] = L^-1[p][j]) so every inner loop is unit-stride.
+  std::vector<double> t(n * n, 0.0);
   for (int64_t j = 0; j < n; ++j) {
-    linv[j * n + j] = 1.0 / h[j * n + j];
+    double *tj = t.data() + j * n;
+    tj[j] = 1.0 / h[j * n + j];
     for (int64_t i = j + 1; i < n; ++i) {
+      const double *hi = h.data() + i * n;
       double v = 0;
       for (int64_t p = j; p < i; ++p)
-        v += h[i * n + p] * linv[p * n + j];
-      linv[i * n + j] = -v / h[i * n + i];
+        v += hi[p] * tj[p];
+      tj[i] = -v / hi[i];
     }
   }
   std::vector<double> hinv(n * n, 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j <= i; ++j) {
+      const double *ti = t.data() + i * n, *tj = t.data() + j * n;
       double v = 0;
       for (int64_t p = i; p < n; ++p)
-        v += linv[p * n + i] * linv[p * n + j];
+        v += ti[p] * tj[p];
       hinv[i * n + j] = hinv[j * n + i] = v;
     }
   if (!cholesky(hinv, n))
@@ -275,24 +279,29 @@ void packQuantized(const plan::Weight &w, const float *values, uint8_t *out) {
   }
 }
 
+bool packMatrixQuantizedGptq(const plan::Weight &w, int64_t matrix, const float *values,
+                             const std::vector<double> &hessian, uint8_t *out, double damping) {
+  MatrixShape m = matrixShape(w);
+  const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, m.rows, m.cols);
+  const float *x = values + matrix * m.rows * m.cols;
+  uint8_t *q = out + matrix * layout.bytes();
+  if (hessian.size() == size_t(m.cols * m.cols) &&
+      packMatrixGptq(w.quantization, x, m.rows, m.cols, hessian, damping, q,
+                     q + layout.codeBytes, layout.codeBytes))
+    return true;
+  packMatrix(w.quantization, x, m.rows, m.cols, q, q + layout.codeBytes, layout.codeBytes);
+  return false;
+}
+
 GptqStats packQuantizedGptq(const plan::Weight &w, const float *values,
                             const std::vector<std::vector<double>> &hessians, uint8_t *out,
                             double damping) {
-  MatrixShape m = matrixShape(w);
-  const plan::PackedMatrix layout = plan::packedMatrix(w.quantization, m.rows, m.cols);
+  static const std::vector<double> none;
   GptqStats stats;
-  for (int64_t e = 0; e < m.matrices; ++e) {
-    const float *x = values + e * m.rows * m.cols;
-    uint8_t *q = out + e * layout.bytes();
-    bool calibrated = e < int64_t(hessians.size()) &&
-                      hessians[e].size() == size_t(m.cols * m.cols);
-    if (calibrated && packMatrixGptq(w.quantization, x, m.rows, m.cols, hessians[e], damping, q,
-                                     q + layout.codeBytes, layout.codeBytes)) {
-      ++stats.gptqMatrices;
-      continue;
-    }
-    ++stats.roundedMatrices;
-    packMatrix(w.quantization, x, m.rows, m.cols, q, q + layout.codeBytes, layout.codeBytes);
+  for (int64_t e = 0; e < matrixShape(w).matrices; ++e) {
+    bool gptq = packMatrixQuantizedGptq(
+        w, e, values, e < int64_t(hessians.size()) ? hessians[e] : none, out, damping);
+    ++(gptq ? stats.gptqMatrices : stats.roundedMatrices);
   }
   return stats;
 }

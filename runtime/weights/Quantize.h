@@ -41,6 +41,13 @@ GptqStats packQuantizedGptq(const plan::Weight &w, const float *values,
                             const std::vector<std::vector<double>> &hessians, uint8_t *out,
                             double damping = 0.01);
 
+/// packQuantizedGptq for matrix `matrix` of `w` alone (its bytes in `out`,
+/// the whole weight's packed buffer), so that matrices can be packed in
+/// parallel. Returns false when it rounded to nearest instead.
+bool packMatrixQuantizedGptq(const plan::Weight &w, int64_t matrix, const float *values,
+                             const std::vector<double> &hessian, uint8_t *out,
+                             double damping = 0.01);
+
 /// Decodes packed bytes back to f32 (the values the kernels compute with).
 void unpackQuantized(const plan::Weight &w, const uint8_t *packed, float *out);
 

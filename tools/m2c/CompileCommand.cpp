@@ -175,10 +175,10 @@ StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptio
   StatusOr<WeightHessians> hessians = collectHessians(plan, *full, *prompts, options);
   if (!hessians)
     return Status::error("--quant-calibration: " + hessians.status().message());
-  ProgressLine packing("GPTQ");
-  GptqPacking packed = packWithGptq(plan, *full, *hessians, [&](size_t done, size_t total) {
-    packing.update(done, total, 0);
-  });
+  ProgressLine packing("GPTQ (matrices)");
+  GptqOptions gptqOptions;
+  gptqOptions.progress = [&](size_t done, size_t total) { packing.update(done, total, 0); };
+  GptqPacking packed = packWithGptq(plan, *full, *hessians, gptqOptions);
   errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices << " weight matrices from "
          << hessians->tokens << " calibration tokens";
   if (packed.stats.roundedMatrices)
