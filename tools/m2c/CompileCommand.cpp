@@ -369,7 +369,7 @@ int runCompile() {
     return reportError("--weights=external needs a checkpoint, not --random-weights");
   if (!quantCalibration.empty() && mode != "embed")
     return reportError("--quant-calibration needs --weights embed: GPTQ's bytes are made at "
-                       "compile time, and --weights " + mode + " stores none");
+                       "compile time, and --weights " + mode + " keeps no weight bytes in the artifact");
 
   StatusOr<plan::Plan> plan = lowerToPlan(*ir, request.plan, rootTimer);
   if (!plan)
