@@ -41,8 +41,9 @@ struct CalibrationOptions {
 
 /// Prefills each prompt through `plan` on the CPU backend with `weights`
 /// (full precision: the values before quantization) and accumulates the
-/// Hessians of the plan's quantized weights. Fails on an empty or too-long
-/// prompt (longer than the plan's KV positions allow).
+/// Hessians of the plan's quantized weights. The KV cache is sized for the
+/// longest prompt. Fails on an empty prompt, or with the engine's error for
+/// a prompt it cannot run.
 StatusOr<WeightHessians> collectHessians(const plan::Plan &plan, const WeightSet &weights,
                                          const std::vector<std::vector<int32_t>> &prompts,
                                          const CalibrationOptions &options);
