@@ -152,96 +152,6 @@ cl::opt<int64_t> samplingCandidates(
 cl::opt<bool> timing("time", cl::desc("Print wall time of each compile stage"), cl::init(false),
                      cl::sub(compileCommand), cl::cat(compileCategory));
 
-/// GPTQ's bytes for the plan's quantized weights: the full-precision
-/// weights, calibrated on --quant-calibration's prompts.
-StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptions source) {
-  StatusOr<std::vector<std::vector<int32_t>>> prompts =
-      readCalibrationPrompts(quantCalibration, plan.vocabSize);
-  if (!prompts)
-    return Status::error("--quant-calibration: " + prompts.status().message());
-  source.fullPrecision = true;
-  ProgressLine loading("loading weights for calibration");
-  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
-    loading.update(done, total, bytes);
-  };
-  StatusOr<WeightSet> full = loadWeights(plan, nullptr, source);
-  if (!full)
-    return full.status();
-  ProgressLine calibrating("calibrating (CPU)");
-  CalibrationOptions options;
-  options.progress = [&](size_t done, size_t total, int64_t) {
-    calibrating.update(done, total, 0);
-  };
-  StatusOr<WeightHessians> hessians = collectHessians(plan, *full, *prompts, options);
-  if (!hessians)
-    return Status::error("--quant-calibration: " + hessians.status().message());
-  ProgressLine packing("GPTQ (matrices)");
-  GptqOptions gptqOptions;
-  gptqOptions.progress = [&](size_t done, size_t total) { packing.update(done, total, 0); };
-  GptqPacking packed = packWithGptq(plan, *full, *hessians, gptqOptions);
-  errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices << " weight matrices from "
-         << hessians->tokens << " calibration tokens";
-  if (packed.stats.roundedMatrices)
-    errs() << "; " << packed.stats.roundedMatrices
-           << " that saw fewer calibration rows than columns were rounded to nearest";
-  errs() << "\n";
-  return packed;
-}
-
-Status writeEmbedded(const plan::Plan &plan, const ModelIR &ir, const std::string &path) {
-  // Weights come from the checkpoint or the generator, one at a time, so
-  // peak memory is one weight, not the model (GPTQ holds them all).
-  WeightSourceOptions source;
-  source.random = randomWeights;
-  source.seed = weightSeed;
-  source.checkpointPath = ir.checkpointDir;
-  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, nullptr, source);
-  if (!reader)
-    return reader.status();
-  if (const Checkpoint *checkpoint = (*reader)->checkpoint()) {
-    ValidationReport report;
-    M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, *(*reader)->config(), &report));
-  }
-  std::optional<GptqPacking> gptq;
-  if (!quantCalibration.empty()) {
-    StatusOr<GptqPacking> packed = calibrateAndPack(plan, source);
-    if (!packed)
-      return packed.status();
-    gptq = packed.take();
-  }
-  ProgressLine progress("packing weights");
-  uint64_t bytesDone = 0;
-  std::vector<float> values;
-  std::vector<uint8_t> packed;
-  return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
-    const plan::Weight &w = plan.weights[i];
-    if (gptq && !gptq->packed[i].empty()) {
-      bytesDone += gptq->packed[i].size();
-      progress.update(i + 1, plan.weights.size(), bytesDone);
-      return sink(gptq->packed[i].data(), gptq->packed[i].size());
-    }
-    values.resize(static_cast<size_t>(w.numElements()));
-    M2C_RETURN_IF_ERROR((*reader)->read(w, values.data()));
-    packed.resize(w.storage.bytes);
-    if (w.quantization != plan::Quantization::None) {
-      packQuantized(w, values.data(), packed.data());
-    } else if (w.storage.type == plan::ElementType::BF16) {
-      for (size_t j = 0; j < values.size(); ++j) {
-        uint16_t bits = f32ToBf16(values[j]);
-        std::memcpy(packed.data() + 2 * j, &bits, 2);
-      }
-    } else if (w.storage.type == plan::ElementType::F32) {
-      std::memcpy(packed.data(), values.data(), values.size() * sizeof(float));
-    } else {
-      return Status::error("weight '" + w.symbol + "': cannot pack storage type " +
-                           plan::elementTypeName(w.storage.type));
-    }
-    bytesDone += packed.size();
-    progress.update(i + 1, plan.weights.size(), bytesDone);
-    return sink(packed.data(), packed.size());
-  });
-}
-
 } // namespace
 
 int runCompile() {
@@ -424,7 +334,11 @@ int runCompile() {
   mlir::TimingScope writeTimer = rootTimer.nest("write artifact");
   Status status;
   if (mode == "embed") {
-    status = writeEmbedded(*plan, *ir, outputFile);
+    WeightSourceOptions source;
+    source.random = randomWeights;
+    source.seed = weightSeed;
+    source.checkpointPath = ir->checkpointDir;
+    status = writeEmbeddedArtifact(*plan, source, quantCalibration, outputFile);
   } else {
     status = writeArtifact(outputFile, *plan,
                            [](size_t, const WeightSink &) { return Status::ok(); });

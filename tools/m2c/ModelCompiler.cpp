@@ -4,11 +4,17 @@
 
 #include "codegen/ptx/PtxCodegen.h"
 #include "passes/InitAll.h"
+#include "runtime/calibration/Calibration.h"
+#include "runtime/checkpoint/Checkpoint.h"
+#include "runtime/checkpoint/CheckpointBinding.h"
+#include "runtime/checkpoint/DType.h"
+#include "runtime/weights/Quantize.h"
 #include "runtime/weights/Weights.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Pass/Pass.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -16,6 +22,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <sys/stat.h>
@@ -153,6 +160,129 @@ DiagnosticText::DiagnosticText(mlir::MLIRContext &context, bool withLocations)
         return mlir::success();
       }) {}
 
+namespace {
+
+/// GPTQ's bytes for the plan's quantized weights: the full-precision
+/// weights, calibrated on --quant-calibration's prompts.
+StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptions source,
+                                       const std::string &calibrationFile) {
+  StatusOr<std::vector<std::vector<int32_t>>> prompts =
+      readCalibrationPrompts(calibrationFile, plan.vocabSize);
+  if (!prompts)
+    return Status::error("--quant-calibration: " + prompts.status().message());
+  source.fullPrecision = true;
+  ProgressLine loading("loading weights for calibration");
+  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
+    loading.update(done, total, bytes);
+  };
+  StatusOr<WeightSet> full = loadWeights(plan, nullptr, source);
+  if (!full)
+    return full.status();
+  ProgressLine calibrating("calibrating (CPU)");
+  CalibrationOptions options;
+  options.progress = [&](size_t done, size_t total, int64_t) {
+    calibrating.update(done, total, 0);
+  };
+  StatusOr<WeightHessians> hessians = collectHessians(plan, *full, *prompts, options);
+  if (!hessians)
+    return Status::error("--quant-calibration: " + hessians.status().message());
+  ProgressLine packing("GPTQ (matrices)");
+  GptqOptions gptqOptions;
+  gptqOptions.progress = [&](size_t done, size_t total) { packing.update(done, total, 0); };
+  GptqPacking packed = packWithGptq(plan, *full, *hessians, gptqOptions);
+  llvm::errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices << " weight matrices from "
+         << hessians->tokens << " calibration tokens";
+  if (packed.stats.roundedMatrices)
+    llvm::errs() << "; " << packed.stats.roundedMatrices
+           << " that saw fewer calibration rows than columns were rounded to nearest";
+  llvm::errs() << "\n";
+  return packed;
+}
+
+} // namespace
+
+Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &source,
+                             const std::string &calibrationFile, const std::string &path) {
+  // Weights come from the checkpoint or the generator, one at a time, so
+  // peak memory is one weight, not the model (GPTQ holds them all).
+  StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, nullptr, source);
+  if (!reader)
+    return reader.status();
+  if (const Checkpoint *checkpoint = (*reader)->checkpoint()) {
+    ValidationReport report;
+    M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, *(*reader)->config(), &report));
+  }
+  std::optional<GptqPacking> gptq;
+  if (!calibrationFile.empty()) {
+    StatusOr<GptqPacking> packed = calibrateAndPack(plan, source, calibrationFile);
+    if (!packed)
+      return packed.status();
+    gptq = packed.take();
+  }
+  ProgressLine progress("packing weights");
+  uint64_t bytesDone = 0;
+  std::vector<float> values;
+  std::vector<uint8_t> packed;
+  return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
+    const plan::Weight &w = plan.weights[i];
+    if (gptq && !gptq->packed[i].empty()) {
+      bytesDone += gptq->packed[i].size();
+      progress.update(i + 1, plan.weights.size(), bytesDone);
+      return sink(gptq->packed[i].data(), gptq->packed[i].size());
+    }
+    values.resize(static_cast<size_t>(w.numElements()));
+    M2C_RETURN_IF_ERROR((*reader)->read(w, values.data()));
+    packed.resize(w.storage.bytes);
+    if (w.quantization != plan::Quantization::None) {
+      packQuantized(w, values.data(), packed.data());
+    } else if (w.storage.type == plan::ElementType::BF16) {
+      for (size_t j = 0; j < values.size(); ++j) {
+        uint16_t bits = f32ToBf16(values[j]);
+        std::memcpy(packed.data() + 2 * j, &bits, 2);
+      }
+    } else if (w.storage.type == plan::ElementType::F32) {
+      std::memcpy(packed.data(), values.data(), values.size() * sizeof(float));
+    } else {
+      return Status::error("weight '" + w.symbol + "': cannot pack storage type " +
+                           plan::elementTypeName(w.storage.type));
+    }
+    bytesDone += packed.size();
+    progress.update(i + 1, plan.weights.size(), bytesDone);
+    return sink(packed.data(), packed.size());
+  });
+}
+
+namespace {
+
+/// The in-memory plan's weights packed with GPTQ into a temporary embedded
+/// artifact, loaded back (the file is unlinked once mapped).
+StatusOr<Artifact> packThroughArtifact(plan::Plan plan, const ModelIR &ir,
+                                       const RunModelRequest &request) {
+  if (std::none_of(plan.weights.begin(), plan.weights.end(), [](const plan::Weight &w) {
+        return w.quantization != plan::Quantization::None;
+      }))
+    return Status::error("--quant-calibration: no weight is quantized (give --quant, e.g. "
+                         "--quant experts=int4)");
+  WeightSourceOptions source = request.backend.weights;
+  if (source.checkpointPath.empty())
+    source.checkpointPath = ir.checkpointDir;
+  plan.weightsMode = "embed";
+  plan.checkpointPath.clear();
+  plan.checkpointFingerprint.clear();
+  layoutEmbeddedWeights(plan);
+  llvm::SmallString<128> path;
+  if (std::error_code error = llvm::sys::fs::createTemporaryFile("m2c-gptq", "m2a", path))
+    return Status::error("--quant-calibration: cannot create a temporary artifact: " +
+                         error.message());
+  Status written = writeEmbeddedArtifact(plan, source, request.quantCalibration, path.str().str());
+  StatusOr<Artifact> loaded = written ? Artifact::load(path.str().str())
+                                      : StatusOr<Artifact>(written);
+  llvm::sys::fs::remove(path);
+  return loaded;
+}
+
+} // namespace
+
 bool isArtifactFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   char magic[8] = {};
@@ -163,6 +293,10 @@ StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request) {
   mlir::DefaultTimingManager timingManager;
   mlir::TimingScope rootTimer = timingManager.getRootScope();
   RunnableModel model;
+  if (isArtifactFile(request.model) && !request.quantCalibration.empty())
+    return Status::error("--quant-calibration: '" + request.model +
+                         "' is an artifact, whose weights are packed already; give a model "
+                         "directory, config or preset");
   if (isArtifactFile(request.model)) {
     StatusOr<Artifact> loaded = Artifact::load(request.model);
     if (!loaded)
@@ -197,9 +331,22 @@ StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request) {
         request.backend.weights.checkpointPath.empty())
       return Status::error("'" + request.model +
                            "' has no checkpoint: pass --random-weights or a model directory");
+    if (!request.quantCalibration.empty()) {
+      // GPTQ's bytes are made by the compile-time packer, so the weights go
+      // through an embedded artifact, as `m2c compile --quant-calibration`
+      // would write it; the backend then loads that.
+      StatusOr<Artifact> packed = packThroughArtifact(*model.planStorage, *ir, request);
+      if (!packed)
+        return packed.status();
+      model.artifact.emplace(packed.take());
+      model.planStorage = std::make_unique<plan::Plan>(model.artifact->plan());
+    }
   }
-  StatusOr<std::unique_ptr<Backend>> backend =
-      createBackend(*model.planStorage, model.artifact ? &*model.artifact : nullptr, request.backend);
+  BackendRequest backendRequest = request.backend;
+  if (!request.quantCalibration.empty())
+    backendRequest.weights.random = false; // they are in the artifact now
+  StatusOr<std::unique_ptr<Backend>> backend = createBackend(
+      *model.planStorage, model.artifact ? &*model.artifact : nullptr, backendRequest);
   if (!backend)
     return backend.status();
   model.backend = backend.take();

@@ -86,6 +86,13 @@ private:
   mlir::ScopedDiagnosticHandler handler_;
 };
 
+/// Writes `plan` (weightsMode "embed", laid out by layoutEmbeddedWeights) as
+/// an artifact holding its weights from `source`, packed in their formats:
+/// with GPTQ fitted to the prompts of `calibrationFile` when it is given,
+/// else rounded to nearest. Shows progress; errors are user-facing.
+Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &source,
+                             const std::string &calibrationFile, const std::string &path);
+
 /// What `m2c run` and `m2c chat` take: an artifact, or a model compiled in
 /// memory through the same pipeline as `m2c compile`.
 struct RunModelRequest {
@@ -93,6 +100,10 @@ struct RunModelRequest {
   std::vector<std::string> overrides;
   PassOptions passes;
   int64_t maxTokens = 1024;
+  /// GPTQ calibration prompts for a model compiled in memory (see
+  /// --quant-calibration); its weights then go through a temporary
+  /// embedded artifact.
+  std::string quantCalibration;
   /// Where the model runs: the backend and its weights.
   BackendRequest backend;
 };

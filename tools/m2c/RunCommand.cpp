@@ -102,6 +102,11 @@ cl::opt<std::string> quantSpec("quant",
                                cl::desc("Weight formats per module class (as for compile)"),
                                cl::value_desc("class=format,..."), cl::init(""),
                                cl::sub(runCommand), cl::cat(runCategory));
+cl::opt<std::string> quantCalibration(
+    "quant-calibration",
+    cl::desc("Pack the quantized weights with GPTQ on these prompts (as for compile; MODEL "
+             "must be compiled in memory)"),
+    cl::value_desc("FILE"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
                            cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
 
@@ -211,6 +216,7 @@ int runRun() {
   if (failed(parseQuantSpec(quantSpec, modelRequest.passes.pipeline, quantError)))
     return reportError(quantError);
   modelRequest.maxTokens = maxTokens;
+  modelRequest.quantCalibration = quantCalibration;
   BackendRequest &backendRequest = modelRequest.backend;
   backendRequest.device = device;
   backendRequest.kvBlocks = kvBlocks;
