@@ -18,7 +18,6 @@
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/ToolOutputFile.h"
 
-#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -285,12 +284,9 @@ int runCompile() {
   if (!plan)
     return reportError(plan.status().message());
   plan->weightsMode = mode;
-  if (!quantCalibration.empty() &&
-      std::none_of(plan->weights.begin(), plan->weights.end(), [](const plan::Weight &w) {
-        return w.quantization != plan::Quantization::None;
-      }))
-    return reportError("--quant-calibration: no weight is quantized (give --quant, e.g. "
-                       "--quant experts=int4)");
+  if (!quantCalibration.empty())
+    if (Status status = checkCalibrationApplies(*plan); !status)
+      return reportError(status.message());
   if (mode != "external") {
     plan->checkpointPath.clear();
     plan->checkpointFingerprint.clear();

@@ -162,49 +162,48 @@ DiagnosticText::DiagnosticText(mlir::MLIRContext &context, bool withLocations)
 
 namespace {
 
-/// GPTQ's bytes for the plan's quantized weights: the full-precision
-/// weights, calibrated on --quant-calibration's prompts.
-StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, WeightSourceOptions source,
+/// GPTQ's bytes for the plan's quantized weights, from their full-precision
+/// values in `full`, calibrated on the prompts of `calibrationFile`.
+StatusOr<GptqPacking> calibrateAndPack(const plan::Plan &plan, const WeightSet &full,
                                        const std::string &calibrationFile) {
   StatusOr<std::vector<std::vector<int32_t>>> prompts =
       readCalibrationPrompts(calibrationFile, plan.vocabSize);
   if (!prompts)
     return Status::error("--quant-calibration: " + prompts.status().message());
-  source.fullPrecision = true;
-  ProgressLine loading("loading weights for calibration");
-  source.progress = [&](size_t done, size_t total, uint64_t bytes) {
-    loading.update(done, total, bytes);
-  };
-  StatusOr<WeightSet> full = loadWeights(plan, nullptr, source);
-  if (!full)
-    return full.status();
   ProgressLine calibrating("calibrating (CPU)");
   CalibrationOptions options;
   options.progress = [&](size_t done, size_t total, int64_t) {
     calibrating.update(done, total, 0);
   };
-  StatusOr<WeightHessians> hessians = collectHessians(plan, *full, *prompts, options);
+  StatusOr<WeightHessians> hessians = collectHessians(plan, full, *prompts, options);
   if (!hessians)
     return Status::error("--quant-calibration: " + hessians.status().message());
   ProgressLine packing("GPTQ (matrices)");
   GptqOptions gptqOptions;
   gptqOptions.progress = [&](size_t done, size_t total) { packing.update(done, total, 0); };
-  GptqPacking packed = packWithGptq(plan, *full, *hessians, gptqOptions);
-  llvm::errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices << " weight matrices from "
-         << hessians->tokens << " calibration tokens";
+  GptqPacking packed = packWithGptq(plan, full, *hessians, gptqOptions);
+  llvm::errs() << "m2c: note: GPTQ packed " << packed.stats.gptqMatrices
+               << " weight matrices from " << hessians->tokens << " calibration tokens";
   if (packed.stats.roundedMatrices)
     llvm::errs() << "; " << packed.stats.roundedMatrices
-           << " that saw fewer calibration rows than columns were rounded to nearest";
+                 << " that saw fewer calibration rows than columns were rounded to nearest";
   llvm::errs() << "\n";
   return packed;
 }
 
 } // namespace
 
+Status checkCalibrationApplies(const plan::Plan &plan) {
+  if (std::none_of(plan.weights.begin(), plan.weights.end(), [](const plan::Weight &w) {
+        return w.quantization != plan::Quantization::None;
+      }))
+    return Status::error("--quant-calibration: no weight is quantized (give --quant, e.g. "
+                         "--quant experts=int4)");
+  return Status::ok();
+}
+
 Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &source,
                              const std::string &calibrationFile, const std::string &path) {
-  // Weights come from the checkpoint or the generator, one at a time, so
-  // peak memory is one weight, not the model (GPTQ holds them all).
   StatusOr<std::unique_ptr<WeightReader>> reader = WeightReader::open(plan, nullptr, source);
   if (!reader)
     return reader.status();
@@ -212,16 +211,31 @@ Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &
     ValidationReport report;
     M2C_RETURN_IF_ERROR(validateCheckpoint(*checkpoint, *(*reader)->config(), &report));
   }
+  // Without calibration the weights come one at a time, so peak memory is
+  // one weight, not the model. GPTQ needs them all at once, and the writer
+  // then takes every weight from that set instead of reading it again.
+  std::optional<WeightSet> full;
   std::optional<GptqPacking> gptq;
   if (!calibrationFile.empty()) {
-    StatusOr<GptqPacking> packed = calibrateAndPack(plan, source, calibrationFile);
+    full.emplace();
+    full->tensors.resize(plan.weights.size());
+    ProgressLine loading("loading weights for calibration");
+    uint64_t bytesLoaded = 0;
+    for (size_t i = 0; i < plan.weights.size(); ++i) {
+      std::vector<float> &values = full->tensors[i];
+      values.resize(static_cast<size_t>(plan.weights[i].numElements()));
+      M2C_RETURN_IF_ERROR((*reader)->read(plan.weights[i], values.data()));
+      bytesLoaded += values.size() * sizeof(float);
+      loading.update(i + 1, plan.weights.size(), bytesLoaded);
+    }
+    StatusOr<GptqPacking> packed = calibrateAndPack(plan, *full, calibrationFile);
     if (!packed)
       return packed.status();
     gptq = packed.take();
   }
   ProgressLine progress("packing weights");
   uint64_t bytesDone = 0;
-  std::vector<float> values;
+  std::vector<float> buffer;
   std::vector<uint8_t> packed;
   return writeArtifact(path, plan, [&](size_t i, const WeightSink &sink) -> Status {
     const plan::Weight &w = plan.weights[i];
@@ -230,18 +244,25 @@ Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &
       progress.update(i + 1, plan.weights.size(), bytesDone);
       return sink(gptq->packed[i].data(), gptq->packed[i].size());
     }
-    values.resize(static_cast<size_t>(w.numElements()));
-    M2C_RETURN_IF_ERROR((*reader)->read(w, values.data()));
+    const float *values;
+    size_t count = static_cast<size_t>(w.numElements());
+    if (full) {
+      values = full->tensors[i].data();
+    } else {
+      buffer.resize(count);
+      M2C_RETURN_IF_ERROR((*reader)->read(w, buffer.data()));
+      values = buffer.data();
+    }
     packed.resize(w.storage.bytes);
     if (w.quantization != plan::Quantization::None) {
-      packQuantized(w, values.data(), packed.data());
+      packQuantized(w, values, packed.data());
     } else if (w.storage.type == plan::ElementType::BF16) {
-      for (size_t j = 0; j < values.size(); ++j) {
+      for (size_t j = 0; j < count; ++j) {
         uint16_t bits = f32ToBf16(values[j]);
         std::memcpy(packed.data() + 2 * j, &bits, 2);
       }
     } else if (w.storage.type == plan::ElementType::F32) {
-      std::memcpy(packed.data(), values.data(), values.size() * sizeof(float));
+      std::memcpy(packed.data(), values, count * sizeof(float));
     } else {
       return Status::error("weight '" + w.symbol + "': cannot pack storage type " +
                            plan::elementTypeName(w.storage.type));
@@ -258,11 +279,7 @@ namespace {
 /// artifact, loaded back (the file is unlinked once mapped).
 StatusOr<Artifact> packThroughArtifact(plan::Plan plan, const ModelIR &ir,
                                        const RunModelRequest &request) {
-  if (std::none_of(plan.weights.begin(), plan.weights.end(), [](const plan::Weight &w) {
-        return w.quantization != plan::Quantization::None;
-      }))
-    return Status::error("--quant-calibration: no weight is quantized (give --quant, e.g. "
-                         "--quant experts=int4)");
+  M2C_RETURN_IF_ERROR(checkCalibrationApplies(plan));
   WeightSourceOptions source = request.backend.weights;
   if (source.checkpointPath.empty())
     source.checkpointPath = ir.checkpointDir;

@@ -86,6 +86,9 @@ private:
   mlir::ScopedDiagnosticHandler handler_;
 };
 
+/// --quant-calibration's precondition: the plan quantizes some weight.
+Status checkCalibrationApplies(const plan::Plan &plan);
+
 /// Writes `plan` (weightsMode "embed", laid out by layoutEmbeddedWeights) as
 /// an artifact holding its weights from `source`, packed in their formats:
 /// with GPTQ fitted to the prompts of `calibrationFile` when it is given,
