@@ -22,6 +22,22 @@ using namespace mlir;
 namespace m2c {
 namespace {
 
+template <class A> plan::AttrMap attrMap(const A &attrs) {
+  plan::AttrMap map;
+  plan::writeAttrs(attrs, map);
+  return map;
+}
+
+/// The attributes both router ops share.
+template <class RouteOp> plan::MoeRouteAttrs routeAttrs(RouteOp route) {
+  plan::MoeRouteAttrs attrs;
+  attrs.topK = route.getTopK();
+  attrs.numExperts = route.getNumExperts();
+  attrs.softmax = route.getScoring() == moe::ScoringFunc::softmax;
+  attrs.renormalize = route.getRenormalize();
+  return attrs;
+}
+
 FailureOr<plan::ElementType> elementTypeOf(Operation *op, Type type) {
   if (type.isF32())
     return plan::ElementType::F32;
@@ -48,7 +64,7 @@ private:
   FailureOr<plan::Operand> operand(Operation *user, Value value);
   std::string kernelName(Operation *op, plan::KernelKind kind, Value weight = {});
   LogicalResult addKernel(Operation *op, plan::KernelKind kind, ArrayRef<Value> inputs,
-                          ArrayRef<Value> results, std::map<std::string, double> attrs = {},
+                          ArrayRef<Value> results, plan::AttrMap attrs = {},
                           Value namingWeight = {});
   LogicalResult lowerMatmul(linalg::MatmulOp matmul);
   /// The column slices that exactly tile a matmul result, by offset.
@@ -108,7 +124,7 @@ std::string EntryLowering::kernelName(Operation *op, plan::KernelKind kind, Valu
 
 LogicalResult EntryLowering::addKernel(Operation *op, plan::KernelKind kind,
                                        ArrayRef<Value> inputs, ArrayRef<Value> results,
-                                       std::map<std::string, double> attrs,
+                                       plan::AttrMap attrs,
                                        Value namingWeight) {
   plan::Kernel kernel;
   kernel.kind = kind;
@@ -257,14 +273,14 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
       })
       .Case([&](norm::RmsOp rms) -> LogicalResult {
         return addKernel(rms, KernelKind::RmsNorm, {rms.getInput(), rms.getWeight()},
-                         {rms.getResult()}, {{"eps", rms.getEps().convertToDouble()}},
+                         {rms.getResult()}, attrMap(plan::NormAttrs{rms.getEps().convertToDouble()}),
                          rms.getWeight());
       })
       .Case([&](norm::AddRmsOp rms) -> LogicalResult {
         return addKernel(rms, KernelKind::AddRmsNorm,
                          {rms.getInput(), rms.getResidual(), rms.getWeight()},
                          {rms.getSum(), rms.getResult()},
-                         {{"eps", rms.getEps().convertToDouble()}}, rms.getWeight());
+                         attrMap(plan::NormAttrs{rms.getEps().convertToDouble()}), rms.getWeight());
       })
       .Case([&](norm::RmsLogitsOp head) -> LogicalResult {
         SmallVector<Value> inputs = {head.getInput(), head.getNormWeight(), head.getLmHead()};
@@ -273,27 +289,27 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
         SmallVector<Value> outputs = {head.getLogits(), head.getGreedyIds()};
         llvm::append_range(outputs, head.getCandidates());
         return addKernel(head, KernelKind::LmHead, inputs, outputs,
-                         {{"eps", head.getEps().convertToDouble()}});
+                         attrMap(plan::NormAttrs{head.getEps().convertToDouble()}));
       })
       .Case([&](linalg::MatmulOp matmul) -> LogicalResult { return lowerMatmul(matmul); })
       .Case([&](attn::GqaOp gqa) -> LogicalResult {
-        std::map<std::string, double> attrs = {
-            {"layer", static_cast<double>(gqa.getLayer())},
-            {"num_heads", static_cast<double>(gqa.getNumHeads())},
-            {"num_kv_heads", static_cast<double>(gqa.getNumKvHeads())},
-            {"head_dim", static_cast<double>(gqa.getHeadDim())},
-            {"rotary_dim", static_cast<double>(gqa.getRotaryDim())},
-            {"rope_theta", gqa.getRopeTheta().convertToDouble()},
-            {"causal", gqa.getCausal() ? 1.0 : 0.0}};
+        plan::AttentionAttrs attrs;
+        attrs.layer = gqa.getLayer();
+        attrs.numHeads = gqa.getNumHeads();
+        attrs.numKvHeads = gqa.getNumKvHeads();
+        attrs.headDim = gqa.getHeadDim();
+        attrs.rotaryDim = gqa.getRotaryDim();
+        attrs.ropeTheta = gqa.getRopeTheta().convertToDouble();
+        attrs.causal = gqa.getCausal();
         SmallVector<Value> inputs = {gqa.getQueries(),   gqa.getKeys(),
                                      gqa.getValues(),    gqa.getPositions(),
                                      gqa.getTokenSeqs(), gqa.getBlockTables()};
         if (gqa.getQNorm()) {
           inputs.push_back(gqa.getQNorm());
           inputs.push_back(gqa.getKNorm());
-          attrs["qk_norm_eps"] = gqa.getQkNormEps()->convertToDouble();
+          attrs.qkNormEps = gqa.getQkNormEps()->convertToDouble();
         }
-        return addKernel(gqa, KernelKind::Attention, inputs, {gqa.getResult()}, attrs);
+        return addKernel(gqa, KernelKind::Attention, inputs, {gqa.getResult()}, attrMap(attrs));
       })
       .Case([&](arith::AddFOp add) -> LogicalResult {
         return addKernel(add, KernelKind::Add, {add.getLhs(), add.getRhs()}, {add.getResult()});
@@ -302,30 +318,22 @@ LogicalResult EntryLowering::lowerOp(Operation *op) {
         SmallVector<Value> inputs = {route.getHidden(), route.getGateWeight()};
         if (Value bias = route.getCorrectionBias())
           inputs.push_back(bias);
-        std::map<std::string, double> attrs = {
-            {"top_k", static_cast<double>(route.getTopK())},
-            {"num_experts", static_cast<double>(route.getNumExperts())},
-            {"softmax", route.getScoring() == moe::ScoringFunc::softmax ? 1.0 : 0.0},
-            {"renormalize", route.getRenormalize() ? 1.0 : 0.0}};
         return addKernel(route, KernelKind::MoeRoute, inputs,
-                         {route.getExpertIds(), route.getExpertWeights()}, attrs);
+                         {route.getExpertIds(), route.getExpertWeights()},
+                         attrMap(routeAttrs(route)));
       })
       .Case([&](moe::NormRouteOp route) -> LogicalResult {
         SmallVector<Value> inputs = {route.getInput(), route.getResidual(),
                                      route.getNormWeight(), route.getGateWeight()};
         if (Value bias = route.getCorrectionBias())
           inputs.push_back(bias);
-        std::map<std::string, double> attrs = {
-            {"add_rms_norm", 1.0},
-            {"eps", route.getEps().convertToDouble()},
-            {"top_k", static_cast<double>(route.getTopK())},
-            {"num_experts", static_cast<double>(route.getNumExperts())},
-            {"softmax", route.getScoring() == moe::ScoringFunc::softmax ? 1.0 : 0.0},
-            {"renormalize", route.getRenormalize() ? 1.0 : 0.0}};
+        plan::MoeRouteAttrs attrs = routeAttrs(route);
+        attrs.addRmsNorm = true;
+        attrs.eps = route.getEps().convertToDouble();
         return addKernel(route, KernelKind::MoeRoute, inputs,
                          {route.getSum(), route.getHidden(), route.getExpertIds(),
                           route.getExpertWeights()},
-                         attrs, route.getNormWeight());
+                         attrMap(attrs), route.getNormWeight());
       })
       .Case([&](moe::ExpertsOp experts) -> LogicalResult {
         SmallVector<Value> inputs = {experts.getHidden(),      experts.getExpertIds(),

@@ -2,6 +2,7 @@
 
 #include "passes/Pipeline.h"
 #include "passes/Passes.h"
+#include "runtime/plan/Quantization.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -86,8 +87,9 @@ mlir::LogicalResult parseQuantSpec(llvm::StringRef spec, PipelineOptions &option
     auto [key, value] = item.split('=');
     key = key.trim();
     value = value.trim();
-    if (value != "none" && value != "int8" && value != "int4" && value != "fp8") {
-      error = "--quant: '" + item.str() + "': the format must be none, int8, int4 or fp8";
+    if (!m2c::plan::parseQuantizationOption(value.str())) {
+      error = "--quant: '" + item.str() + "': the format must be one of " +
+              m2c::plan::quantizationOptions();
       return mlir::failure();
     }
     if (key == "attn")

@@ -1,6 +1,7 @@
 //===- QuantizeWeights.cpp - Quantized storage formats per module class ---===//
 
 #include "passes/Passes.h"
+#include "runtime/plan/Quantization.h"
 
 #include "mlir/Dialect/MLProgram/IR/MLProgram.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -14,17 +15,14 @@ using namespace mlir;
 
 namespace {
 
-/// Option spelling -> the plan's format name.
+/// Option spelling -> the plan's format name (empty for none).
 FailureOr<StringRef> formatFor(StringRef option) {
-  if (option == "none")
+  m2c::StatusOr<m2c::plan::Quantization> q = m2c::plan::parseQuantizationOption(option.str());
+  if (!q)
+    return failure();
+  if (*q == m2c::plan::Quantization::None)
     return StringRef();
-  if (option == "int8")
-    return StringRef("int8");
-  if (option == "int4")
-    return StringRef("int4_g128");
-  if (option == "fp8")
-    return StringRef("fp8_block128");
-  return failure();
+  return StringRef(m2c::plan::quantFormat(*q).name);
 }
 
 /// True when `module` is a whole dotted component run of `name`.
@@ -55,7 +53,8 @@ struct QuantizeWeightsPass : public m2c::impl::QuantizeWeightsBase<QuantizeWeigh
     for (Class &c : classes)
       if (failed(c.format)) {
         module.emitError("m2c-quantize-weights: option ")
-            << c.option << "=" << c.value << " is not one of none, int8, int4, fp8";
+            << c.option << "=" << c.value << " is not one of "
+            << m2c::plan::quantizationOptions();
         return signalPassFailure();
       }
     SmallVector<StringRef> keep;

@@ -186,7 +186,7 @@ void buildKvWrite(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
   }
   SmallVector<Value> args =
       kb.beginKernel(name, params, {threads, 1, 1},
-                     {rowsExtent(spec.inputs[1]), LaunchExtent::fixed(1), LaunchExtent::fixed(1)},
+                     {rowsExtent(spec.inputs[1]), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)},
                      out);
   Value ks = args[0], vs = args[1], positions = args[2], seqs = args[3], tables = args[4],
         cache = args[5];
@@ -297,7 +297,7 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape
   const int64_t partialRows = spec.maxTokens * s.KV * splits * s.group;
   if (splits > 1)
     params.push_back({kb.memref({partialRows, partialRow}, plan::ElementType::F32),
-                      {KernelParam::Kind::Workspace, 0}});
+                      {plan::GpuParam::Kind::Workspace, 0}});
   else
     params.push_back(outputParam(kb, o, 0));
   if (s.qkNorm)
@@ -306,7 +306,7 @@ LogicalResult buildAttend(KernelBuilder &kb, const KernelSpec &spec, const Shape
     params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       name, params, {32 * kWarps, 1, 1},
-      {rowsExtent(q), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(splits)}, out);
+      {rowsExtent(q), plan::GpuExtent::fixed(s.KV), plan::GpuExtent::fixed(splits)}, out);
   Value qs = args[0], positions = args[1], seqs = args[2], tables = args[3], cache = args[4];
   Value maxBlocks = kb.toIndex(args[5]);
   Value result = args[6];
@@ -481,11 +481,11 @@ void buildCombine(KernelBuilder &kb, const KernelSpec &spec, const Shape &s,
   const int64_t partialRows = spec.maxTokens * s.KV * splits * s.group;
   SmallVector<FuncParam> params = {
       {kb.memref({partialRows, partialRow}, plan::ElementType::F32),
-       {KernelParam::Kind::Workspace, 0}},
+       {plan::GpuParam::Kind::Workspace, 0}},
       outputParam(kb, o, 0), inputParam(kb, spec.inputs[3], 3)};
   SmallVector<Value> args = kb.beginKernel(
       "m2c_attn_combine" + suffix, params, {threads, 1, 1},
-      {rowsExtent(o), LaunchExtent::fixed(s.KV), LaunchExtent::fixed(1)}, out);
+      {rowsExtent(o), plan::GpuExtent::fixed(s.KV), plan::GpuExtent::fixed(1)}, out);
   Value partial = args[0], result = args[1], positions = args[2];
   Value token = kb.blockId(gpu::Dimension::x), kvHead = kb.blockId(gpu::Dimension::y);
   Value ctx = kb.add(kb.toIndex(kb.loadScalar(positions, {token})), 1);
@@ -532,28 +532,29 @@ Value slotBase(KernelBuilder &kb, const Shape &s, Value tables, Value maxBlocks,
 }
 
 FuncParam kvLayerParam(KernelBuilder &kb, const Shape &s) {
-  return {kb.memref({int64_t(1) << 40}, s.cacheType), {KernelParam::Kind::KvCacheLayer, 0}};
+  return {kb.memref({int64_t(1) << 40}, s.cacheType), {plan::GpuParam::Kind::KvCacheLayer, 0}};
 }
 
 FuncParam maxBlocksParam(KernelBuilder &kb) {
-  return {kb.i32(), {KernelParam::Kind::MaxBlocks, 0}};
+  return {kb.i32(), {plan::GpuParam::Kind::MaxBlocks, 0}};
 }
 
 FuncParam queryWorkspaceParam(KernelBuilder &kb, const KernelSpec &spec, const Shape &s) {
   return {kb.memref({spec.maxTokens, s.H * s.D}, plan::ElementType::BF16),
-          {KernelParam::Kind::Workspace, 0}};
+          {plan::GpuParam::Kind::Workspace, 0}};
 }
 
 } // namespace attention
 
 LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  const auto attrs = spec.typedAttrs<plan::AttentionAttrs>();
   Shape s;
-  s.H = spec.intAttr("num_heads");
-  s.KV = spec.intAttr("num_kv_heads");
-  s.D = spec.intAttr("head_dim");
-  s.rotaryDim = spec.intAttr("rotary_dim");
+  s.H = attrs.numHeads;
+  s.KV = attrs.numKvHeads;
+  s.D = attrs.headDim;
+  s.rotaryDim = attrs.rotaryDim;
   s.half = s.rotaryDim / 2;
-  s.theta = spec.attr("rope_theta", 10000.0);
+  s.theta = attrs.ropeTheta;
   s.blockSize = spec.kvCache.blockSize;
   s.cacheType = spec.kvCache.type;
   if (s.H <= 0 || s.KV <= 0 || s.D <= 0 || s.H % s.KV != 0)
@@ -561,7 +562,7 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
                                ") a positive multiple of num_kv_heads (" + llvm::Twine(s.KV) +
                                ")");
   s.group = s.H / s.KV;
-  if (spec.attr("causal", 1.0) == 0.0)
+  if (!attrs.causal)
     return unsupported(kb, "non-causal attention is not lowered to PTX yet");
   if (spec.kvCache.kvHeads != s.KV || spec.kvCache.headDim != s.D || s.blockSize <= 0)
     return unsupported(kb, "the KV cache spec does not match the attention kernel");
@@ -583,7 +584,7 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
     return failure();
   const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
   s.qkNorm = spec.inputs.size() == 8;
-  s.qkEps = spec.attr("qk_norm_eps", 1e-6);
+  s.qkEps = attrs.qkNormEps;
   std::string suffix = "_h" + std::to_string(s.H) + "_kvh" + std::to_string(s.KV) + "_d" +
                        std::to_string(s.D) + "_" + shortTypeName(s.cacheType) + "_bs" +
                        std::to_string(s.blockSize) + (s.qkNorm ? "_qkn" : "");

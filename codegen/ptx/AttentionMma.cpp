@@ -85,7 +85,7 @@ void buildPrefillMma(KernelBuilder &kb, const KernelSpec &spec, const Shape &s, 
                                    tokensParam(kb)};
   SmallVector<Value> args = kb.beginKernel(
       name, params, {kThreads, 1, 1},
-      {LaunchExtent::tokens(1, kPrefillTile), LaunchExtent::fixed(s.H), LaunchExtent::fixed(1)},
+      {plan::GpuExtent::tokens(1, kPrefillTile), plan::GpuExtent::fixed(s.H), plan::GpuExtent::fixed(1)},
       out);
   Value queries = args[0], positions = args[1], seqs = args[2], tables = args[3],
         cache = args[4], result = args[6];

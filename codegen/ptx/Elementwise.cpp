@@ -39,7 +39,7 @@ LogicalResult buildEmbedding(KernelBuilder &kb, const KernelSpec &spec, KernelBi
                                    inputParam(kb, table, 1), outputParam(kb, y, 0)};
   SmallVector<Value> args =
       kb.beginKernel(out.name, params, {threads, 1, 1},
-                     {rowsExtent(y), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+                     {rowsExtent(y), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
   Value ids = args[0], tab = args[1], ys = args[2];
   Value token = kb.blockId(gpu::Dimension::x);
   Value id = kb.toIndex(kb.loadScalar(ids, {token}));
@@ -73,7 +73,7 @@ LogicalResult buildAdd(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &
                                    outputParam(kb, y, 0)};
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {threads, 1, 1},
-      {LaunchExtent::fixed(colBlocks), rowsExtent(y), LaunchExtent::fixed(1)}, out);
+      {plan::GpuExtent::fixed(colBlocks), rowsExtent(y), plan::GpuExtent::fixed(1)}, out);
   Value as = args[0], cs = args[1], ys = args[2];
   Value row = kb.blockId(gpu::Dimension::y);
   Value chunk = kb.add(kb.mul(kb.blockId(gpu::Dimension::x), threads), kb.threadId());
@@ -101,8 +101,8 @@ LogicalResult buildTakeLastRow(KernelBuilder &kb, const KernelSpec &spec, Kernel
     params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {threads, 1, 1},
-      {LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1),
-       LaunchExtent::fixed(1)},
+      {plan::GpuExtent::fixed(ceilDiv(chunks, threads)), plan::GpuExtent::fixed(1),
+       plan::GpuExtent::fixed(1)},
       out);
   Value xs = args[0], ys = args[1];
   Value last = kb.sub(rowCount(kb, x, x.tokenRows ? args[2] : Value()), kb.idx(1));
@@ -217,7 +217,7 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   params.push_back(outputParam(kb, y, withResidual ? 1 : 0));
   SmallVector<Value> args =
       kb.beginKernel(out.name, params, {threads, 1, 1},
-                     {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+                     {rowsExtent(x), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
   RmsNormRow row;
   row.x = args[0];
   row.residual = withResidual ? args[1] : Value();
@@ -228,7 +228,7 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   row.row = kb.blockId(gpu::Dimension::x);
   row.cols = C;
   row.threads = threads;
-  row.eps = spec.attr("eps", 1e-6);
+  row.eps = spec.typedAttrs<plan::NormAttrs>().eps;
   row.scratchName = out.name + "_partials";
   emitRmsNormRow(kb, row);
   return success();

@@ -60,7 +60,7 @@ mlir::Value orderedFloatBits(KernelBuilder &kb, mlir::Value value);
 mlir::LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
                                       const TensorInfo &logits, int64_t logitsOutput,
                                       const TensorInfo &ids, const TensorInfo &values,
-                                      LaunchExtent rows, int64_t maxRows,
+                                      plan::GpuExtent rows, int64_t maxRows,
                                       int64_t workspaceOffset, KernelBinary &out);
 int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count);
 
@@ -106,8 +106,8 @@ int64_t packKernelBlock(plan::Quantization q);
 //===----------------------------------------------------------------------===//
 
 /// Grid extent covering a buffer's rows.
-inline LaunchExtent rowsExtent(const TensorInfo &tensor) {
-  return tensor.tokenRows ? LaunchExtent::tokens() : LaunchExtent::fixed(tensor.shape[0]);
+inline plan::GpuExtent rowsExtent(const TensorInfo &tensor) {
+  return tensor.tokenRows ? plan::GpuExtent::tokens() : plan::GpuExtent::fixed(tensor.shape[0]);
 }
 
 /// The widest vector (in elements, at most maxBytes) whose byte size is a
@@ -120,13 +120,13 @@ mlir::Value rowCount(KernelBuilder &kb, const TensorInfo &tensor, mlir::Value nu
 
 /// Parameter helpers.
 inline FuncParam inputParam(KernelBuilder &kb, const TensorInfo &tensor, int64_t index) {
-  return {kb.memref(tensor), {KernelParam::Kind::Input, index}};
+  return {kb.memref(tensor), {plan::GpuParam::Kind::Input, index}};
 }
 inline FuncParam outputParam(KernelBuilder &kb, const TensorInfo &tensor, int64_t index) {
-  return {kb.memref(tensor), {KernelParam::Kind::Output, index}};
+  return {kb.memref(tensor), {plan::GpuParam::Kind::Output, index}};
 }
 inline FuncParam tokensParam(KernelBuilder &kb) {
-  return {kb.i32(), {KernelParam::Kind::NumTokens, 0}};
+  return {kb.i32(), {plan::GpuParam::Kind::NumTokens, 0}};
 }
 
 /// One row of (add +) RMSNorm by a whole block of `threads` (rms_norm,

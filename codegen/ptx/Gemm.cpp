@@ -285,7 +285,7 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {kThreads, 1, 1},
-      {LaunchExtent::tokens(1, kBlockM), LaunchExtent::fixed(tilesN), LaunchExtent::fixed(1)},
+      {plan::GpuExtent::tokens(1, kBlockM), plan::GpuExtent::fixed(tilesN), plan::GpuExtent::fixed(1)},
       out);
   Value xs = args[0];
   weight.bind(ValueRange(args).slice(1, weight.numParams()));

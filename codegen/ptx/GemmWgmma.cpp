@@ -273,7 +273,7 @@ bool weightSupported(const TensorInfo &w) {
 }
 
 FuncParam tensorMapParam(KernelBuilder &kb, int64_t input, int64_t boxRows) {
-  KernelParam map{KernelParam::Kind::TensorMap, input};
+  plan::GpuParam map{plan::GpuParam::Kind::TensorMap, input};
   map.box = {boxRows, kBlockK};
   return {LLVM::LLVMPointerType::get(kb.b.getContext()), map};
 }
@@ -314,8 +314,8 @@ LogicalResult buildWgmmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   params.push_back(tokensParam(kb));
   SmallVector<Value> args = kb.beginKernel(
       out.name, params, {tile.threads(), 1, 1},
-      {LaunchExtent::tokens(1, tile.blockM()), LaunchExtent::fixed(ceilDiv(N, tile.blockN())),
-       LaunchExtent::fixed(1)},
+      {plan::GpuExtent::tokens(1, tile.blockM()), plan::GpuExtent::fixed(ceilDiv(N, tile.blockN())),
+       plan::GpuExtent::fixed(1)},
       out);
   out.launches.back().sharedBytes = tile.sharedBytes();
   Value xs = args[0];

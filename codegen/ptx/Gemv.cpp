@@ -173,10 +173,10 @@ struct GemvGeometry {
   /// grid.y is limited to 65535: the tokens go there if the rows do not fit.
   bool tokensInX = true;
 
-  std::array<LaunchExtent, 3> grid(const TensorInfo &x) const {
-    LaunchExtent tokens = group > 1 ? LaunchExtent::tokens(1, group) : rowsExtent(x);
-    LaunchExtent rows = LaunchExtent::fixed(rowBlocks);
-    return {tokensInX ? tokens : rows, tokensInX ? rows : tokens, LaunchExtent::fixed(1)};
+  std::array<plan::GpuExtent, 3> grid(const TensorInfo &x) const {
+    plan::GpuExtent tokens = group > 1 ? plan::GpuExtent::tokens(1, group) : rowsExtent(x);
+    plan::GpuExtent rows = plan::GpuExtent::fixed(rowBlocks);
+    return {tokensInX ? tokens : rows, tokensInX ? rows : tokens, plan::GpuExtent::fixed(1)};
   }
 };
 
@@ -419,7 +419,7 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   out.workspaceBytes = rows * H * 4;
   TensorInfo normed = x;
   normed.shape = {rows, H};
-  FuncParam normedOut = {kb.memref(normed), {KernelParam::Kind::Workspace, 0}};
+  FuncParam normedOut = {kb.memref(normed), {plan::GpuParam::Kind::Workspace, 0}};
   const int64_t normThreads = rmsNormThreads(H);
   SmallVector<FuncParam> normParams = {inputParam(kb, x, 0), inputParam(kb, normWeight, 1)};
   if (residual)
@@ -427,7 +427,7 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   normParams.push_back(normedOut);
   SmallVector<Value> nargs = kb.beginKernel(
       out.name + "_norm", normParams, {normThreads, 1, 1},
-      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+      {rowsExtent(x), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
   RmsNormRow row;
   row.x = nargs[0];
   row.weight = nargs[1];
@@ -436,7 +436,7 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   row.row = kb.blockId(gpu::Dimension::x);
   row.cols = H;
   row.threads = normThreads;
-  row.eps = spec.attr("eps", 1e-6);
+  row.eps = spec.typedAttrs<plan::NormAttrs>().eps;
   row.scratchName = out.name + "_norm_partials";
   emitRmsNormRow(kb, row);
 
@@ -448,8 +448,8 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   out.stateBytes = keysBytes;
   MLIRContext *context = kb.b.getContext();
   FuncParam keysParam = {MemRefType::get({rows}, IntegerType::get(context, 64)),
-                         {KernelParam::Kind::State, 0}};
-  FuncParam normedIn = {kb.memref(normed), {KernelParam::Kind::Workspace, 0}};
+                         {plan::GpuParam::Kind::State, 0}};
+  FuncParam normedIn = {kb.memref(normed), {plan::GpuParam::Kind::Workspace, 0}};
   SmallVector<FuncParam> params = {normedIn};
   weight.appendParams(kb, params, 2);
   params.append({outputParam(kb, logits, 0), keysParam});
@@ -506,7 +506,7 @@ LogicalResult buildLmHead(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   SmallVector<FuncParam> finishParams = {keysParam, outputParam(kb, ids, 1)};
   SmallVector<Value> fargs = kb.beginKernel(
       out.name + "_argmax", finishParams, {32, 1, 1},
-      {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+      {rowsExtent(x), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
   Value token = kb.blockId(gpu::Dimension::x);
   kb.ifThen(kb.eq(kb.threadId(), kb.idx(0)), [&] {
     Value key = atomic(kb, arith::AtomicRMWKind::assign,

@@ -16,10 +16,10 @@ namespace m2c::ptx {
 
 SmallVector<Value> KernelBuilder::beginKernel(StringRef name, ArrayRef<FuncParam> params,
                                               std::array<int64_t, 3> block,
-                                              std::array<LaunchExtent, 3> grid,
+                                              std::array<plan::GpuExtent, 3> grid,
                                               KernelBinary &binary) {
   SmallVector<Type> types;
-  KernelLaunch launch;
+  plan::GpuLaunch launch;
   launch.entry = name.str();
   launch.block = block;
   launch.grid = grid;

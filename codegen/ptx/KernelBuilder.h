@@ -22,7 +22,7 @@ namespace m2c::ptx {
 /// the runtime passes for it.
 struct FuncParam {
   mlir::Type type;
-  KernelParam param;
+  plan::GpuParam param;
 };
 
 class KernelBuilder {
@@ -40,7 +40,7 @@ public:
   /// body (a `gpu.return` is already in place). Returns the arguments.
   llvm::SmallVector<mlir::Value> beginKernel(llvm::StringRef name, llvm::ArrayRef<FuncParam> params,
                                              std::array<int64_t, 3> block,
-                                             std::array<LaunchExtent, 3> grid,
+                                             std::array<plan::GpuExtent, 3> grid,
                                              KernelBinary &binary);
 
   // Types.

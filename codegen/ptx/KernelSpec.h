@@ -47,8 +47,9 @@ enum class LinearVariant : uint8_t {
 struct KernelSpec {
   plan::KernelKind kind = plan::KernelKind::Add;
   std::vector<TensorInfo> inputs, outputs;
-  /// The kernel's attributes minus "layer" (which only moves a pointer).
-  std::map<std::string, double> attrs;
+  /// The kernel's attributes minus "layer" (which only moves a pointer):
+  /// part of the signature.
+  plan::AttrMap attrs;
   int64_t maxTokens = 0;
   /// Attention only.
   plan::KvCacheSpec kvCache;
@@ -60,15 +61,13 @@ struct KernelSpec {
   /// rather than per-pair GEMVs (decode).
   bool moeGrouped = false;
 
-  double attr(const std::string &key, double fallback = 0) const {
-    auto it = attrs.find(key);
-    return it == attrs.end() ? fallback : it->second;
-  }
-  int64_t intAttr(const std::string &key) const { return static_cast<int64_t>(attr(key)); }
+  /// The kind's typed attributes (runtime/plan/KernelAttrs.h).
+  template <class A> A typedAttrs() const { return plan::readAttrs<A>(attrs); }
   /// A parameter of m2c-tile-kernels ("tile.<name>"), or `fallback` (the
   /// same rule as the cost model's) for a plan that was not tiled.
   int64_t tileParam(const std::string &name, int64_t fallback) const {
-    return static_cast<int64_t>(attr("tile." + name, static_cast<double>(fallback)));
+    auto it = attrs.find("tile." + name);
+    return it == attrs.end() ? fallback : static_cast<int64_t>(it->second);
   }
   std::string key() const;
 };

@@ -5,7 +5,7 @@
 namespace m2c::ptx {
 namespace {
 
-llvm::json::Object extentJson(const LaunchExtent &extent) {
+llvm::json::Object extentJson(const plan::GpuExtent &extent) {
   return llvm::json::Object{{"constant", extent.constant},
                             {"token_scale", extent.tokenScale},
                             {"token_divisor", extent.tokenDivisor},
@@ -18,11 +18,11 @@ llvm::json::Value planPtxManifest(const plan::Plan &plan, const PlanPtx &result)
   llvm::json::Array kernels;
   for (const KernelBinary &binary : result.kernels) {
     llvm::json::Array launches;
-    for (const KernelLaunch &launch : binary.launches) {
+    for (const plan::GpuLaunch &launch : binary.launches) {
       llvm::json::Array params;
-      for (const KernelParam &param : launch.params) {
-        llvm::json::Object p{{"kind", KernelParam::kindName(param.kind)}, {"index", param.index}};
-        if (param.kind == KernelParam::Kind::TensorMap)
+      for (const plan::GpuParam &param : launch.params) {
+        llvm::json::Object p{{"kind", plan::GpuParam::kindName(param.kind)}, {"index", param.index}};
+        if (param.kind == plan::GpuParam::Kind::TensorMap)
           p["box"] = llvm::json::Array{param.box[0], param.box[1]};
         params.push_back(std::move(p));
       }

@@ -51,13 +51,14 @@ Value negInf(KernelBuilder &kb) { return kb.cf32(-std::numeric_limits<double>::i
 LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   // With add_rms_norm the router normalises its token's row first: inputs
   // (a, b, norm weight, gate [, bias]), outputs (a + b, normed, ids, weights).
-  const bool norm = spec.attr("add_rms_norm") != 0.0;
+  const auto route = spec.typedAttrs<plan::MoeRouteAttrs>();
+  const bool norm = route.addRmsNorm;
   const size_t first = norm ? 2 : 0;
   const TensorInfo &x = spec.inputs[0], &gate = spec.inputs[first + 1];
   const bool hasBias = spec.inputs.size() == first + 3;
   const int64_t E = gate.shape[0], Hd = gate.shape[1];
-  const int64_t topK = spec.intAttr("top_k");
-  const bool softmax = spec.attr("softmax") != 0.0, renormalize = spec.attr("renormalize") != 0.0;
+  const int64_t topK = route.topK;
+  const bool softmax = route.softmax, renormalize = route.renormalize;
   if (topK < 1 || topK > E || spec.outputs[first].shape[1] != topK)
     return unsupported(kb, "moe_route expects top_k (" + llvm::Twine(topK) +
                                ") in [1, num_experts (" + llvm::Twine(E) + ")]");
@@ -89,7 +90,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   const bool oneLaunch = logitBlocks == 1;
   out.workspaceBytes = spec.maxTokens * perLane * 32 * 4;
   FuncParam workspace = {kb.memref({spec.maxTokens, perLane * 32}, plan::ElementType::F32),
-                         {KernelParam::Kind::Workspace, 0}};
+                         {plan::GpuParam::Kind::Workspace, 0}};
   std::string shape = "_e" + std::to_string(E) + "_h" + std::to_string(Hd);
   std::string selection = "_k" + std::to_string(topK) + (softmax ? "_softmax" : "_sigmoid");
   SmallVector<FuncParam> outputs;
@@ -125,7 +126,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     row.row = token;
     row.cols = Hd;
     row.threads = 32 * kRouteWarps;
-    row.eps = spec.attr("eps", 1e-6);
+    row.eps = route.eps;
     row.scratchName = out.name + (oneLaunch ? "_partials" : "_logits_partials");
     emitRmsNormRow(kb, row);
     kb.barrier();
@@ -290,7 +291,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     SmallVector<FuncParam> params = logitParams;
     params.append(outputs.begin(), outputs.end());
     args = kb.beginKernel(out.name, params, {32 * kRouteWarps, 1, 1},
-                          {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+                          {rowsExtent(x), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
     token = kb.blockId(gpu::Dimension::x);
     logits = args[workspaceArg];
     emitLogits(hiddenRow(args, token, Value()), args[gateArg], logits, token, kb.warpId());
@@ -301,7 +302,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
   } else {
     args = kb.beginKernel("m2c_moe_route_logits" + shape + normTag, logitParams,
                           {32 * kRouteWarps, 1, 1},
-                          {rowsExtent(x), LaunchExtent::fixed(logitBlocks), LaunchExtent::fixed(1)},
+                          {rowsExtent(x), plan::GpuExtent::fixed(logitBlocks), plan::GpuExtent::fixed(1)},
                           out);
     Value block = kb.blockId(gpu::Dimension::y);
     token = kb.blockId(gpu::Dimension::x);
@@ -311,7 +312,7 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     params.append(outputs.begin(), outputs.end());
     args = kb.beginKernel("m2c_moe_route_select" + shape + selection + normTag, params,
                           {32, 1, 1},
-                          {rowsExtent(x), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+                          {rowsExtent(x), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
     token = kb.blockId(gpu::Dimension::x);
     logits = args[0];
     rest = ValueRange(args).drop_front(1);
@@ -418,9 +419,9 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   const int64_t yOffset = ceilDiv(pairs * I * 4, 256) * 256;
   out.workspaceBytes = yOffset + pairs * Hd * 4;
   FuncParam actParam = {kb.memref({pairs, I}, plan::ElementType::F32),
-                        {KernelParam::Kind::Workspace, 0}};
+                        {plan::GpuParam::Kind::Workspace, 0}};
   FuncParam yParam = {kb.memref({pairs, Hd}, plan::ElementType::F32),
-                      {KernelParam::Kind::Workspace, yOffset}};
+                      {plan::GpuParam::Kind::Workspace, yOffset}};
 
   // Pairs per pass: 4 for bf16/f32 rows. A packed chunk dequantizes to 16-32
   // f32 per row, which 4 pairs' accumulators leave no registers for: one
@@ -447,8 +448,8 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
     params.push_back(tokensParam(kb));
     SmallVector<Value> args = kb.beginKernel(
         name, params, {32 * kWarps, 1, 1},
-        {LaunchExtent::tokens(topK), LaunchExtent::fixed(ceilDiv(rows, rowsPerWarp * kWarps)),
-         LaunchExtent::fixed(1)},
+        {plan::GpuExtent::tokens(topK), plan::GpuExtent::fixed(ceilDiv(rows, rowsPerWarp * kWarps)),
+         plan::GpuExtent::fixed(1)},
         out);
     Value pair = kb.blockId(gpu::Dimension::x), rowBlock = kb.blockId(gpu::Dimension::y);
     Value numPairs = kb.mul(kb.toIndex(args.back()), topK);

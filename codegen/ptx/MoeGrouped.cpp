@@ -103,7 +103,7 @@ void emitMoeCombine(KernelBuilder &kb, const KernelSpec &spec, const std::string
   params.push_back(outputParam(kb, y, 0));
   SmallVector<Value> args = kb.beginKernel(
       "m2c_moe_combine" + shape + (hasResidual ? "_residual" : ""), params, {threads, 1, 1},
-      {rowsExtent(x), LaunchExtent::fixed(ceilDiv(chunks, threads)), LaunchExtent::fixed(1)},
+      {rowsExtent(x), plan::GpuExtent::fixed(ceilDiv(chunks, threads)), plan::GpuExtent::fixed(1)},
       out);
   const size_t extras = extraParams.size();
   Value routeWeights = args[0], ys = args[1 + extras];
@@ -178,9 +178,9 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
   MemRefType metaType = kb.memref({meta.size()}, plan::ElementType::I32);
   MemRefType actType = kb.memref({P, I}, plan::ElementType::BF16);
   MemRefType yType = kb.memref({P, Hd}, plan::ElementType::F32);
-  FuncParam metaParam{metaType, {KernelParam::Kind::Workspace, 0}};
-  FuncParam actParam{actType, {KernelParam::Kind::Workspace, actOffset}};
-  FuncParam yParam{yType, {KernelParam::Kind::Workspace, yOffset}};
+  FuncParam metaParam{metaType, {plan::GpuParam::Kind::Workspace, 0}};
+  FuncParam actParam{actType, {plan::GpuParam::Kind::Workspace, actOffset}};
+  FuncParam yParam{yType, {plan::GpuParam::Kind::Workspace, yOffset}};
   Type i32 = kb.i32();
 
   // 1. Sort the pairs by expert and cut the tiles.
@@ -189,7 +189,7 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
     SmallVector<Value> args = kb.beginKernel(
         "m2c_moe_sort_e" + std::to_string(E) + "_k" + std::to_string(topK),
         {inputParam(kb, idsT, 1), metaParam, tokensParam(kb)}, {kSortThreads, 1, 1},
-        {LaunchExtent::fixed(1), LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+        {plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
     Value ids = args[0], m = args[1];
     Value pairs = kb.mul(kb.toIndex(args[2]), topK);
     Value counts = kb.shared(out.name + "_counts", {E}, i32);
@@ -271,7 +271,7 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
   const int64_t E = w1.shape[0], I = w1.shape[1], Hd = w1.shape[2],
                 topK = spec.inputs[1].shape[1];
   WeightOperand up1(w1), up3(w3), down(w2);
-  const LaunchExtent tiles = LaunchExtent::tokens(topK, kBlockM, 1, E);
+  const plan::GpuExtent tiles = plan::GpuExtent::tokens(topK, kBlockM, 1, E);
   if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", mma::kThreads)) ||
       failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
       failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", 64)) ||
@@ -287,7 +287,7 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
     params.append({metaParam, actParam});
     SmallVector<Value> args = kb.beginKernel(
         "m2c_moe_up_mma" + shape, params, {mma::kThreads, 1, 1},
-        {tiles, LaunchExtent::fixed(ceilDiv(I, tile.blockN)), LaunchExtent::fixed(1)}, out);
+        {tiles, plan::GpuExtent::fixed(ceilDiv(I, tile.blockN)), plan::GpuExtent::fixed(1)}, out);
     Value xs = args[0], m = args[args.size() - 2], act = args.back();
     up1.bind(ValueRange(args).slice(1, up1.numParams()));
     up3.bind(ValueRange(args).slice(1 + up1.numParams(), up3.numParams()));
@@ -346,7 +346,7 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
     params.append({metaParam, actParam, yParam});
     SmallVector<Value> args = kb.beginKernel(
         "m2c_moe_down_mma" + shape, params, {mma::kThreads, 1, 1},
-        {tiles, LaunchExtent::fixed(ceilDiv(Hd, tile.blockN)), LaunchExtent::fixed(1)}, out);
+        {tiles, plan::GpuExtent::fixed(ceilDiv(Hd, tile.blockN)), plan::GpuExtent::fixed(1)}, out);
     down.bind(ValueRange(args).take_front(down.numParams()));
     Value m = args[down.numParams()], act = args[down.numParams() + 1],
           ys = args[down.numParams() + 2];
@@ -400,7 +400,7 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
   const TensorInfo &x = spec.inputs[0], &w1 = spec.inputs[3];
   const int64_t E = w1.shape[0], I = w1.shape[1], Hd = w1.shape[2],
                 topK = spec.inputs[1].shape[1];
-  const LaunchExtent tiles = LaunchExtent::tokens(topK, kBlockM, 1, E);
+  const plan::GpuExtent tiles = plan::GpuExtent::tokens(topK, kBlockM, 1, E);
   wgmma::Tile upTile{1, 2, 128, 2, 3}, downTile{1, 2, 128, 1, 4};
   if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", upTile.threads())) ||
       failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
@@ -424,7 +424,7 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
                                      actParam};
     SmallVector<Value> args = kb.beginKernel(
         name, params, {upTile.threads(), 1, 1},
-        {tiles, LaunchExtent::fixed(ceilDiv(I, upTile.blockN())), LaunchExtent::fixed(1)}, out);
+        {tiles, plan::GpuExtent::fixed(ceilDiv(I, upTile.blockN())), plan::GpuExtent::fixed(1)}, out);
     out.launches.back().sharedBytes = upTile.sharedBytes();
     Value xs = args[0], m = args[3], act = args[4];
     Value n0 = kb.mul(kb.blockId(gpu::Dimension::y), upTile.blockN());
@@ -460,7 +460,7 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
                                      metaParam, actParam, yParam};
     SmallVector<Value> args = kb.beginKernel(
         name, params, {downTile.threads(), 1, 1},
-        {tiles, LaunchExtent::fixed(ceilDiv(Hd, downTile.blockN())), LaunchExtent::fixed(1)},
+        {tiles, plan::GpuExtent::fixed(ceilDiv(Hd, downTile.blockN())), plan::GpuExtent::fixed(1)},
         out);
     out.launches.back().sharedBytes = downTile.sharedBytes();
     Value m = args[1], act = args[2], ys = args[3];

@@ -95,14 +95,14 @@ LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBin
   out.name = std::string("m2c_pack_") + plan::quantizationName(q);
   constexpr int64_t kHuge = int64_t(1) << 40;
   Type i64 = b.getI64Type();
-  // The ABI is GpuPackKernel's; these KernelParam kinds are placeholders.
+  // The ABI is GpuPackKernel's; these plan::GpuParam kinds are placeholders.
   SmallVector<FuncParam> params = {
-      {MemRefType::get({kHuge}, kb.f32()), {KernelParam::Kind::Input, 0}},
-      {MemRefType::get({kHuge}, b.getI8Type()), {KernelParam::Kind::Output, 0}},
-      {MemRefType::get({kHuge}, kb.f32()), {KernelParam::Kind::Output, 1}},
-      {i64, {KernelParam::Kind::NumTokens, 0}},
-      {i64, {KernelParam::Kind::NumTokens, 0}}};
-  LaunchExtent one = LaunchExtent::fixed(1);
+      {MemRefType::get({kHuge}, kb.f32()), {plan::GpuParam::Kind::Input, 0}},
+      {MemRefType::get({kHuge}, b.getI8Type()), {plan::GpuParam::Kind::Output, 0}},
+      {MemRefType::get({kHuge}, kb.f32()), {plan::GpuParam::Kind::Output, 1}},
+      {i64, {plan::GpuParam::Kind::NumTokens, 0}},
+      {i64, {plan::GpuParam::Kind::NumTokens, 0}}};
+  plan::GpuExtent one = plan::GpuExtent::fixed(1);
   SmallVector<Value> args = kb.beginKernel(out.name, params, {block, 1, 1}, {one, one, one}, out);
   Value src = args[0], codes = args[1], scales = args[2];
   Value rows = arith::IndexCastOp::create(b, b.getIndexType(), args[3]);
@@ -110,6 +110,12 @@ LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBin
   Value tid = kb.threadId();
   auto absAt = [&](Value index) { return math::AbsFOp::create(b, kb.loadScalar(src, {index})); };
 
+  if (q == plan::Quantization::None)
+    return unsupported(kb, "a pack kernel needs a quantized format");
+  // The grids and thread counts above are this file's; the group sizes and
+  // code ranges are the format's.
+  const plan::QuantFormat &format = plan::quantFormat(q);
+  const int64_t groupRows = format.groupRows, groupCols = format.groupCols;
   switch (q) {
   case plan::Quantization::Int8: {
     Value row = kb.blockId(gpu::Dimension::x);
@@ -119,19 +125,20 @@ LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBin
                          [&](Value c, ValueRange acc) -> SmallVector<Value> {
                            return {kb.maxf(acc[0], absAt(kb.add(rowBase, c)))};
                          })[0];
-    Value scale = scaleFor(kb, kb.blockMax(amax, scratch, block / 32), 127.0f);
+    Value scale = scaleFor(kb, kb.blockMax(amax, scratch, block / 32), format.qmax);
     kb.ifThen(kb.eq(tid, kb.idx(0)), [&] { kb.storeScalar(scale, scales, {row}); });
     kb.loop(tid, cols, kb.idx(block), [&](Value c) {
       Value index = kb.add(rowBase, c);
-      kb.storeScalar(toI8(kb, quantizeInt(kb, kb.loadScalar(src, {index}), scale, 127.0f)),
+      kb.storeScalar(toI8(kb, quantizeInt(kb, kb.loadScalar(src, {index}), scale, format.qmax)),
                      codes, {index});
     });
     break;
   }
   case plan::Quantization::Int4G128: {
     Value row = kb.blockId(gpu::Dimension::x), group = kb.blockId(gpu::Dimension::y);
-    Value groups = kb.divu(kb.add(cols, kb.idx(127)), 128);
-    Value first = kb.add(kb.mul(group, 128), kb.mul(tid, 4));
+    // 32 threads of 4 columns cover one group.
+    Value groups = kb.divu(kb.add(cols, kb.idx(groupCols - 1)), groupCols);
+    Value first = kb.add(kb.mul(group, groupCols), kb.mul(tid, groupCols / 32));
     SmallVector<Value> values;
     Value amax = kb.cf32(0.0);
     for (int64_t i = 0; i < 4; ++i) {
@@ -142,13 +149,13 @@ LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBin
       values.push_back(v);
       amax = kb.maxf(amax, math::AbsFOp::create(b, v));
     }
-    Value scale = scaleFor(kb, kb.warpMax(amax), 7.0f);
+    Value scale = scaleFor(kb, kb.warpMax(amax), format.qmax);
     kb.ifThen(kb.eq(tid, kb.idx(0)),
               [&] { kb.storeScalar(scale, scales, {kb.add(kb.mul(row, groups), group)}); });
     Value packedCols = kb.divu(kb.add(cols, kb.idx(1)), 2);
     for (int64_t pair = 0; pair < 2; ++pair) {
       auto nibble = [&](int64_t i) {
-        return arith::AndIOp::create(b, quantizeInt(kb, values[i], scale, 7.0f), kb.ci32(0xF));
+        return arith::AndIOp::create(b, quantizeInt(kb, values[i], scale, format.qmax), kb.ci32(0xF));
       };
       Value byte = arith::OrIOp::create(
           b, nibble(2 * pair),
@@ -162,31 +169,31 @@ LogicalResult buildPackKernel(KernelBuilder &kb, plan::Quantization q, KernelBin
     break;
   }
   case plan::Quantization::Fp8Block128: {
-    Value r0 = kb.mul(kb.blockId(gpu::Dimension::x), 128);
-    Value c0 = kb.mul(kb.blockId(gpu::Dimension::y), 128);
-    Value colBlocks = kb.divu(kb.add(cols, kb.idx(127)), 128);
+    Value r0 = kb.mul(kb.blockId(gpu::Dimension::x), groupRows);
+    Value c0 = kb.mul(kb.blockId(gpu::Dimension::y), groupCols);
+    Value colBlocks = kb.divu(kb.add(cols, kb.idx(groupCols - 1)), groupCols);
     Value scratch = kb.shared(out.name + "_amax", {block / 32}, kb.f32());
-    // Element i of the 128 x 128 block, when it is inside the matrix.
+    // Element i of the block, when it is inside the matrix.
     auto at = [&](Value i, llvm::function_ref<void(Value index)> body) {
-      Value r = kb.add(r0, kb.divu(i, 128)), c = kb.add(c0, kb.remu(i, 128));
+      Value r = kb.add(r0, kb.divu(i, groupCols)), c = kb.add(c0, kb.remu(i, groupCols));
       kb.ifThen(kb.andi(kb.ult(r, rows), kb.ult(c, cols)),
                 [&] { body(kb.add(kb.mul(r, cols), c)); });
     };
-    Value amax = kb.loop(tid, kb.idx(128 * 128), kb.idx(block), {kb.cf32(0.0)},
+    Value amax = kb.loop(tid, kb.idx(groupRows * groupCols), kb.idx(block), {kb.cf32(0.0)},
                          [&](Value i, ValueRange acc) -> SmallVector<Value> {
-                           Value r = kb.add(r0, kb.divu(i, 128)), c = kb.add(c0, kb.remu(i, 128));
+                           Value r = kb.add(r0, kb.divu(i, groupCols)), c = kb.add(c0, kb.remu(i, groupCols));
                            Value inside = kb.andi(kb.ult(r, rows), kb.ult(c, cols));
                            Value index = kb.select(inside, kb.add(kb.mul(r, cols), c), kb.idx(0));
                            Value v = kb.select(inside, absAt(index), kb.cf32(0.0));
                            return {kb.maxf(acc[0], v)};
                          })[0];
-    Value scale = scaleFor(kb, kb.blockMax(amax, scratch, block / 32), 448.0f);
+    Value scale = scaleFor(kb, kb.blockMax(amax, scratch, block / 32), format.qmax);
     kb.ifThen(kb.eq(tid, kb.idx(0)), [&] {
       kb.storeScalar(scale, scales,
                      {kb.add(kb.mul(kb.blockId(gpu::Dimension::x), colBlocks),
                              kb.blockId(gpu::Dimension::y))});
     });
-    kb.loop(tid, kb.idx(128 * 128), kb.idx(block), [&](Value i) {
+    kb.loop(tid, kb.idx(groupRows * groupCols), kb.idx(block), [&](Value i) {
       at(i, [&](Value index) {
         Value code = encodeE4m3(kb, kb.divf(kb.loadScalar(src, {index}), scale));
         kb.storeScalar(toI8(kb, code), codes, {index});

@@ -30,47 +30,6 @@ using namespace mlir;
 
 namespace m2c::ptx {
 
-int64_t LaunchExtent::evaluate(int64_t numTokens) const {
-  if (tokenScale == 0)
-    return constant;
-  return constant * ((numTokens * tokenScale + tokenDivisor - 1) / tokenDivisor) + offset;
-}
-
-std::string LaunchExtent::str() const {
-  if (tokenScale == 0)
-    return std::to_string(constant);
-  std::string t = tokenScale == 1 ? "T" : "T*" + std::to_string(tokenScale);
-  if (tokenDivisor != 1)
-    t = "ceil(" + t + "/" + std::to_string(tokenDivisor) + ")";
-  if (constant != 1)
-    t = std::to_string(constant) + "*" + t;
-  if (offset)
-    t += "+" + std::to_string(offset);
-  return t;
-}
-
-const char *KernelParam::kindName(Kind kind) {
-  switch (kind) {
-  case Kind::Input:
-    return "input";
-  case Kind::Output:
-    return "output";
-  case Kind::KvCacheLayer:
-    return "kv_cache_layer";
-  case Kind::Workspace:
-    return "workspace";
-  case Kind::NumTokens:
-    return "num_tokens";
-  case Kind::MaxBlocks:
-    return "max_blocks";
-  case Kind::State:
-    return "state";
-  case Kind::TensorMap:
-    return "tensor_map";
-  }
-  return "?";
-}
-
 namespace {
 
 void loadDialects(MLIRContext &context) {
@@ -150,57 +109,12 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     if (key != "layer")
       spec.attrs[key] = value;
 
-  auto expect = [&](size_t inputs, size_t outputs) -> LogicalResult {
-    if (spec.inputs.size() != inputs || spec.outputs.size() != outputs)
-      return emitError(loc) << "'" << plan::kernelKindName(kernel.kind) << "' kernel expects "
-                            << inputs << " inputs and " << outputs << " outputs, got "
-                            << spec.inputs.size() << " and " << spec.outputs.size();
-    return success();
-  };
-  LogicalResult arity = success();
-  switch (kernel.kind) {
-  case plan::KernelKind::Embedding:
-  case plan::KernelKind::RmsNorm:
-  case plan::KernelKind::Add:
-    arity = expect(2, 1);
-    break;
-  case plan::KernelKind::Linear:
-    // A fused projection writes one buffer per column range.
-    arity = expect(2, std::max<size_t>(1, spec.outputs.size()));
-    break;
-  case plan::KernelKind::AddRmsNorm:
-    arity = expect(3, 2);
-    break;
-  case plan::KernelKind::TakeLastRow:
-    arity = expect(1, 1);
-    break;
-  case plan::KernelKind::LmHead:
-    // A fourth input is the residual added before the norm; two more
-    // outputs are the sampling candidates.
-    arity = expect(spec.inputs.size() == 4 ? 4 : 3, spec.outputs.size() == 4 ? 4 : 2);
-    break;
-  case plan::KernelKind::Attention:
-    // Two more inputs are the fused QK-norm's weights.
-    arity = expect(spec.inputs.size() == 8 ? 8 : 6, 1);
+  // The arity, shapes and attributes each kind requires: the plan's own
+  // verifier, so codegen never reads past what it checked.
+  if (Status status = plan::verifyKernel(plan, entry, kernel); !status)
+    return emitError(loc) << status.message();
+  if (kernel.kind == plan::KernelKind::Attention)
     spec.kvCache = plan.kvCache;
-    break;
-  case plan::KernelKind::MoeRoute: {
-    // The add_rms_norm prologue adds two inputs (b, norm weight) and two
-    // outputs (sum, normed) in front.
-    size_t first = spec.attr("add_rms_norm") != 0 ? 2 : 0;
-    arity = expect(spec.inputs.size() == first + 2 ? first + 2 : first + 3, first + 2);
-    break;
-  }
-  case plan::KernelKind::MoeExperts:
-    // A seventh input is the residual the experts' sum is added to.
-    if (spec.inputs.size() == 7)
-      arity = expect(7, 1);
-    else
-      arity = expect(6, 1);
-    break;
-  }
-  if (failed(arity))
-    return failure();
   // Only the matrices of linear layers, the lm_head and experts are packed.
   if (kernel.kind != plan::KernelKind::Linear && kernel.kind != plan::KernelKind::MoeExperts &&
       kernel.kind != plan::KernelKind::LmHead)
@@ -269,7 +183,7 @@ LogicalResult buildFamily(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
 
 /// Appends `suffix` to the binary's name and to every entry of its module.
 void renameKernel(gpu::GPUModuleOp gpuModule, KernelBinary &binary, const std::string &suffix) {
-  for (KernelLaunch &launch : binary.launches) {
+  for (plan::GpuLaunch &launch : binary.launches) {
     auto func = gpuModule.lookupSymbol<gpu::GPUFuncOp>(launch.entry);
     launch.entry += suffix;
     SymbolTable::setSymbolName(func, launch.entry);

@@ -53,81 +53,15 @@ struct PtxOptions {
   int optLevel = 3;
 };
 
-/// A launch extent that may scale with the step's token count T:
-///   tokenScale == 0: constant
-///   otherwise:       constant * ceil(T * tokenScale / tokenDivisor) + offset
-struct LaunchExtent {
-  int64_t constant = 1;
-  int64_t tokenScale = 0;
-  int64_t tokenDivisor = 1;
-  int64_t offset = 0;
-
-  static LaunchExtent fixed(int64_t value) { return {value, 0, 1, 0}; }
-  static LaunchExtent tokens(int64_t scale = 1, int64_t divisor = 1, int64_t times = 1,
-                             int64_t offset = 0) {
-    return {times, scale, divisor, offset};
-  }
-  int64_t evaluate(int64_t numTokens) const;
-  /// "3", "T", "ceil(T*8/64)", "48*T", "ceil(T*8/64)+256".
-  std::string str() const;
-};
-
-/// One kernel parameter, in PTX parameter order. Pointers are 64-bit
-/// generic addresses of device memory and must be 16-byte aligned; scalars
-/// are 32-bit signed integers.
-struct KernelParam {
-  enum class Kind : uint8_t {
-    Input,        ///< pointer to the plan kernel's inputs[index] (a buffer in
-                  ///< the arena, a weight, or an entry input)
-    Output,       ///< pointer to the plan kernel's outputs[index]
-    KvCacheLayer, ///< pointer to layer attrs["layer"] of the KV cache, laid
-                  ///< out [layers][blocks][block_size][2][kv_heads][head_dim]
-    Workspace,    ///< pointer to the step's workspace + `index` bytes
-    NumTokens,    ///< i32: tokens in the step
-    MaxBlocks,    ///< i32: entries per block-table row
-    State,        ///< pointer to the kernel's own zero-initialised state +
-                  ///< `index` bytes, kept across steps
-    TensorMap,    ///< pointer to a CUtensorMap in device memory over input
-                  ///< `index` (a weight as [rows, last dim]), tiles of `box`,
-                  ///< 128-byte swizzle
-  };
-  Kind kind = Kind::Input;
-  int64_t index = 0;
-  /// TensorMap only: {rows, columns} of one copy; columns * element bytes
-  /// is 128 (one swizzle row).
-  std::array<int64_t, 2> box = {0, 0};
-
-  static const char *kindName(Kind kind);
-};
-
-/// One kernel launch of a KernelBinary; launches run in order on one stream.
-struct KernelLaunch {
-  std::string entry; ///< the PTX .entry name, readable in profiles
-  std::array<LaunchExtent, 3> grid;
-  std::array<int64_t, 3> block = {1, 1, 1};
-  int64_t sharedBytes = 0; ///< dynamic shared memory (static is in the PTX)
-  std::vector<KernelParam> params;
-  /// Runs only when the step reads the entry's sampling candidates.
-  bool forCandidates = false;
-};
-
-/// The compiled form of one plan-kernel signature.
-struct KernelBinary {
-  /// Readable and unique within a plan: "m2c_gemv_bf16_n6144_k3072".
-  std::string name;
+/// The compiled form of one plan-kernel signature: the plan::GpuKernel an
+/// artifact carries (PTX, launches with their geometry and parameter ABI,
+/// workspace and state), plus what codegen keeps to itself.
+struct KernelBinary : plan::GpuKernel {
   /// The full signature every plan kernel using this binary shares.
   std::string key;
   PtxTarget target = PtxTarget::SM90;
-  std::string ptx;
-  std::vector<KernelLaunch> launches;
-  /// Scratch device memory the launches need, sized for plan.maxTokens.
-  int64_t workspaceBytes = 0;
-  /// Device memory the kernel keeps across steps (zeroed once); a kernel
-  /// must leave it as it found it (counters back to 0).
-  int64_t stateBytes = 0;
 };
 
-/// The PTX of a whole plan: each unique signature compiled once.
 /// A random-weight fill kernel (plan::GpuRandomFill) for one type pair.
 struct RandomFillBinary {
   plan::ElementType logical = plan::ElementType::BF16;
@@ -143,6 +77,7 @@ struct PackKernelBinary {
   KernelBinary binary;
 };
 
+/// The PTX of a whole plan: each unique signature compiled once.
 struct PlanPtx {
   PtxTarget target = PtxTarget::SM90;
   std::vector<KernelBinary> kernels;

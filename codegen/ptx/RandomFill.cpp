@@ -49,17 +49,17 @@ LogicalResult buildRandomFill(KernelBuilder &kb, plan::ElementType logical,
   Type i64 = b.getI64Type(), f64 = b.getF64Type();
   out.name = std::string("m2c_random_fill_") + plan::elementTypeName(logical) + "_" +
              plan::elementTypeName(storage);
-  // The ABI is the program's GpuRandomFill one; these KernelParam kinds are
+  // The ABI is the program's GpuRandomFill one; these plan::GpuParam kinds are
   // placeholders the runtime does not read.
   SmallVector<FuncParam> params = {
-      {kb.memref({int64_t(1) << 40}, storage), {KernelParam::Kind::Output, 0}},
-      {i64, {KernelParam::Kind::NumTokens, 0}},
-      {i64, {KernelParam::Kind::NumTokens, 0}},
-      {f64, {KernelParam::Kind::NumTokens, 0}},
-      {f64, {KernelParam::Kind::NumTokens, 0}}};
+      {kb.memref({int64_t(1) << 40}, storage), {plan::GpuParam::Kind::Output, 0}},
+      {i64, {plan::GpuParam::Kind::NumTokens, 0}},
+      {i64, {plan::GpuParam::Kind::NumTokens, 0}},
+      {f64, {plan::GpuParam::Kind::NumTokens, 0}},
+      {f64, {plan::GpuParam::Kind::NumTokens, 0}}};
   SmallVector<Value> args = kb.beginKernel(out.name, params, {block, 1, 1},
-                                           {LaunchExtent::fixed(1), LaunchExtent::fixed(1),
-                                            LaunchExtent::fixed(1)},
+                                           {plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1),
+                                            plan::GpuExtent::fixed(1)},
                                            out);
   Value dst = args[0], count = args[1], state = args[2], scale = args[3], shift = args[4];
   auto c64 = [&](uint64_t v) {

@@ -150,7 +150,7 @@ int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count) {
 LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
                                 const TensorInfo &logits, int64_t logitsOutput,
                                 const TensorInfo &ids, const TensorInfo &values,
-                                LaunchExtent rows, int64_t maxRows, int64_t workspaceOffset,
+                                plan::GpuExtent rows, int64_t maxRows, int64_t workspaceOffset,
                                 KernelBinary &out) {
   const int64_t V = logits.shape[1], K = ids.shape[1];
   const int64_t chunks = ceilDiv(V, kSortSize), kept = keptPerChunk(K);
@@ -166,13 +166,13 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
   MLIRContext *context = kb.b.getContext();
   FuncParam survivors = {
       MemRefType::get({maxRows, chunks, kept}, IntegerType::get(context, 64)),
-      {KernelParam::Kind::Workspace, workspaceOffset}};
+      {plan::GpuParam::Kind::Workspace, workspaceOffset}};
 
   // Launch 1: chunk c of row t keeps its best `kept` keys, descending.
   {
     SmallVector<Value> args = kb.beginKernel(
         name + "_chunks", {outputParam(kb, logits, logitsOutput), survivors}, {kThreads, 1, 1},
-        {LaunchExtent::fixed(chunks), rows, LaunchExtent::fixed(1)}, out);
+        {plan::GpuExtent::fixed(chunks), rows, plan::GpuExtent::fixed(1)}, out);
     out.launches.back().forCandidates = true;
     Value row = args[0], best = args[1];
     Value chunk = kb.blockId(gpu::Dimension::x), token = kb.blockId(gpu::Dimension::y);
@@ -203,7 +203,7 @@ LogicalResult emitTopCandidates(KernelBuilder &kb, const std::string &name,
   SmallVector<Value> args = kb.beginKernel(
       name, {survivors, outputParam(kb, logits, logitsOutput),
              outputParam(kb, ids, logitsOutput + 2), outputParam(kb, values, logitsOutput + 3)},
-      {kThreads, 1, 1}, {rows, LaunchExtent::fixed(1), LaunchExtent::fixed(1)}, out);
+      {kThreads, 1, 1}, {rows, plan::GpuExtent::fixed(1), plan::GpuExtent::fixed(1)}, out);
   out.launches.back().forCandidates = true;
   Value best = args[0], row = args[1], outIds = args[2], outValues = args[3];
   Value token = kb.blockId(gpu::Dimension::x);

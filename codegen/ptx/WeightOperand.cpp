@@ -26,29 +26,12 @@ std::string WeightOperand::unsupportedReason() const {
 }
 
 std::string WeightOperand::typeName() const {
-  switch (info_.quantization) {
-  case Quantization::Int8:
-    return "int8";
-  case Quantization::Int4G128:
-    return "int4";
-  case Quantization::Fp8Block128:
-    return "fp8";
-  case Quantization::None:
-    break;
-  }
-  return shortTypeName(info_.type);
+  return packed() ? plan::quantFormat(info_.quantization).option : shortTypeName(info_.type);
 }
 
 int64_t WeightOperand::chunkElements() const {
-  switch (info_.quantization) {
-  case Quantization::Int8:
-  case Quantization::Fp8Block128:
-    return 16;
-  case Quantization::Int4G128:
-    return 32;
-  case Quantization::None:
-    break;
-  }
+  if (packed())
+    return 16 * 8 / plan::quantFormat(info_.quantization).codeBits;
   return vectorWidth(cols(), byteSize(info_.type));
 }
 
@@ -59,7 +42,7 @@ int64_t WeightOperand::experts() const {
 }
 
 int64_t WeightOperand::rowBytes() const {
-  return info_.quantization == Quantization::Int4G128 ? (cols() + 1) / 2 : cols();
+  return packed() ? plan::quantFormat(info_.quantization).rowCodeBytes(cols()) : cols();
 }
 
 int64_t WeightOperand::dataBytes() const {
@@ -93,8 +76,8 @@ void WeightOperand::appendParams(KernelBuilder &kb, SmallVectorImpl<FuncParam> &
     return;
   }
   const int64_t total = experts() * matrixBytes();
-  params.push_back({MemRefType::get({total}, kb.b.getI8Type()), {KernelParam::Kind::Input, index}});
-  params.push_back({MemRefType::get({total / 4}, kb.f32()), {KernelParam::Kind::Input, index}});
+  params.push_back({MemRefType::get({total}, kb.b.getI8Type()), {plan::GpuParam::Kind::Input, index}});
+  params.push_back({MemRefType::get({total / 4}, kb.f32()), {plan::GpuParam::Kind::Input, index}});
 }
 
 void WeightOperand::bind(ValueRange args) {
@@ -116,7 +99,7 @@ WeightOperand::Chunk WeightOperand::loadChunk(KernelBuilder &kb, Value expert, V
     indices.append({row, k});
     return {kb.load(matrix_, indices, n), Value()};
   }
-  Value column = info_.quantization == Quantization::Int4G128 ? kb.divu(k, 2) : k;
+  Value column = packed() && plan::quantFormat(info_.quantization).codeBits == 4 ? kb.divu(k, 2) : k;
   Value offset = kb.add(matrixBase(kb, expert), kb.add(kb.mul(row, rowBytes()), column));
   Chunk chunk;
   chunk.data = kb.load(bytes_, {offset}, 16, chunkAlign());
@@ -131,21 +114,13 @@ Value WeightOperand::matrixBase(KernelBuilder &kb, Value expert) const {
 
 Value WeightOperand::loadScale(KernelBuilder &kb, Value expert, Value row, Value k) const {
   // Scales follow each matrix's codes; all offsets here are multiples of 4.
-  Value scaleIndex;
-  const int64_t colBlocks = ceilDiv(cols(), 128);
-  switch (info_.quantization) {
-  case Quantization::Int8:
-    scaleIndex = row;
-    break;
-  case Quantization::Int4G128:
-    scaleIndex = kb.add(kb.mul(row, colBlocks), kb.divu(k, 128));
-    break;
-  case Quantization::Fp8Block128:
-    scaleIndex = kb.add(kb.mul(kb.divu(row, 128), colBlocks), kb.divu(k, 128));
-    break;
-  case Quantization::None:
-    break;
-  }
+  // (row / groupRows) * scaleCols + k / groupCols, the terms a format
+  // does not need left out.
+  const plan::QuantFormat &format = plan::quantFormat(info_.quantization);
+  Value scaleIndex = format.groupRows == 1 ? row : kb.divu(row, format.groupRows);
+  if (format.groupCols)
+    scaleIndex = kb.add(kb.mul(scaleIndex, format.scaleCols(cols())),
+                        kb.divu(k, format.groupCols));
   Value scalesBase = kb.add(kb.divu(matrixBase(kb, expert), 4), kb.idx(dataBytes() / 4));
   return kb.loadScalar(scales_, {kb.add(scalesBase, scaleIndex)});
 }

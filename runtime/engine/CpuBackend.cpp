@@ -73,19 +73,19 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   // outputs[0] = inputs[0] + inputs[1], outputs[1] = its rms_norm by the
   // weight in inputs[2]: the add_rms_norm kernel, and the router's
   // prologue, with the arithmetic of the unfused add and rms_norm.
-  auto addRmsNorm = [&] {
+  auto addRmsNorm = [&](double eps) {
     cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
-    cpu::rmsNorm(out, w(2), rows(0), cols(0), k.attr("eps"), bufferF32(entry, k.outputs[1]),
-                 *pool_);
+    cpu::rmsNorm(out, w(2), rows(0), cols(0), eps, bufferF32(entry, k.outputs[1]), *pool_);
   };
   switch (k.kind) {
   case KernelKind::Embedding:
     return cpu::embedding(w(1), shape(1)[0], shape(1)[1], in.tokenIds.data(), tokens, out);
   case KernelKind::RmsNorm:
-    cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.attr("eps"), out, *pool_);
+    cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.typedAttrs<plan::NormAttrs>().eps, out,
+                 *pool_);
     return Status::ok();
   case KernelKind::AddRmsNorm:
-    addRmsNorm();
+    addRmsNorm(k.typedAttrs<plan::NormAttrs>().eps);
     return Status::ok();
   case KernelKind::Linear: {
     // A fused projection writes consecutive column ranges to its outputs:
@@ -113,7 +113,8 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
       cpu::add(x, buf(3), n * hidden, scratch_.data());
       x = scratch_.data();
     }
-    cpu::rmsNorm(x, w(1), n, hidden, k.attr("eps"), scratch_.data(), *pool_);
+    cpu::rmsNorm(x, w(1), n, hidden, k.typedAttrs<plan::NormAttrs>().eps, scratch_.data(),
+                 *pool_);
     cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
     greedyIds(out, n, vocab, bufferI32(entry, k.outputs[1]));
     if (k.outputs.size() == 4 && candidates_)
@@ -122,14 +123,15 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
     return Status::ok();
   }
   case KernelKind::Attention: {
+    const auto attrs = k.typedAttrs<plan::AttentionAttrs>();
     cpu::AttentionParams params;
-    params.layer = static_cast<int64_t>(k.attr("layer"));
-    params.numHeads = static_cast<int64_t>(k.attr("num_heads"));
-    params.numKvHeads = static_cast<int64_t>(k.attr("num_kv_heads"));
-    params.headDim = static_cast<int64_t>(k.attr("head_dim"));
-    params.rotaryDim = static_cast<int64_t>(k.attr("rotary_dim"));
-    params.ropeTheta = k.attr("rope_theta");
-    params.causal = k.attr("causal") != 0;
+    params.layer = attrs.layer;
+    params.numHeads = attrs.numHeads;
+    params.numKvHeads = attrs.numKvHeads;
+    params.headDim = attrs.headDim;
+    params.rotaryDim = attrs.rotaryDim;
+    params.ropeTheta = attrs.ropeTheta;
+    params.causal = attrs.causal;
     cpu::KvCacheView cache;
     cache.data = kvCache_.data();
     cache.bf16 = plan_.kvCache.type == plan::ElementType::BF16;
@@ -143,8 +145,8 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
       // The fused QK-norm: the same rms_norm the unfused plan runs.
       int64_t qCols = cols(0), kCols = cols(1);
       scratch_.resize(static_cast<size_t>(tokens * (qCols + kCols)));
-      cpu::rmsNorm(q, w(6), tokens, qCols, k.attr("qk_norm_eps"), scratch_.data(), *pool_);
-      cpu::rmsNorm(key, w(7), tokens, kCols, k.attr("qk_norm_eps"),
+      cpu::rmsNorm(q, w(6), tokens, qCols, attrs.qkNormEps, scratch_.data(), *pool_);
+      cpu::rmsNorm(key, w(7), tokens, kCols, attrs.qkNormEps,
                    scratch_.data() + tokens * qCols, *pool_);
       q = scratch_.data();
       key = scratch_.data() + tokens * qCols;
@@ -155,17 +157,17 @@ Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
   }
   case KernelKind::MoeRoute: {
     // The fused prologue routes the normalised rows it writes.
-    const bool norm = k.attr("add_rms_norm") != 0;
-    const size_t first = norm ? 2 : 0;
+    const auto route = k.typedAttrs<plan::MoeRouteAttrs>();
+    const size_t first = route.addRmsNorm ? 2 : 0;
     const float *hidden = buf(0);
-    if (norm) {
-      addRmsNorm();
+    if (route.addRmsNorm) {
+      addRmsNorm(route.eps);
       hidden = bufferF32(entry, k.outputs[1]);
     }
     const float *bias = k.inputs.size() == first + 3 ? w(first + 2) : nullptr;
     return cpu::moeRoute(hidden, rows(0), cols(0), w(first + 1), bias, shape(first + 1)[0],
-                         static_cast<int64_t>(k.attr("top_k")), k.attr("softmax") != 0,
-                         k.attr("renormalize") != 0, bufferI32(entry, k.outputs[first]),
+                         route.topK, route.softmax, route.renormalize,
+                         bufferI32(entry, k.outputs[first]),
                          bufferF32(entry, k.outputs[first + 1]), *pool_);
   }
   case KernelKind::MoeExperts: {

@@ -52,6 +52,24 @@ bool readWarpBlock(const json &node, int64_t &block) {
 
 } // namespace
 
+std::string GpuExtent::str() const {
+  if (tokenScale == 0)
+    return std::to_string(constant);
+  std::string t = tokenScale == 1 ? "T" : "T*" + std::to_string(tokenScale);
+  if (tokenDivisor != 1)
+    t = "ceil(" + t + "/" + std::to_string(tokenDivisor) + ")";
+  if (constant != 1)
+    t = std::to_string(constant) + "*" + t;
+  if (offset)
+    t += "+" + std::to_string(offset);
+  return t;
+}
+
+const char *GpuParam::kindName(Kind kind) {
+  int k = static_cast<int>(kind);
+  return k >= 0 && k < kNumParamKinds ? kParamKinds[k] : "?";
+}
+
 std::string gpuProgramToJson(const GpuProgram &program) {
   ordered_json root;
   root["target"] = program.target;
@@ -62,7 +80,7 @@ std::string gpuProgramToJson(const GpuProgram &program) {
     for (const GpuLaunch &l : k.launches) {
       ordered_json params = ordered_json::array();
       for (const GpuParam &p : l.params) {
-        params.push_back({{"kind", kParamKinds[static_cast<int>(p.kind)]}, {"index", p.index}});
+        params.push_back({{"kind", GpuParam::kindName(p.kind)}, {"index", p.index}});
         if (p.kind == GpuParam::Kind::TensorMap)
           params.back()["box"] = p.box;
       }
@@ -103,18 +121,11 @@ std::string gpuProgramToJson(const GpuProgram &program) {
 }
 
 std::array<int64_t, 3> packGrid(Quantization q, int64_t rows, int64_t cols) {
-  auto blocks = [](int64_t n) { return (n + 127) / 128; };
-  switch (q) {
-  case Quantization::Int8:
-    return {rows, 1, 1};
-  case Quantization::Int4G128:
-    return {rows, blocks(cols), 1};
-  case Quantization::Fp8Block128:
-    return {blocks(rows), blocks(cols), 1};
-  case Quantization::None:
-    break;
-  }
-  return {0, 0, 0};
+  if (q == Quantization::None)
+    return {0, 0, 0};
+  // One block per scale group.
+  const QuantFormat &f = quantFormat(q);
+  return {f.scaleRows(rows), f.scaleCols(cols), 1};
 }
 
 StatusOr<GpuProgram> gpuProgramFromJson(const std::string &text, const Plan &plan) {

@@ -31,11 +31,18 @@ struct GpuExtent {
   int64_t tokenDivisor = 1;
   int64_t offset = 0;
 
+  static GpuExtent fixed(int64_t value) { return {value, 0, 1, 0}; }
+  static GpuExtent tokens(int64_t scale = 1, int64_t divisor = 1, int64_t times = 1,
+                          int64_t offset = 0) {
+    return {times, scale, divisor, offset};
+  }
   int64_t evaluate(int64_t tokens) const {
     if (tokenScale == 0)
       return constant;
     return constant * ((tokens * tokenScale + tokenDivisor - 1) / tokenDivisor) + offset;
   }
+  /// "3", "T", "ceil(T*8/64)", "48*T", "ceil(T*8/64)+256".
+  std::string str() const;
 };
 
 /// Kernel parameters in PTX order: pointers (16-byte aligned, 64-bit) to
@@ -62,6 +69,9 @@ struct GpuParam {
   Kind kind = Kind::Input;
   int64_t index = 0;
   std::array<int64_t, 2> box = {0, 0}; ///< TensorMap only
+
+  /// "input", "kv_cache_layer", ...: as in artifacts and manifests.
+  static const char *kindName(Kind kind);
 };
 
 struct GpuLaunch {

@@ -33,45 +33,31 @@ int64_t elementSize(ElementType type) {
   return type == ElementType::F32 || type == ElementType::I32 ? 4 : 2;
 }
 
-namespace {
-constexpr KernelKind kAllKinds[] = {KernelKind::Embedding,  KernelKind::RmsNorm,
-                                    KernelKind::AddRmsNorm,
-                                    KernelKind::Linear,     KernelKind::Attention,
-                                    KernelKind::Add,        KernelKind::MoeRoute,
-                                    KernelKind::MoeExperts, KernelKind::TakeLastRow,
-                                    KernelKind::LmHead};
-} // namespace
-
 const char *kernelKindName(KernelKind kind) {
   switch (kind) {
-  case KernelKind::Embedding:
-    return "embedding";
-  case KernelKind::RmsNorm:
-    return "rms_norm";
-  case KernelKind::AddRmsNorm:
-    return "add_rms_norm";
-  case KernelKind::Linear:
-    return "linear";
-  case KernelKind::Attention:
-    return "attention";
-  case KernelKind::Add:
-    return "add";
-  case KernelKind::MoeRoute:
-    return "moe_route";
-  case KernelKind::MoeExperts:
-    return "moe_experts";
-  case KernelKind::TakeLastRow:
-    return "take_last_row";
-  case KernelKind::LmHead:
-    return "lm_head";
+#define M2C_KERNEL_KIND(Enum, name, ...)                                                         \
+  case KernelKind::Enum:                                                                         \
+    return name;
+#include "runtime/plan/KernelKinds.def"
+  }
+  return "?";
+}
+
+const char *kernelKindOperands(KernelKind kind) {
+  switch (kind) {
+#define M2C_KERNEL_KIND(Enum, name, Attrs, operands)                                             \
+  case KernelKind::Enum:                                                                         \
+    return operands;
+#include "runtime/plan/KernelKinds.def"
   }
   return "?";
 }
 
 StatusOr<KernelKind> parseKernelKind(const std::string &name) {
-  for (KernelKind kind : kAllKinds)
-    if (name == kernelKindName(kind))
-      return kind;
+#define M2C_KERNEL_KIND(Enum, kindName, ...)                                                     \
+  if (name == kindName)                                                                          \
+    return KernelKind::Enum;
+#include "runtime/plan/KernelKinds.def"
   return Status::error("unknown kernel kind '" + name + "'");
 }
 
@@ -94,45 +80,6 @@ int64_t Weight::numElements() const {
   for (int64_t d : shape)
     n *= d;
   return n;
-}
-
-const char *quantizationName(Quantization q) {
-  switch (q) {
-  case Quantization::None:
-    return "none";
-  case Quantization::Int8:
-    return "int8";
-  case Quantization::Int4G128:
-    return "int4_g128";
-  case Quantization::Fp8Block128:
-    return "fp8_block128";
-  }
-  return "?";
-}
-
-StatusOr<Quantization> parseQuantization(const std::string &name) {
-  for (Quantization q : {Quantization::None, Quantization::Int8, Quantization::Int4G128,
-                         Quantization::Fp8Block128})
-    if (name == quantizationName(q))
-      return q;
-  return Status::error("unknown quantization '" + name +
-                       "' (expected none, int8, int4_g128 or fp8_block128)");
-}
-
-PackedMatrix packedMatrix(Quantization q, int64_t rows, int64_t cols) {
-  const uint64_t n = static_cast<uint64_t>(rows), k = static_cast<uint64_t>(cols);
-  auto blocks = [](uint64_t x) { return (x + 127) / 128; };
-  switch (q) {
-  case Quantization::Int8:
-    return {n * k, 4 * n};
-  case Quantization::Int4G128:
-    return {n * ((k + 1) / 2), 4 * n * blocks(k)};
-  case Quantization::Fp8Block128:
-    return {n * k, 4 * blocks(n) * blocks(k)};
-  case Quantization::None:
-    break;
-  }
-  return {};
 }
 
 uint64_t Weight::storageBytes() const {
@@ -227,10 +174,20 @@ public:
     return condition ? Status::ok() : fail(why);
   }
   Status positiveAttr(const char *key) const {
-    double v = kernel_.attr(key, -1);
+    auto it = kernel_.attrs.find(key);
+    double v = it == kernel_.attrs.end() ? -1 : it->second;
     return expect(v > 0 && v < kMaxDim && std::floor(v) == v,
                   std::string("attribute ") + key + " must be a positive integer");
   }
+  /// The kind's attributes, when every required one is there.
+  template <class A> StatusOr<A> attrs() const {
+    const char *missing = nullptr;
+    A attrs = readAttrs<A>(kernel_.attrs, &missing);
+    if (missing)
+      return fail(std::string("attribute ") + missing + " is missing");
+    return attrs;
+  }
+  Status positiveEps(double eps) const { return expect(eps > 0, "attribute eps must be positive"); }
 
   Status verify() const;
 
@@ -262,7 +219,8 @@ Status KernelVerifier::verify() const {
     M2C_RETURN_IF_ERROR(arity(2, 1));
     M2C_ASSIGN_OR_RETURN(x, buffer(0));
     M2C_ASSIGN_OR_RETURN(w, weight(1, 1));
-    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    M2C_ASSIGN_OR_RETURN(norm, attrs<NormAttrs>());
+    M2C_RETURN_IF_ERROR(positiveEps(norm.eps));
     return expect(x->cols == w->shape[0] && output(0).cols == x->cols &&
                       output(0).staticRows == x->staticRows,
                   "weight, input and output widths must agree");
@@ -272,7 +230,8 @@ Status KernelVerifier::verify() const {
     M2C_ASSIGN_OR_RETURN(a, buffer(0));
     M2C_ASSIGN_OR_RETURN(b, buffer(1));
     M2C_ASSIGN_OR_RETURN(w, weight(2, 1));
-    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    M2C_ASSIGN_OR_RETURN(norm, attrs<NormAttrs>());
+    M2C_RETURN_IF_ERROR(positiveEps(norm.eps));
     return expect(a->cols == w->shape[0] && b->cols == a->cols &&
                       a->staticRows == b->staticRows && output(0).cols == a->cols &&
                       output(1).cols == a->cols && output(0).staticRows == a->staticRows &&
@@ -307,22 +266,22 @@ Status KernelVerifier::verify() const {
     M2C_RETURN_IF_ERROR(input(5, EntryInput::BlockTables));
     for (const char *key : {"num_heads", "num_kv_heads", "head_dim"})
       M2C_RETURN_IF_ERROR(positiveAttr(key));
-    int64_t heads = k.attr("num_heads"), kvHeads = k.attr("num_kv_heads"),
-            headDim = k.attr("head_dim"), rotary = k.attr("rotary_dim", -1),
-            layer = k.attr("layer", -1);
+    M2C_ASSIGN_OR_RETURN(a, attrs<AttentionAttrs>());
+    int64_t heads = a.numHeads, kvHeads = a.numKvHeads, headDim = a.headDim,
+            rotary = a.rotaryDim, layer = a.layer;
     const KvCacheSpec &cache = plan_.kvCache;
     if (qkNorm) {
       M2C_ASSIGN_OR_RETURN(qw, weight(6, 1));
       M2C_ASSIGN_OR_RETURN(kw, weight(7, 1));
       M2C_RETURN_IF_ERROR(expect(qw->shape[0] == heads * headDim && kw->shape[0] == kvHeads * headDim &&
-                                     k.attr("qk_norm_eps") > 0,
+                                     a.qkNormEps > 0,
                                  "QK-norm weights must be [heads * head_dim] and [kv_heads * "
                                  "head_dim] with a positive qk_norm_eps"));
     }
     M2C_RETURN_IF_ERROR(expect(heads % kvHeads == 0, "num_heads must be a multiple of num_kv_heads"));
     M2C_RETURN_IF_ERROR(expect(rotary >= 0 && rotary % 2 == 0 && rotary <= headDim,
                                "rotary_dim must be even and within head_dim"));
-    M2C_RETURN_IF_ERROR(expect(k.attr("rope_theta") > 0, "rope_theta must be positive"));
+    M2C_RETURN_IF_ERROR(expect(a.ropeTheta > 0, "rope_theta must be positive"));
     M2C_RETURN_IF_ERROR(expect(layer >= 0 && layer < cache.layers && kvHeads == cache.kvHeads &&
                                    headDim == cache.headDim,
                                "layer, num_kv_heads and head_dim must match the KV cache"));
@@ -343,7 +302,10 @@ Status KernelVerifier::verify() const {
     // With add_rms_norm, the router first computes (a + b, rms(a + b) * w)
     // as add_rms_norm does and routes the normalised rows: inputs (a, b, w,
     // gate [, bias]), outputs (sum, normed, ids, weights).
-    const bool norm = k.attr("add_rms_norm") != 0;
+    M2C_RETURN_IF_ERROR(positiveAttr("top_k"));
+    M2C_RETURN_IF_ERROR(positiveAttr("num_experts"));
+    M2C_ASSIGN_OR_RETURN(route, attrs<MoeRouteAttrs>());
+    const bool norm = route.addRmsNorm;
     const size_t first = norm ? 2 : 0; // inputs and outputs before the gate's
     bool hasBias = k.inputs.size() == first + 3;
     M2C_RETURN_IF_ERROR(arity(first + (hasBias ? 3 : 2), first + 2));
@@ -351,7 +313,7 @@ Status KernelVerifier::verify() const {
     if (norm) {
       M2C_ASSIGN_OR_RETURN(b, buffer(1));
       M2C_ASSIGN_OR_RETURN(w, weight(2, 1));
-      M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+      M2C_RETURN_IF_ERROR(positiveEps(route.eps));
       M2C_RETURN_IF_ERROR(expect(
           w->shape[0] == h->cols && b->cols == h->cols && b->staticRows == h->staticRows &&
               output(0).cols == h->cols && output(1).cols == h->cols &&
@@ -360,9 +322,7 @@ Status KernelVerifier::verify() const {
           "norm inputs, weight and f32 outputs widths must agree"));
     }
     M2C_ASSIGN_OR_RETURN(gate, weight(first + 1, 2));
-    M2C_RETURN_IF_ERROR(positiveAttr("top_k"));
-    M2C_RETURN_IF_ERROR(positiveAttr("num_experts"));
-    int64_t experts = k.attr("num_experts"), topK = k.attr("top_k");
+    int64_t experts = route.numExperts, topK = route.topK;
     if (hasBias) {
       M2C_ASSIGN_OR_RETURN(bias, weight(first + 2, 1));
       M2C_RETURN_IF_ERROR(expect(bias->shape[0] == experts, "bias must have num_experts entries"));
@@ -415,7 +375,8 @@ Status KernelVerifier::verify() const {
     }
     M2C_ASSIGN_OR_RETURN(norm, weight(1, 1));
     M2C_ASSIGN_OR_RETURN(w, weight(2, 2));
-    M2C_RETURN_IF_ERROR(expect(k.attr("eps") > 0, "attribute eps must be positive"));
+    M2C_ASSIGN_OR_RETURN(head, attrs<NormAttrs>());
+    M2C_RETURN_IF_ERROR(positiveEps(head.eps));
     M2C_RETURN_IF_ERROR(expect(x->type == ElementType::F32 && x->cols == norm->shape[0] &&
                                    w->shape[1] == x->cols,
                                "shapes must be x [T, H] f32, norm weight [H], lm_head [V, H]"));
@@ -514,24 +475,31 @@ Status verifyPlan(const Plan &plan) {
         return Status::error(where + ": candidate_ids and candidate_logits must be i32 and f32 "
                                      "[rows, K], K <= vocab_size, one row per logits row");
     }
-    for (size_t i = 0; i < entry.kernels.size(); ++i) {
-      const Kernel &k = entry.kernels[i];
-      for (const Operand &op : k.inputs) {
-        int64_t limit = op.kind == Operand::Kind::Input    ? kNumEntryInputs
-                        : op.kind == Operand::Kind::Buffer ? static_cast<int64_t>(entry.buffers.size())
-                                                           : static_cast<int64_t>(plan.weights.size());
-        if (op.index < 0 || op.index >= limit)
-          return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
-                               ") has an operand out of range");
-      }
-      for (int64_t out : k.outputs)
-        if (out < 0 || out >= static_cast<int64_t>(entry.buffers.size()))
-          return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
-                               ") writes a buffer out of range");
-      M2C_RETURN_IF_ERROR(KernelVerifier(plan, entry, k, i).verify().withContext("plan"));
-    }
+    for (const Kernel &kernel : entry.kernels)
+      M2C_RETURN_IF_ERROR(verifyKernel(plan, entry, kernel));
   }
   return Status::ok();
+}
+
+Status verifyKernel(const Plan &plan, const Entry &entry, const Kernel &k) {
+  const std::string where = "plan: entry '" + entry.name + "'";
+  // Messages name the kernel's index when it is one of the entry's.
+  size_t i = 0;
+  while (i < entry.kernels.size() && &entry.kernels[i] != &k)
+    ++i;
+  for (const Operand &op : k.inputs) {
+    int64_t limit = op.kind == Operand::Kind::Input    ? kNumEntryInputs
+                    : op.kind == Operand::Kind::Buffer ? static_cast<int64_t>(entry.buffers.size())
+                                                       : static_cast<int64_t>(plan.weights.size());
+    if (op.index < 0 || op.index >= limit)
+      return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
+                           ") has an operand out of range");
+  }
+  for (int64_t out : k.outputs)
+    if (out < 0 || out >= static_cast<int64_t>(entry.buffers.size()))
+      return Status::error(where + ": kernel " + std::to_string(i) + " (" + k.name +
+                           ") writes a buffer out of range");
+  return KernelVerifier(plan, entry, k, i).verify().withContext("plan");
 }
 
 //===----------------------------------------------------------------------===//

@@ -10,6 +10,7 @@
 #define M2C_RUNTIME_PLAN_PLAN_H
 
 #include "runtime/plan/GpuProgram.h"
+#include "runtime/plan/KernelAttrs.h"
 #include "runtime/plan/Quantization.h"
 #include "runtime/support/Status.h"
 
@@ -26,23 +27,16 @@ const char *elementTypeName(ElementType type);
 StatusOr<ElementType> parseElementType(const std::string &name);
 int64_t elementSize(ElementType type);
 
-/// Kernel kinds. Each has a reference implementation in the CPU backend.
+/// Kernel kinds (KernelKinds.def lists each with its operands and typed
+/// attributes). Each has a reference implementation in the CPU backend.
 enum class KernelKind : uint8_t {
-  Embedding,   // (token_ids, table) -> [T, hidden]
-  RmsNorm,     // (x, weight) -> y; attrs: eps
-  AddRmsNorm,  // (a, b, weight) -> (a + b, rms(a + b) * weight); attrs: eps
-  Linear,      // (x [T,K], weight [N,K]) -> [T,N], or column slices [T,N0], [T,N1], ...
-  Attention,   // (q, k, v, positions, token_seqs, block_tables [, q_norm, k_norm]) -> o
-  Add,         // (a, b) -> a + b
-  MoeRoute,    // (hidden, gate [, bias]) -> (ids, weights)
-  MoeExperts,  // (hidden, ids, weights, w1, w3, w2 [, residual]) -> y [+ residual]
-  TakeLastRow, // (x [T,C]) -> [1,C]
-  LmHead,      // (x [T,H], norm weight [H], lm_head [V,H] [, residual [T,H]]) ->
-               // (logits [T,V], ids [T,1] i32) of rms(x [+ residual]); attrs: eps.
-               // ids = each row's argmax, -1 for NaN/+inf or all -inf
+#define M2C_KERNEL_KIND(Enum, ...) Enum,
+#include "runtime/plan/KernelKinds.def"
 };
 const char *kernelKindName(KernelKind kind);
 StatusOr<KernelKind> parseKernelKind(const std::string &name);
+/// The kind's operands, as KernelKinds.def states them.
+const char *kernelKindOperands(KernelKind kind);
 
 /// The runtime inputs of every entry point, in order.
 enum class EntryInput : uint8_t { TokenIds, Positions, TokenSeqs, BlockTables };
@@ -78,16 +72,15 @@ struct Kernel {
   std::string name;
   std::vector<Operand> inputs;
   std::vector<int64_t> outputs; // buffer ids
-  /// Numeric attributes (bools as 0/1).
-  std::map<std::string, double> attrs;
+  /// Numeric attributes (bools as 0/1), read and written through the
+  /// kind's struct in KernelAttrs.h; "tile.*" ones hold the tiling.
+  AttrMap attrs;
   /// GPU plans: the tiling key ("decode/linear/3072x6144") whose parameters
   /// the kernel's "tile.*" attributes hold; `m2c-tune` times by it.
   std::string tileKey;
 
-  double attr(const std::string &key, double fallback = 0) const {
-    auto it = attrs.find(key);
-    return it == attrs.end() ? fallback : it->second;
-  }
+  /// The kind's typed attributes (A is its struct in KernelKinds.def).
+  template <class A> A typedAttrs() const { return readAttrs<A>(attrs); }
 };
 
 struct Entry {
@@ -174,6 +167,9 @@ struct Plan {
 /// Checks every index, shape and attribute a backend relies on, so that a
 /// plan read from an untrusted artifact can never index out of bounds.
 Status verifyPlan(const Plan &plan);
+/// The same checks for one kernel of `entry`: its operands in range, its
+/// arity, shapes and attributes as its kind requires.
+Status verifyKernel(const Plan &plan, const Entry &entry, const Kernel &kernel);
 
 std::string planToJson(const Plan &plan);
 StatusOr<Plan> planFromJson(const std::string &text);

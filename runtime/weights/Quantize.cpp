@@ -23,8 +23,6 @@ MatrixShape matrixShape(const plan::Weight &w) {
   return {w.numElements() / (rows * cols), rows, cols};
 }
 
-int64_t blocks(int64_t n) { return (n + 127) / 128; }
-
 float scaleFor(float amax, float top) { return amax > 0 ? amax / top : 1.0f; }
 
 void writeF32(uint8_t *dst, float value) { std::memcpy(dst, &value, 4); }
@@ -55,64 +53,65 @@ Rounded roundFp8(float x, float scale) {
   return {code, f8e4m3ToF32(code) * scale};
 }
 
-void storeInt4(uint8_t *q, int64_t packedCols, int64_t r, int64_t c, uint8_t code) {
-  uint8_t nibble = code & 0xf;
-  q[r * packedCols + c / 2] |= (c % 2) ? static_cast<uint8_t>(nibble << 4) : nibble;
+Rounded encode(const plan::QuantFormat &f, float x, float scale) {
+  return f.floatCodes ? roundFp8(x, scale) : roundInt(x, scale, static_cast<long>(f.qmax));
 }
 
-/// Round-to-nearest of one [rows, cols] matrix into codes `q` and `scales`.
+/// Codes of one matrix: rows of rowCodeBytes, 4-bit ones low nibble first.
+struct Codes {
+  const plan::QuantFormat &f;
+  uint8_t *q;
+  int64_t rowBytes;
+
+  void store(int64_t r, int64_t c, uint8_t code) const {
+    if (f.codeBits == 8) {
+      q[r * rowBytes + c] = code;
+      return;
+    }
+    uint8_t nibble = code & 0xf;
+    q[r * rowBytes + c / 2] |= (c % 2) ? static_cast<uint8_t>(nibble << 4) : nibble;
+  }
+  float decode(int64_t r, int64_t c) const {
+    if (f.codeBits == 8) {
+      uint8_t code = q[r * rowBytes + c];
+      return f.floatCodes ? f8e4m3ToF32(code) : static_cast<int8_t>(code);
+    }
+    uint8_t byte = q[r * rowBytes + c / 2];
+    int nibble = (c % 2) ? byte >> 4 : byte & 0xf;
+    return nibble >= 8 ? nibble - 16 : nibble; // sign-extend 4 bits
+  }
+};
+
+/// The scale of element (r, c) sits at scales[scaleIndex(...)].
+int64_t scaleIndex(const plan::QuantFormat &f, int64_t cols, int64_t r, int64_t c) {
+  return (r / f.groupRows) * f.scaleCols(cols) + c / f.groupWidth(cols);
+}
+
+/// Round-to-nearest of one [rows, cols] matrix into codes `q` and `scales`:
+/// each scale group's amax over qmax is its scale.
 void packMatrix(Quantization quantization, const float *x, int64_t rows, int64_t cols,
                 uint8_t *q, uint8_t *scales, size_t codeBytes) {
-  switch (quantization) {
-  case Quantization::Int8: {
-    for (int64_t r = 0; r < rows; ++r) {
-      float amax = 0;
-      for (int64_t c = 0; c < cols; ++c)
-        amax = std::max(amax, std::fabs(x[r * cols + c]));
-      float scale = scaleFor(amax, 127.0f);
-      writeF32(scales + 4 * r, scale);
-      for (int64_t c = 0; c < cols; ++c)
-        q[r * cols + c] = roundInt(x[r * cols + c], scale, 127).code;
-    }
-    break;
-  }
-  case Quantization::Int4G128: {
-    int64_t packedCols = (cols + 1) / 2, groups = blocks(cols);
+  if (quantization == Quantization::None)
+    return;
+  const plan::QuantFormat &f = plan::quantFormat(quantization);
+  const Codes codes{f, q, f.rowCodeBytes(cols)};
+  if (f.codeBits < 8)
     std::memset(q, 0, codeBytes);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t g = 0; g < groups; ++g) {
-        int64_t begin = g * 128, end = std::min(cols, begin + 128);
-        float amax = 0;
-        for (int64_t c = begin; c < end; ++c)
+  const int64_t width = f.groupWidth(cols), scaleCols = f.scaleCols(cols);
+  for (int64_t br = 0; br < f.scaleRows(rows); ++br)
+    for (int64_t bc = 0; bc < scaleCols; ++bc) {
+      int64_t r0 = br * f.groupRows, r1 = std::min(rows, r0 + f.groupRows);
+      int64_t c0 = bc * width, c1 = std::min(cols, c0 + width);
+      float amax = 0;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c)
           amax = std::max(amax, std::fabs(x[r * cols + c]));
-        float scale = scaleFor(amax, 7.0f);
-        writeF32(scales + 4 * (r * groups + g), scale);
-        for (int64_t c = begin; c < end; ++c)
-          storeInt4(q, packedCols, r, c, roundInt(x[r * cols + c], scale, 7).code);
-      }
-    break;
-  }
-  case Quantization::Fp8Block128: {
-    int64_t rowBlocks = blocks(rows), colBlocks = blocks(cols);
-    for (int64_t br = 0; br < rowBlocks; ++br)
-      for (int64_t bc = 0; bc < colBlocks; ++bc) {
-        int64_t r0 = br * 128, r1 = std::min(rows, r0 + 128);
-        int64_t c0 = bc * 128, c1 = std::min(cols, c0 + 128);
-        float amax = 0;
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = c0; c < c1; ++c)
-            amax = std::max(amax, std::fabs(x[r * cols + c]));
-        float scale = scaleFor(amax, 448.0f);
-        writeF32(scales + 4 * (br * colBlocks + bc), scale);
-        for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = c0; c < c1; ++c)
-            q[r * cols + c] = roundFp8(x[r * cols + c], scale).code;
-      }
-    break;
-  }
-  case Quantization::None:
-    break;
-  }
+      float scale = scaleFor(amax, f.qmax);
+      writeF32(scales + 4 * (br * scaleCols + bc), scale);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c)
+          codes.store(r, c, encode(f, x[r * cols + c], scale).code);
+    }
 }
 
 /// In-place lower Cholesky factor of the n x n matrix `a` (row-major; the
@@ -180,6 +179,8 @@ std::vector<double> inverseHessianFactor(std::vector<double> h, int64_t n) {
 bool packMatrixGptq(Quantization quantization, const float *x, int64_t rows, int64_t cols,
                     const std::vector<double> &hessian, double damping, uint8_t *q,
                     uint8_t *scales, size_t codeBytes) {
+  if (quantization == Quantization::None)
+    return false;
   const int64_t n = cols;
   std::vector<double> h = hessian;
   double meanDiag = 0;
@@ -201,64 +202,33 @@ bool packMatrixGptq(Quantization quantization, const float *x, int64_t rows, int
 
   std::vector<double> w(x, x + rows * cols);
   auto at = [&](int64_t r, int64_t c) -> double & { return w[r * cols + c]; };
-  const int64_t packedCols = (cols + 1) / 2, groups = blocks(cols), colBlocks = blocks(cols);
-  if (quantization == Quantization::Int4G128)
+  const plan::QuantFormat &f = plan::quantFormat(quantization);
+  const Codes codes{f, q, f.rowCodeBytes(cols)};
+  if (f.codeBits < 8)
     std::memset(q, 0, codeBytes);
+  const int64_t width = f.groupWidth(cols), scaleCols = f.scaleCols(cols);
   std::vector<float> rowScale(rows);
-  if (quantization == Quantization::Int8)
-    for (int64_t r = 0; r < rows; ++r) {
-      float amax = 0;
-      for (int64_t c = 0; c < cols; ++c)
-        amax = std::max(amax, std::fabs(float(at(r, c))));
-      rowScale[r] = scaleFor(amax, 127.0f);
-      writeF32(scales + 4 * r, rowScale[r]);
-    }
   for (int64_t c = 0; c < cols; ++c) {
     // A group's scale is taken from its values as they are when GPTQ
     // reaches the group, after the earlier columns' corrections.
-    if (c % 128 == 0) {
-      int64_t end = std::min(cols, c + 128);
-      if (quantization == Quantization::Int4G128)
-        for (int64_t r = 0; r < rows; ++r) {
-          float amax = 0;
+    if (c % width == 0) {
+      int64_t end = std::min(cols, c + width);
+      for (int64_t r0 = 0; r0 < rows; r0 += f.groupRows) {
+        int64_t r1 = std::min(rows, r0 + f.groupRows);
+        float amax = 0;
+        for (int64_t r = r0; r < r1; ++r)
           for (int64_t k = c; k < end; ++k)
             amax = std::max(amax, std::fabs(float(at(r, k))));
-          rowScale[r] = scaleFor(amax, 7.0f);
-          writeF32(scales + 4 * (r * groups + c / 128), rowScale[r]);
-        }
-      if (quantization == Quantization::Fp8Block128)
-        for (int64_t r0 = 0; r0 < rows; r0 += 128) {
-          int64_t r1 = std::min(rows, r0 + 128);
-          float amax = 0;
-          for (int64_t r = r0; r < r1; ++r)
-            for (int64_t k = c; k < end; ++k)
-              amax = std::max(amax, std::fabs(float(at(r, k))));
-          float scale = scaleFor(amax, 448.0f);
-          writeF32(scales + 4 * ((r0 / 128) * colBlocks + c / 128), scale);
-          for (int64_t r = r0; r < r1; ++r)
-            rowScale[r] = scale;
-        }
+        float scale = scaleFor(amax, f.qmax);
+        writeF32(scales + 4 * ((r0 / f.groupRows) * scaleCols + c / width), scale);
+        for (int64_t r = r0; r < r1; ++r)
+          rowScale[r] = scale;
+      }
     }
     const double pivot = u[c * n + c];
     for (int64_t r = 0; r < rows; ++r) {
-      float value = float(at(r, c));
-      Rounded rounded{};
-      switch (quantization) {
-      case Quantization::Int8:
-        rounded = roundInt(value, rowScale[r], 127);
-        q[r * cols + c] = rounded.code;
-        break;
-      case Quantization::Int4G128:
-        rounded = roundInt(value, rowScale[r], 7);
-        storeInt4(q, packedCols, r, c, rounded.code);
-        break;
-      case Quantization::Fp8Block128:
-        rounded = roundFp8(value, rowScale[r]);
-        q[r * cols + c] = rounded.code;
-        break;
-      case Quantization::None:
-        return false;
-      }
+      Rounded rounded = encode(f, float(at(r, c)), rowScale[r]);
+      codes.store(r, c, rounded.code);
       double error = (at(r, c) - double(rounded.value)) / pivot;
       for (int64_t k = c + 1; k < cols; ++k)
         at(r, k) -= error * u[c * n + k];
@@ -313,37 +283,12 @@ void unpackQuantized(const plan::Weight &w, const uint8_t *packed, float *out) {
     float *y = out + e * m.rows * m.cols;
     const uint8_t *q = packed + e * layout.bytes();
     const uint8_t *scales = q + layout.codeBytes;
-    switch (w.quantization) {
-    case Quantization::Int8: {
-      for (int64_t r = 0; r < m.rows; ++r) {
-        float scale = readF32(scales + 4 * r);
-        for (int64_t c = 0; c < m.cols; ++c)
-          y[r * m.cols + c] = static_cast<int8_t>(q[r * m.cols + c]) * scale;
-      }
-      break;
-    }
-    case Quantization::Int4G128: {
-      int64_t packedCols = (m.cols + 1) / 2, groups = blocks(m.cols);
-      for (int64_t r = 0; r < m.rows; ++r)
-        for (int64_t c = 0; c < m.cols; ++c) {
-          uint8_t byte = q[r * packedCols + c / 2];
-          int nibble = (c % 2) ? byte >> 4 : byte & 0xf;
-          int value = nibble >= 8 ? nibble - 16 : nibble; // sign-extend 4 bits
-          y[r * m.cols + c] = value * readF32(scales + 4 * (r * groups + c / 128));
-        }
-      break;
-    }
-    case Quantization::Fp8Block128: {
-      int64_t colBlocks = blocks(m.cols);
-      for (int64_t r = 0; r < m.rows; ++r)
-        for (int64_t c = 0; c < m.cols; ++c)
-          y[r * m.cols + c] = f8e4m3ToF32(q[r * m.cols + c]) *
-                              readF32(scales + 4 * ((r / 128) * colBlocks + c / 128));
-      break;
-    }
-    case Quantization::None:
-      break;
-    }
+    const plan::QuantFormat &f = plan::quantFormat(w.quantization);
+    const Codes codes{f, const_cast<uint8_t *>(q), f.rowCodeBytes(m.cols)};
+    for (int64_t r = 0; r < m.rows; ++r)
+      for (int64_t c = 0; c < m.cols; ++c)
+        y[r * m.cols + c] =
+            codes.decode(r, c) * readF32(scales + 4 * scaleIndex(f, m.cols, r, c));
   }
 }
 

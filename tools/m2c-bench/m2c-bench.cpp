@@ -81,7 +81,7 @@ double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan:
   }
   case plan::KernelKind::MoeRoute:
     // With the add_rms_norm prologue the gate is input 3, the norm input 2.
-    return k.attr("add_rms_norm") != 0 ? weightBytes(2) + weightBytes(3) : weightBytes(1);
+    return k.typedAttrs<plan::MoeRouteAttrs>().addRmsNorm ? weightBytes(2) + weightBytes(3) : weightBytes(1);
   case plan::KernelKind::MoeExperts: {
     const plan::Weight &w1 = plan.weights[k.inputs[3].index];
     double experts = static_cast<double>(w1.shape[0]);

@@ -66,21 +66,21 @@ void printSummary(llvm::raw_ostream &os, const ptx::KernelBinary &binary, int64_
     os << "  workspace: " << binary.workspaceBytes << " bytes\n";
   if (binary.stateBytes)
     os << "  state: " << binary.stateBytes << " bytes\n";
-  for (const ptx::KernelLaunch &launch : binary.launches) {
+  for (const plan::GpuLaunch &launch : binary.launches) {
     os << "  launch " << launch.entry << " grid(" << launch.grid[0].str() << ", "
        << launch.grid[1].str() << ", " << launch.grid[2].str() << ") block(" << launch.block[0]
        << ", " << launch.block[1] << ", " << launch.block[2] << ")";
     if (launch.sharedBytes)
       os << " dynamic_shared=" << launch.sharedBytes;
     os << "\n    params:";
-    for (const ptx::KernelParam &param : launch.params) {
-      os << " " << ptx::KernelParam::kindName(param.kind);
-      if (param.kind == ptx::KernelParam::Kind::Input ||
-          param.kind == ptx::KernelParam::Kind::Output ||
-          param.kind == ptx::KernelParam::Kind::Workspace ||
-          param.kind == ptx::KernelParam::Kind::State)
+    for (const plan::GpuParam &param : launch.params) {
+      os << " " << plan::GpuParam::kindName(param.kind);
+      if (param.kind == plan::GpuParam::Kind::Input ||
+          param.kind == plan::GpuParam::Kind::Output ||
+          param.kind == plan::GpuParam::Kind::Workspace ||
+          param.kind == plan::GpuParam::Kind::State)
         os << "[" << param.index << "]";
-      if (param.kind == ptx::KernelParam::Kind::TensorMap)
+      if (param.kind == plan::GpuParam::Kind::TensorMap)
         os << "[" << param.index << ", box " << param.box[0] << "x" << param.box[1] << "]";
     }
     os << "\n";

@@ -383,29 +383,9 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
   program.target = target;
   program.gridDependencyControl = ptx::usesGridDependencyControl(options.target);
   program.kernelOf = compiled->kernelOf;
-  for (const ptx::KernelBinary &binary : compiled->kernels) {
-    plan::GpuKernel kernel;
-    kernel.name = binary.name;
-    kernel.ptx = binary.ptx;
-    kernel.workspaceBytes = binary.workspaceBytes;
-    kernel.stateBytes = binary.stateBytes;
-    for (const ptx::KernelLaunch &launch : binary.launches) {
-      plan::GpuLaunch out;
-      out.entry = launch.entry;
-      for (int d = 0; d < 3; ++d) {
-        out.grid[d] = {launch.grid[d].constant, launch.grid[d].tokenScale,
-                       launch.grid[d].tokenDivisor, launch.grid[d].offset};
-        out.block[d] = launch.block[d];
-      }
-      out.sharedBytes = launch.sharedBytes;
-      out.forCandidates = launch.forCandidates;
-      for (const ptx::KernelParam &param : launch.params)
-        out.params.push_back(
-            {static_cast<plan::GpuParam::Kind>(param.kind), param.index, param.box});
-      kernel.launches.push_back(std::move(out));
-    }
-    program.kernels.push_back(std::move(kernel));
-  }
+  // Each binary is the artifact's kernel; its signature key stays here.
+  for (const ptx::KernelBinary &binary : compiled->kernels)
+    program.kernels.push_back(static_cast<const plan::GpuKernel &>(binary));
   for (const ptx::RandomFillBinary &fill : compiled->randomFills)
     program.randomFills.push_back(
         {fill.logical, fill.storage, fill.binary.name, fill.binary.ptx, fill.block});
