@@ -32,9 +32,9 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     const plan::Buffer &b = entry.buffers[id];
     return rows(id) * b.cols * plan::elementSize(b.type);
   };
+  // As stored: packed formats count their codes and scales.
   auto weightBytes = [&](const plan::Operand &op) {
-    const plan::Weight &w = plan.weights[op.index];
-    return static_cast<double>(w.numElements()) * plan::elementSize(w.type);
+    return static_cast<double>(plan.weights[op.index].storageBytes());
   };
   // Default: every operand read once, every output written once.
   for (const plan::Operand &op : k.inputs) {
@@ -52,7 +52,7 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
   case KernelKind::Embedding: {
     // Only the gathered rows of the table are read.
     const plan::Weight &table = plan.weights[k.inputs[1].index];
-    cost.bytesRead = t * 4 + t * table.shape[1] * plan::elementSize(table.type);
+    cost.bytesRead = t * 4 + t * static_cast<double>(table.storageBytes()) / table.shape[0];
     cost.sourceOps = "tensor.gather + arith.extf";
     break;
   }
@@ -75,7 +75,8 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
   }
   case KernelKind::Attention: {
     const plan::KvCacheSpec &kv = plan.kvCache;
-    double heads = k.attr("num_heads"), headDim = k.attr("head_dim");
+    const auto attrs = k.typedAttrs<plan::AttentionAttrs>();
+    double heads = attrs.numHeads, headDim = attrs.headDim;
     double kvBytes = plan::elementSize(kv.type);
     // Each sequence's cache is read once per step: decode reads context
     // positions per token, a prefill chunk reads its context once.
@@ -92,7 +93,7 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     cost.sourceOps = "arith.addf";
     break;
   case KernelKind::MoeRoute: {
-    const bool norm = k.attr("add_rms_norm") != 0;
+    const bool norm = k.typedAttrs<plan::MoeRouteAttrs>().addRmsNorm;
     const plan::Weight &gate = plan.weights[k.inputs[norm ? 3 : 1].index];
     cost.flops = 2.0 * t * gate.shape[0] * gate.shape[1] + (norm ? 4.0 * t * gate.shape[1] : 0);
     cost.sourceOps = std::string(norm ? "norm.add_rms + " : "") +
@@ -105,8 +106,9 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     double topK = entry.buffers[k.inputs[1].index].cols;
     // Only the experts the step selects are read: E (1 - (1 - k/E)^T).
     double touched = experts * (1.0 - std::pow(1.0 - topK / experts, t));
-    double perExpert = 3.0 * intermediate * hidden * plan::elementSize(w1.type);
-    cost.bytesRead -= 3 * weightBytes(k.inputs[3]);
+    double stacks = weightBytes(k.inputs[3]) + weightBytes(k.inputs[4]) + weightBytes(k.inputs[5]);
+    double perExpert = stacks / experts;
+    cost.bytesRead -= stacks;
     cost.bytesRead += touched * perExpert;
     cost.flops = t * topK * 6.0 * intermediate * hidden;
     cost.sourceOps = k.inputs.size() == 7 ? "moe.experts + arith.addf (residual)" : "moe.experts";
