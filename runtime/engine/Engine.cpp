@@ -134,6 +134,7 @@ Status Engine::admit(Sequence &seq) {
   if (!cached)
     return cached.status();
   seq.computed = *cached;
+  stats_.prefixCachedTokens += *cached;
   return Status::ok();
 }
 

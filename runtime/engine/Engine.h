@@ -81,6 +81,8 @@ struct EngineStats {
   int64_t stepsWithoutLogits = 0;
   /// Sampled tokens drawn from the candidates alone.
   int64_t candidateSamples = 0;
+  /// Prompt tokens whose KV came from the prefix cache (whole blocks).
+  int64_t prefixCachedTokens = 0;
 };
 
 class Engine {

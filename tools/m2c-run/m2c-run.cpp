@@ -214,13 +214,14 @@ int main(int argc, char **argv) {
                  "m2c-run: %s, weights loaded in %.1f s; %zu tokens in %.3f s (%.1f tokens/s); "
                  "%lld iterations, %lld prefill and %lld decode steps, largest decode batch "
                  "%lld, %lld preemptions (%lld tokens replayed); %lld steps copied no logits; "
-                 "%lld sampled tokens drawn from candidates; %lld KV blocks\n",
+                 "%lld sampled tokens drawn from candidates; %lld KV blocks; %lld prompt tokens "
+                 "from the prefix cache\n",
                  o.device.c_str(), loadSeconds, generated, seconds,
                  seconds > 0 ? generated / seconds : 0.0, (long long)s.iterations,
                  (long long)s.prefillSteps, (long long)s.decodeSteps, (long long)s.maxDecodeBatch,
                  (long long)s.preemptions, (long long)s.replayedTokens,
                  (long long)s.stepsWithoutLogits, (long long)s.candidateSamples,
-                 (long long)(*backend)->numKvBlocks());
+                 (long long)(*backend)->numKvBlocks(), (long long)s.prefixCachedTokens);
   }
   return exitCode;
 }

@@ -110,26 +110,45 @@ TEST_P(SchedulerTest, SixtyFourRequestsProduceWhatTheyProduceAlone) {
               static_cast<long long>(replayed), static_cast<long long>(together.stats.maxDecodeBatch));
 }
 
-TEST_P(SchedulerTest, PrefixCachingChangesNoToken) {
+TEST_P(SchedulerTest, PrefixCachingReusesBlocksAndChangesNoToken) {
   const plan::Plan &plan = artifact_->plan();
+  const int64_t blockSize = plan.kvCache.blockSize;
   std::vector<GenerationRequest> requests = mixedRequests(16, plan.vocabSize, 200, 12, 11);
-  // Half the requests share a long prefix with the first.
-  for (size_t i = 1; i < requests.size(); i += 2) {
-    std::vector<int32_t> prompt = requests[0].promptIds;
-    prompt.insert(prompt.end(), requests[i].promptIds.begin(), requests[i].promptIds.end());
-    requests[i].promptIds = prompt;
-  }
-  requests[0].promptIds.resize(std::max<size_t>(requests[0].promptIds.size(), 64), 5);
+  // Every even request starts with the same 4 blocks and 3 tokens.
+  const int64_t prefixBlocks = 4;
+  std::vector<int32_t> prefix(prefixBlocks * blockSize + 3);
+  for (size_t t = 0; t < prefix.size(); ++t)
+    prefix[t] = static_cast<int32_t>((t * 7919 + 13) % plan.vocabSize);
+  int64_t sharing = 0;
+  for (size_t i = 0; i < requests.size(); i += 2, ++sharing)
+    requests[i].promptIds.insert(requests[i].promptIds.begin(), prefix.begin(), prefix.end());
   std::unique_ptr<Backend> b = backend(512);
   ASSERT_TRUE(b);
   RunOutcome plain = runEngine(plan, *b, requests);
-  EngineOptions cached;
-  cached.enablePrefixCaching = true;
-  RunOutcome withCache = runEngine(plan, *b, requests, cached);
+  EXPECT_EQ(plain.stats.prefixCachedTokens, 0);
   std::vector<std::vector<int32_t>> expected;
   for (const GenerationResult &r : plain.results)
     expected.push_back(r.generatedIds);
-  expectSameTokens(withCache.results, expected, "prefix caching");
+
+  EngineOptions cached;
+  cached.enablePrefixCaching = true;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::create(plan, *b, cached);
+  ASSERT_TRUE(engine) << engine.status().message();
+  StatusOr<std::vector<GenerationResult>> first = (*engine)->generate(requests);
+  ASSERT_TRUE(first) << first.status().message();
+  expectSameTokens(*first, expected, "prefix caching, cold");
+  const int64_t coldHits = (*engine)->stats().prefixCachedTokens;
+  // A second pass finds every request's full prompt blocks cached (512
+  // blocks evict nothing): at least the shared prefix of each.
+  StatusOr<std::vector<GenerationResult>> second = (*engine)->generate(requests);
+  ASSERT_TRUE(second) << second.status().message();
+  expectSameTokens(*second, expected, "prefix caching, warm");
+  const int64_t warmHits = (*engine)->stats().prefixCachedTokens - coldHits;
+  EXPECT_GE(warmHits, sharing * prefixBlocks * blockSize);
+  EXPECT_EQ(warmHits % blockSize, 0);
+  std::printf("[ scheduler ] %s: prefix cache reused %lld tokens cold, %lld warm\n",
+              GetParam().artifact, static_cast<long long>(coldHits),
+              static_cast<long long>(warmHits));
 }
 
 TEST_P(SchedulerTest, ARequestTooLongForTheCacheFailsAloneAndLosesNothingElse) {
