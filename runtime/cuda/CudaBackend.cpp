@@ -553,7 +553,8 @@ Status CudaBackend::launchOne(size_t e, size_t k, const LaunchRef &ref, int64_t 
       value = arena_ + entry.buffers[kernel.outputs[param.index]].offset;
       break;
     case plan::GpuParam::Kind::KvCacheLayer:
-      value = kvCache_ + static_cast<uint64_t>(kernel.attr("layer")) * kvLayerBytes_;
+      value = kvCache_ + static_cast<uint64_t>(kernel.typedAttrs<plan::AttentionAttrs>().layer) *
+                             kvLayerBytes_;
       break;
     case plan::GpuParam::Kind::Workspace:
       value = workspace_ + param.index;
@@ -706,7 +707,8 @@ StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInput
   // Graph replay: every bucket-sized step has the same pointers and the
   // widest block tables, so one capture serves all of them.
   M2C_RETURN_IF_ERROR(uploadInputs(in, bucket, maxBlocksPerSeq_));
-  auto found = graphs_.find({bucket, candidates});
+  const GraphKey key{e, bucket, candidates};
+  auto found = graphs_.find(key);
   if (found == graphs_.end()) {
     M2C_RETURN_IF_ERROR(driver_.beginCapture(stream_));
     Status captured = enqueue(e, bucket, maxBlocksPerSeq_, candidates);
@@ -714,7 +716,7 @@ StatusOr<StepOutputs> CudaBackend::run(const plan::Entry &entry, const StepInput
     M2C_RETURN_IF_ERROR(captured);
     if (!graph)
       return graph.status();
-    found = graphs_.emplace(std::make_pair(bucket, candidates), *graph).first;
+    found = graphs_.emplace(key, *graph).first;
   }
   M2C_RETURN_IF_ERROR(driver_.launchGraph(found->second, stream_));
   return readOutputs(entry, rows, reads);
@@ -743,7 +745,7 @@ StatusOr<double> CudaBackend::timeStep(const plan::Entry &entry, const StepInput
                                : uploadInputs(in, tokens, in.maxBlocks));
     M2C_RETURN_IF_ERROR(driver_.record(*start, stream_));
     for (int i = 0; i < iterations; ++i)
-      M2C_RETURN_IF_ERROR(bucket ? driver_.launchGraph(graphs_.at({bucket, false}), stream_)
+      M2C_RETURN_IF_ERROR(bucket ? driver_.launchGraph(graphs_.at(GraphKey{e, bucket, false}), stream_)
                                  : enqueue(e, tokens, in.maxBlocks, false));
     M2C_RETURN_IF_ERROR(driver_.record(*stop, stream_));
     return driver_.synchronize(stream_);

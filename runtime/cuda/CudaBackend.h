@@ -183,8 +183,10 @@ private:
   /// The last step's entry and logits rows, for lastLogits().
   const plan::Entry *lastEntry_ = nullptr;
   int64_t lastRows_ = 0;
-  /// Decode graphs by bucket size, with and without the candidates' launches.
-  std::map<std::pair<int64_t, bool>, cuda::GraphHandle> graphs_;
+  /// Decode graphs by entry point (index into the plan's entries), bucket
+  /// size, and with or without the candidates' launches.
+  using GraphKey = std::tuple<size_t, int64_t, bool>;
+  std::map<GraphKey, cuda::GraphHandle> graphs_;
 };
 
 } // namespace m2c
