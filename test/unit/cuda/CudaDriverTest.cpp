@@ -81,6 +81,11 @@ TEST_F(CudaDeviceTest, EveryCompiledKernelLoads) {
   const char *dir = std::getenv("M2C_PTX_DIR");
   if (!dir)
     GTEST_SKIP() << "M2C_PTX_DIR is not set (scripts/gpu/run.sh sets it to m2c's PTX)";
+  if (DIR *probe = opendir(dir))
+    closedir(probe);
+  else
+    GTEST_SKIP() << "M2C_PTX_DIR (" << dir
+                 << ") is not a folder: run scripts/gpu/prepare.sh here and carry .deps";
   int loaded = 0;
   std::vector<std::string> dirs = {dir};
   for (size_t i = 0; i < dirs.size(); ++i) {
