@@ -10,7 +10,10 @@
 
 #include "runtime/support/Npy.h"
 
+#include <cmath>
 #include <cstring>
+#include <map>
+#include <string>
 
 using namespace m2c;
 using namespace m2c::testing;
@@ -94,18 +97,24 @@ TEST_P(GpuArtifactTest, GpuMatchesTheCpuBackendOnTheSameArtifact) {
     }
   }
   EXPECT_LE(nearTies, 1) << "greedy ids part at more than one near-tie";
-  // bf16 tensor-core prefill GEMMs against the f32 CPU reference.
-  // The bounds of issue 4 per format. Decode GEMVs dequantize to exactly the
-  // CPU's values; prefill tensor cores round activations to bf16, and
-  // int4/fp8 tiles also round q * scale to bf16 (int8 tiles hold the exact
-  // codes and scale in the epilogue).
-  double bound = 1e-2;
-  for (const plan::Weight &w : plan.weights) {
-    if (w.quantization == plan::Quantization::Fp8Block128)
-      bound = std::max(bound, 3e-2);
-    if (w.quantization == plan::Quantization::Int4G128)
-      bound = std::max(bound, 6e-2);
-  }
+  // bf16 tensor-core prefill GEMMs against the f32 CPU reference: decode
+  // GEMVs dequantize to exactly the CPU's values; prefill tensor cores
+  // round activations to bf16, and int4/fp8 tiles also round q * scale to
+  // bf16. Each artifact's bound is about twice its worst error measured on
+  // an H100 (2026-12-06), so that a regression shows.
+  static const std::map<std::string, double> kBounds = {
+      {"tiny-sm90.m2a", 6e-3},       // measured 2.77e-3
+      {"tiny-sm90-bf16kv.m2a", 9e-3}, // 4.61e-3
+      {"tiny-sm90-int8.m2a", 6e-3},  // 2.84e-3
+      {"tiny-sm90-int4.m2a", 2.5e-2}, // 1.14e-2
+      {"tiny-sm90-fp8.m2a", 8e-3},   // 4.08e-3
+      {"tiny-sm90-int4-gptq.m2a", 7e-3}, // 3.47e-3
+      {"tiny-sm90a.m2a", 7e-3},      // 3.58e-3
+  };
+  auto known = kBounds.find(GetParam());
+  ASSERT_NE(known, kBounds.end()) << GetParam() << " has no measured bound: run it, then add "
+                                  << "about twice its worst error to kBounds";
+  const double bound = known->second;
   EXPECT_LE(worst, bound);
   std::printf("[ gpu vs cpu ] %s: worst relative logits error %.3g (bound %.0e); greedy ids identical in "
               "%zu of %zu requests (%d parted at a near-tie)\n",
@@ -259,6 +268,9 @@ TEST_P(GpuGoldenTest, MatchesTransformersLogitsAndGreedyIds) {
   const plan::Plan &plan = artifact->plan();
   std::unique_ptr<Backend> gpu = makeBackend("cuda", *artifact, 256);
   ASSERT_TRUE(gpu);
+  // About twice the worst error measured on an H100 (2026-12-06): 3.26e-3
+  // on bf16, 2.90e-3 on fp8.
+  const double bound = name == "fp8" ? 6e-3 : 7e-3;
   int prompts = 0;
   double worst = 0;
   for (int i = 0;; ++i) {
@@ -280,13 +292,13 @@ TEST_P(GpuGoldenTest, MatchesTransformersLogitsAndGreedyIds) {
       double error = relativeError(outcome.results[0].logits[s].data(),
                                    logits->f32.data() + s * plan.vocabSize, plan.vocabSize);
       worst = std::max(worst, error);
-      EXPECT_LE(error, 2e-2) << "prompt " << i << " step " << s;
+      EXPECT_LE(error, bound) << "prompt " << i << " step " << s;
     }
     ++prompts;
   }
   EXPECT_GT(prompts, 0) << "no prompts in " << dir;
-  std::printf("[ golden gpu ] %s: %d prompts, worst relative logits error %.3g\n", name.c_str(),
-              prompts, worst);
+  std::printf("[ golden gpu ] %s: %d prompts, worst relative logits error %.3g (bound %.0e)\n",
+              name.c_str(), prompts, worst, bound);
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, GpuGoldenTest, ::testing::Values("bf16", "fp8"));
