@@ -77,12 +77,11 @@ KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
     const plan::KvCacheSpec &kv = plan.kvCache;
     const auto attrs = k.typedAttrs<plan::AttentionAttrs>();
     double heads = attrs.numHeads, headDim = attrs.headDim;
-    double kvBytes = plan::elementSize(kv.type);
     // Each sequence's cache is read once per step: decode reads context
     // positions per token, a prefill chunk reads its context once.
     double sequences = entry.lastTokenLogits ? 1 : t;
-    cost.bytesRead += sequences * shape.context * 2 * kv.kvHeads * kv.headDim * kvBytes;
-    cost.bytesWritten += t * 2 * kv.kvHeads * kv.headDim * kvBytes;
+    cost.bytesRead += sequences * shape.context * kv.tokenBytes();
+    cost.bytesWritten += t * kv.tokenBytes();
     cost.flops = 4.0 * t * heads * shape.context * headDim;
     cost.sourceOps = k.inputs.size() == 8 ? "norm.rms x2 + attn.gqa (qk-norm + rope + kv append + attention)"
                                           : "attn.gqa (rope + kv append + attention)";

@@ -68,9 +68,22 @@ Type ModelBuilder::weightElementType() {
 }
 
 attn::KvCacheType ModelBuilder::kvCacheType() {
-  Type dtype = options_.kvCacheDtype == "f32"   ? Type(builder_.getF32Type())
-               : options_.kvCacheDtype == "f16" ? Type(builder_.getF16Type())
-                                                : Type(builder_.getBF16Type());
+  Type dtype;
+  switch (options_.kvCacheType) {
+  case plan::ElementType::F32:
+    dtype = builder_.getF32Type();
+    break;
+  case plan::ElementType::F16:
+    dtype = builder_.getF16Type();
+    break;
+  case plan::ElementType::BF16:
+    dtype = builder_.getBF16Type();
+    break;
+  case plan::ElementType::I32:
+    assert(false && "an i32 KV cache is rejected by plan::parseKvCacheType");
+    dtype = builder_.getBF16Type();
+    break;
+  }
   return attn::KvCacheType::get(&context_, config_.numHiddenLayers, config_.numKeyValueHeads,
                                 config_.headDim, options_.kvBlockSize, dtype);
 }

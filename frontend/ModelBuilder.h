@@ -8,6 +8,7 @@
 #define M2C_FRONTEND_MODELBUILDER_H
 
 #include "runtime/model/ModelConfig.h"
+#include "runtime/plan/Plan.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -20,8 +21,8 @@ namespace m2c {
 struct FrontendOptions {
   /// Tokens per KV-cache block; the runtime checks it when loading.
   int64_t kvBlockSize = 16;
-  /// Element type of the KV cache: "f32", "bf16" or "f16".
-  std::string kvCacheDtype = "bf16";
+  /// Element type of the KV cache: f32, bf16 or f16 (plan::parseKvCacheType).
+  plan::ElementType kvCacheType = plan::ElementType::BF16;
 };
 
 /// Builds the verified model module: weight globals bound to checkpoint

@@ -4,7 +4,7 @@
 
 #include "runtime/cpu/InputObserver.h"
 #include "runtime/cpu/ThreadPool.h"
-#include "runtime/engine/CpuBackend.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 
 #include <algorithm>

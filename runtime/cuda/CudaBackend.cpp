@@ -395,8 +395,7 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
   uint64_t workspace = 0;
   for (const plan::GpuKernel &kernel : plan_.gpu.kernels)
     workspace = std::max<uint64_t>(workspace, kernel.workspaceBytes);
-  uint64_t blockBytes = static_cast<uint64_t>(kv.blockSize) * 2 * kv.kvHeads * kv.headDim *
-                        plan::elementSize(kv.type);
+  uint64_t blockBytes = static_cast<uint64_t>(kv.blockBytes());
   uint64_t perBlockAllLayers = blockBytes * kv.layers;
   int64_t blocks = options.numKvBlocks;
   int64_t maxTokens = plan_.maxTokens;
@@ -407,7 +406,7 @@ Status CudaBackend::allocate(const CudaBackendOptions &options) {
   };
   int64_t seqCapBlocks =
       options.maxSequenceTokens > 0
-          ? (options.maxSequenceTokens + kv.blockSize - 1) / kv.blockSize
+          ? kv.blocksFor(options.maxSequenceTokens)
           : 0;
   // Each kernel's state sits after the workspace, zeroed with the arena.
   uint64_t stateBytes = 0;

@@ -176,7 +176,7 @@ Status Engine::decodeStep(const std::vector<Sequence *> &batch) {
     StatusOr<int64_t> slots = kv_.numSlots(seq->id);
     if (!slots)
       return slots.status();
-    maxBlocks = std::max(maxBlocks, (*slots + plan_.kvCache.blockSize - 1) / plan_.kvCache.blockSize);
+    maxBlocks = std::max(maxBlocks, plan_.kvCache.blocksFor(*slots));
   }
   inputs.maxBlocks = maxBlocks;
   inputs.blockTables.assign(inputs.numSeqs * maxBlocks, 0);
@@ -347,7 +347,7 @@ Engine::generate(const std::vector<GenerationRequest> &requests) {
       Sequence &seq = *waiting.front();
       // Keep a block of headroom per running sequence, so an admission is
       // not undone by the next decode step's preemption.
-      int64_t blocks = (static_cast<int64_t>(seq.tokens.size()) + blockSize - 1) / blockSize;
+      int64_t blocks = plan_.kvCache.blocksFor(static_cast<int64_t>(seq.tokens.size()));
       if (!running.empty() &&
           kv_.numFreeBlocks() - blocks < static_cast<int64_t>(running.size()))
         break;

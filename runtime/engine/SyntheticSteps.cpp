@@ -6,7 +6,7 @@ namespace m2c {
 
 namespace {
 int64_t blocksFor(const plan::Plan &plan, int64_t tokens) {
-  return (tokens + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
+  return plan.kvCache.blocksFor(tokens);
 }
 } // namespace
 

@@ -29,6 +29,13 @@ StatusOr<ElementType> parseElementType(const std::string &name) {
   return Status::error("unknown element type '" + name + "'");
 }
 
+StatusOr<ElementType> parseKvCacheType(const std::string &name) {
+  for (ElementType type : {ElementType::BF16, ElementType::F16, ElementType::F32})
+    if (name == elementTypeName(type))
+      return type;
+  return Status::error("expected bf16, f16 or f32, got '" + name + "'");
+}
+
 int64_t elementSize(ElementType type) {
   return type == ElementType::F32 || type == ElementType::I32 ? 4 : 2;
 }

@@ -136,9 +136,26 @@ struct Weight {
 /// the row each starts at.
 std::vector<std::pair<Weight, int64_t>> weightParts(const Weight &w);
 
+/// The element types a KV cache may have ("f32", "bf16", "f16"); the
+/// error lists them.
+StatusOr<ElementType> parseKvCacheType(const std::string &name);
+
+/// The paged KV cache: [layers][blocks][blockSize][K, V][kvHeads][headDim].
+/// Its sizes are computed here and nowhere else.
 struct KvCacheSpec {
   int64_t layers = 0, kvHeads = 0, headDim = 0, blockSize = 0;
   ElementType type = ElementType::BF16;
+
+  /// Blocks that hold `tokens` tokens.
+  int64_t blocksFor(int64_t tokens) const { return (tokens + blockSize - 1) / blockSize; }
+  /// K and V of one token in one layer.
+  int64_t tokenBytes() const { return 2 * kvHeads * headDim * elementSize(type); }
+  /// One block of one layer.
+  int64_t blockBytes() const { return blockSize * tokenBytes(); }
+  /// `blocks` blocks in every layer: the whole cache.
+  double bytes(int64_t blocks) const {
+    return static_cast<double>(layers) * static_cast<double>(blocks) * blockBytes();
+  }
 };
 
 struct Plan {

@@ -3,7 +3,7 @@
 #include "runtime/serve/BackendFactory.h"
 
 #include "runtime/cuda/CudaBackend.h"
-#include "runtime/engine/CpuBackend.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/support/Progress.h"
 
 namespace m2c {
@@ -15,9 +15,9 @@ Status checkDeviceName(const std::string &device) {
 }
 
 int64_t kvBlocksForRequests(const plan::Plan &plan, const std::vector<GenerationRequest> &requests) {
-  int64_t blockSize = plan.kvCache.blockSize, blocks = 1;
+  int64_t blocks = 1;
   for (const GenerationRequest &r : requests)
-    blocks += (static_cast<int64_t>(r.promptIds.size()) + r.maxNewTokens + blockSize - 1) / blockSize;
+    blocks += plan.kvCache.blocksFor(static_cast<int64_t>(r.promptIds.size()) + r.maxNewTokens);
   return blocks;
 }
 

@@ -209,7 +209,7 @@ if want kernels; then
   for dir in .deps/ptx/*/; do
     [[ -f "$dir/plan.json" ]] || continue
     name=$(basename "$dir")
-    if PYTHONUNBUFFERED=1 python3 tools/m2c-ptx/gpu_check.py "$dir/plan.json" "$dir" --bench \
+    if PYTHONUNBUFFERED=1 python3 scripts/gpu/gpu_check.py "$dir/plan.json" "$dir" --bench \
          > "$OUT/kernels-$name.log" 2>&1; then
       note "kernels $name: ok ($(grep -c -i 'pass\|ok' "$OUT/kernels-$name.log") lines ok)"
     else

@@ -8,11 +8,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "tools/m2c/ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/calibration/Calibration.h"
-#include "runtime/engine/CpuBackend.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 #include "runtime/model/ModelConfig.h"
 #include "runtime/support/Npy.h"
@@ -75,30 +75,30 @@ public:
   /// `disabledPasses` as in `m2c compile --disable-pass` ("all" = frontend IR).
   explicit GoldenModel(const std::string &dir, std::set<std::string> disabledPasses = {},
                        const std::string &quant = "") {
-    tools::CompileRequest request;
+    driver::CompileRequest request;
     request.model = dir;
-    request.frontend.kvCacheDtype = "f32";
+    request.frontend.kvCacheType = plan::ElementType::F32;
     request.frontend.kvBlockSize = 4; // small blocks: sequences span several
     request.plan.maxTokens = 64;
     mlir::DefaultTimingManager timing;
     mlir::TimingScope root = timing.getRootScope();
-    StatusOr<tools::ModelIR> ir = tools::buildModelIR(request, root);
+    StatusOr<driver::ModelIR> ir = driver::buildModelIR(request, root);
     if (!ir) {
       error = ir.status().message();
       return;
     }
-    tools::PassOptions passes;
+    driver::PassOptions passes;
     passes.pipeline.disabledPasses = std::move(disabledPasses);
     std::string quantError;
     if (failed(parseQuantSpec(quant, passes.pipeline, quantError))) {
       error = quantError;
       return;
     }
-    if (Status status = tools::runPipeline(*ir, passes, root); !status) {
+    if (Status status = driver::runPipeline(*ir, passes, root); !status) {
       error = status.message();
       return;
     }
-    StatusOr<plan::Plan> lowered = tools::lowerToPlan(*ir, request.plan, root);
+    StatusOr<plan::Plan> lowered = driver::lowerToPlan(*ir, request.plan, root);
     if (!lowered) {
       error = lowered.status().message();
       return;

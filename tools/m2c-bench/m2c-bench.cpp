@@ -92,8 +92,7 @@ double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan:
   }
   case plan::KernelKind::Attention: {
     const plan::KvCacheSpec &kv = plan.kvCache;
-    return static_cast<double>(batch) * context * 2 * kv.kvHeads * kv.headDim *
-           plan::elementSize(kv.type);
+    return static_cast<double>(batch) * context * kv.tokenBytes();
   }
   case plan::KernelKind::RmsNorm:
   case plan::KernelKind::AddRmsNorm:
@@ -180,13 +179,13 @@ int main(int argc, char **argv) {
   }
 
   // Enough blocks for the largest decode point and the longest prompt.
-  int64_t bs = plan.kvCache.blockSize;
+  const plan::KvCacheSpec &kv = plan.kvCache;
   int64_t blocks = 1;
   for (int64_t batch : batches)
     for (int64_t context : contexts)
-      blocks = std::max(blocks, 1 + batch * ((context + bs - 1) / bs));
+      blocks = std::max(blocks, 1 + batch * kv.blocksFor(context));
   for (int64_t prompt : prefills)
-    blocks = std::max(blocks, 1 + (prompt + bs - 1) / bs);
+    blocks = std::max(blocks, 1 + kv.blocksFor(prompt));
   WeightSourceOptions source;
   source.random = randomWeights;
   source.checkpointPath = checkpoint;

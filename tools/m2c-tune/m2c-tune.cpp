@@ -70,7 +70,7 @@ struct Options {
 StatusOr<std::vector<float>> referenceLogits(CudaBackend &backend, const plan::Plan &plan,
                                              int64_t seqs, int64_t length) {
   const plan::Entry &prefill = *plan.findEntry("prefill"), &decode = *plan.findEntry("decode");
-  int64_t blocks = (length + 1 + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
+  int64_t blocks = plan.kvCache.blocksFor(length + 1);
   StepInputs step;
   step.numSeqs = seqs;
   step.maxBlocks = blocks;
@@ -210,14 +210,13 @@ int main(int argc, char **argv) {
     const Artifact &artifact = artifacts[c];
     const plan::Plan &plan = artifact.plan();
     const plan::Entry *decode = plan.findEntry("decode"), *prefill = plan.findEntry("prefill");
-    const int64_t bs = plan.kvCache.blockSize;
     const int64_t checkSeqs = 4, checkLength = 256;
-    int64_t blocks = 1 + checkSeqs * ((checkLength + bs) / bs + 1);
+    int64_t blocks = 1 + checkSeqs * (plan.kvCache.blocksFor(checkLength + 1) + 1);
     for (int64_t batch : o.batches)
       for (int64_t context : o.contexts)
-        blocks = std::max(blocks, 1 + batch * ((context + bs - 1) / bs));
+        blocks = std::max(blocks, 1 + batch * plan.kvCache.blocksFor(context));
     for (int64_t prompt : o.prefills)
-      blocks = std::max(blocks, 1 + (prompt + bs - 1) / bs);
+      blocks = std::max(blocks, 1 + plan.kvCache.blocksFor(prompt));
     WeightSourceOptions source;
     source.random = o.randomWeights;
     source.checkpointPath = o.checkpoint;

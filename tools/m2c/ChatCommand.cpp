@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
-#include "ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/chat/ChatOutput.h"
@@ -31,6 +31,8 @@
 using namespace llvm;
 
 namespace m2c::tools {
+
+using namespace m2c::driver;
 
 cl::SubCommand chatCommand("chat", "Chat with a model (MiniMax-M2 chat format)");
 
@@ -92,7 +94,7 @@ struct LoadedModel {
 Status loadModel(LoadedModel &model, const EngineOptions &engineOptions) {
   RunModelRequest request;
   request.model = modelArg;
-  request.overrides.assign(setOverrides.begin(), setOverrides.end());
+  request.compile.overrides.assign(setOverrides.begin(), setOverrides.end());
   request.backend.weights.random = randomWeights;
   request.backend.weights.seed = weightSeed;
   request.backend.weights.checkpointPath = checkpointPath;
@@ -100,7 +102,7 @@ Status loadModel(LoadedModel &model, const EngineOptions &engineOptions) {
   request.backend.device = device;
   // The whole conversation plus the null block.
   request.backend.kvBlocksFor = [](const plan::Plan &plan) {
-    return 1 + (maxContext + plan.kvCache.blockSize - 1) / plan.kvCache.blockSize;
+    return 1 + plan.kvCache.blocksFor(maxContext);
   };
   StatusOr<RunnableModel> runnable = loadRunnableModel(request);
   if (!runnable)

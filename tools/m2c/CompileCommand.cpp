@@ -1,7 +1,7 @@
 //===- CompileCommand.cpp - m2c compile -----------------------------------===//
 
 #include "Commands.h"
-#include "ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
 #include "codegen/PlanReport.h"
 #include "codegen/ptx/PtxCodegen.h"
@@ -26,6 +26,8 @@
 using namespace llvm;
 
 namespace m2c::tools {
+
+using namespace m2c::driver;
 
 cl::SubCommand compileCommand("compile", "Compile a model variant");
 
@@ -165,22 +167,23 @@ int runCompile() {
       emit != "artifact")
     return reportError("--emit: expected summary, mlir, plan, ptx or artifact, got '" + emit +
                        "'");
-  bool gpuTarget = target == "sm_80" || target == "sm_90" || target == "sm_90a";
-  if (target != "cpu" && !gpuTarget)
-    return reportError("--target: expected cpu, sm_80, sm_90 or sm_90a, got '" + target + "'");
-  if (!tuningFile.empty() && !gpuTarget)
-    return reportError("--tuning: only GPU targets are tiled (got --target " + target + ")");
-  if (samplingCandidates < 0 || samplingCandidates > 4096)
-    return reportError("--sampling-candidates: expected 0..4096, got " +
-                       Twine(static_cast<int64_t>(samplingCandidates)));
-  if (kvBlockSize <= 0 || kvBlockSize > 4096)
-    return reportError("--kv-block-size: expected 1..4096, got " + Twine(kvBlockSize));
-  std::string kvDtype = kvCacheDtype.empty() ? (target == "cpu" ? "f32" : "bf16")
-                                             : std::string(kvCacheDtype);
-  if (kvDtype != "bf16" && kvDtype != "f16" && kvDtype != "f32")
-    return reportError("--kv-cache-dtype: expected bf16, f16 or f32, got '" + kvDtype + "'");
-  if (maxTokens <= 0 || maxTokens > (1 << 20))
-    return reportError("--max-tokens: expected 1..1048576, got " + Twine(maxTokens));
+  CompileOptions options;
+  options.model = modelArg;
+  options.overrides.assign(setOverrides.begin(), setOverrides.end());
+  options.target = target;
+  options.maxTokens = maxTokens;
+  options.kvBlockSize = kvBlockSize;
+  options.kvCacheType = kvCacheDtype;
+  options.quant = quantSpec;
+  options.disabledPasses.assign(disablePasses.begin(), disablePasses.end());
+  options.printIrAfter.assign(printIrAfter.begin(), printIrAfter.end());
+  options.printIrAfterAll = printIrAfterAll;
+  options.samplingCandidates = samplingCandidates;
+  options.tuningFile = tuningFile;
+  StatusOr<CompileSetup> setup = resolveCompileOptions(options);
+  if (!setup)
+    return reportError(setup.status().message());
+  const bool gpuTarget = setup->gpu;
   if (!weightsMode.empty() && weightsMode != "embed" && weightsMode != "external" &&
       weightsMode != "none")
     return reportError("--weights: expected embed, external or none, got '" + weightsMode + "'");
@@ -193,13 +196,7 @@ int runCompile() {
   timingManager.setEnabled(timing);
   mlir::TimingScope rootTimer = timingManager.getRootScope();
 
-  CompileRequest request;
-  request.model = modelArg;
-  request.overrides.assign(setOverrides.begin(), setOverrides.end());
-  request.frontend.kvBlockSize = kvBlockSize;
-  request.frontend.kvCacheDtype = kvDtype;
-  request.plan.target = target;
-  request.plan.maxTokens = maxTokens;
+  const CompileRequest &request = setup->request;
   RooflineDevice device;
   if (!lookupRooflineDevice(reportDevice, device))
     return reportError("--report-device: expected h100 or h200, got '" + reportDevice + "'");
@@ -208,19 +205,7 @@ int runCompile() {
   StatusOr<ModelIR> ir = buildModelIR(request, rootTimer);
   if (!ir)
     return reportError(ir.status().message());
-  PassOptions passOptions;
-  passOptions.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
-  passOptions.printAfter.assign(printIrAfter.begin(), printIrAfter.end());
-  passOptions.printAfterAll = printIrAfterAll;
-  passOptions.pipeline.samplingCandidates = samplingCandidates;
-  std::string quantError;
-  if (failed(parseQuantSpec(quantSpec, passOptions.pipeline, quantError)))
-    return reportError(quantError);
-  if (gpuTarget) {
-    passOptions.pipeline.target = target;
-    passOptions.pipeline.tuningFile = tuningFile;
-  }
-  if (Status status = runPipeline(*ir, passOptions, rootTimer); !status)
+  if (Status status = runPipeline(*ir, setup->passes, rootTimer); !status)
     return reportError(status.message());
 
   if (fusionReport || !dotFile.empty()) {

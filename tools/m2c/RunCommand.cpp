@@ -1,7 +1,7 @@
 //===- RunCommand.cpp - m2c run: generate tokens with a model or artifact -===//
 
 #include "Commands.h"
-#include "ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/engine/Engine.h"
@@ -23,6 +23,8 @@
 using namespace llvm;
 
 namespace m2c::tools {
+
+using namespace m2c::driver;
 
 cl::SubCommand runCommand("run", "Generate tokens with a model or an artifact");
 
@@ -210,12 +212,14 @@ int runRun() {
 
   RunModelRequest modelRequest;
   modelRequest.model = modelArg;
-  modelRequest.overrides.assign(setOverrides.begin(), setOverrides.end());
-  modelRequest.passes.pipeline.disabledPasses.insert(disablePasses.begin(), disablePasses.end());
-  std::string quantError;
-  if (failed(parseQuantSpec(quantSpec, modelRequest.passes.pipeline, quantError)))
-    return reportError(quantError);
-  modelRequest.maxTokens = maxTokens;
+  CompileOptions &compile = modelRequest.compile;
+  compile.overrides.assign(setOverrides.begin(), setOverrides.end());
+  compile.disabledPasses.assign(disablePasses.begin(), disablePasses.end());
+  compile.quant = quantSpec;
+  compile.maxTokens = maxTokens;
+  // Checked before the model loads, as `m2c compile` would.
+  if (StatusOr<CompileSetup> checked = resolveCompileOptions(compile); !checked)
+    return reportError(checked.status().message());
   modelRequest.quantCalibration = quantCalibration;
   BackendRequest &backendRequest = modelRequest.backend;
   backendRequest.device = device;

@@ -10,7 +10,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/cuda/CudaBackend.h"
-#include "runtime/engine/CpuBackend.h"
+#include "runtime/cpu/CpuBackend.h"
 #include "runtime/engine/Engine.h"
 #include "test/support/Numerics.h"
 

@@ -1,6 +1,6 @@
-//===- ModelCompiler.cpp - MODEL -> IR -> plan, shared by compile and run --===//
+//===- CompileDriver.cpp - MODEL -> IR -> plan -> artifact -------------------===//
 
-#include "ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
 #include "codegen/ptx/PtxCodegen.h"
 #include "passes/InitAll.h"
@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace m2c::tools {
+namespace m2c::driver {
 
 bool hasCheckpoint(const std::string &dir) {
   struct stat info;
@@ -322,23 +322,20 @@ StatusOr<RunnableModel> loadRunnableModel(const RunModelRequest &request) {
     model.planStorage = std::make_unique<plan::Plan>(model.artifact->plan());
   } else {
     // A model directory, config or preset: compile in memory first.
-    CompileRequest compile;
-    compile.model = request.model;
-    compile.overrides = request.overrides;
     // The GPU runs what `m2c compile --target sm_90` would produce.
-    std::string target = request.backend.device == "cuda" ? "sm_90" : "cpu";
-    bool gpu = target != "cpu";
-    compile.frontend.kvCacheDtype = gpu ? "bf16" : "f32";
-    compile.plan.maxTokens = request.maxTokens;
-    compile.plan.target = target;
-    PassOptions passes = request.passes;
-    if (gpu)
-      passes.pipeline.target = target;
-    StatusOr<ModelIR> ir = buildModelIR(compile, rootTimer);
+    CompileOptions options = request.compile;
+    options.model = request.model;
+    options.target = request.backend.device == "cuda" ? "sm_90" : "cpu";
+    StatusOr<CompileSetup> setup = resolveCompileOptions(options);
+    if (!setup)
+      return setup.status();
+    const std::string &target = options.target;
+    const bool gpu = setup->gpu;
+    StatusOr<ModelIR> ir = buildModelIR(setup->request, rootTimer);
     if (!ir)
       return ir.status();
-    M2C_RETURN_IF_ERROR(runPipeline(*ir, passes, rootTimer));
-    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, compile.plan, rootTimer);
+    M2C_RETURN_IF_ERROR(runPipeline(*ir, setup->passes, rootTimer));
+    StatusOr<plan::Plan> lowered = lowerToPlan(*ir, setup->request.plan, rootTimer);
     if (!lowered)
       return lowered.status();
     model.planStorage = std::make_unique<plan::Plan>(lowered.take());
@@ -396,4 +393,4 @@ Status attachGpuProgram(plan::Plan &plan, const std::string &target,
 }
 
 
-} // namespace m2c::tools
+} // namespace m2c::driver

@@ -1,9 +1,10 @@
-//===- ModelCompiler.h - MODEL -> IR -> plan, shared by compile and run ----===//
+//===- CompileDriver.h - MODEL -> IR -> plan -> artifact, for every front door -===//
 
-#ifndef M2C_TOOLS_M2C_MODELCOMPILER_H
-#define M2C_TOOLS_M2C_MODELCOMPILER_H
+#ifndef M2C_DRIVER_COMPILEDRIVER_H
+#define M2C_DRIVER_COMPILEDRIVER_H
 
 #include "codegen/PlanBuilder.h"
+#include "driver/CompileOptions.h"
 #include "frontend/ModelBuilder.h"
 #include "passes/Pipeline.h"
 #include "runtime/model/ModelConfig.h"
@@ -24,7 +25,7 @@
 #include <string>
 #include <vector>
 
-namespace m2c::tools {
+namespace m2c::driver {
 
 struct CompileRequest {
   std::string model; // preset, directory or config.json
@@ -63,6 +64,17 @@ struct PassOptions {
   bool printRemarks = true;
 };
 
+/// The driver's inputs, from resolved options.
+struct CompileSetup {
+  CompileRequest request;
+  PassOptions passes;
+  bool gpu = false;
+};
+
+/// Checks `options` (CompileOptions.h) and turns them into the driver's
+/// inputs; the error names the offending flag and its valid values.
+StatusOr<CompileSetup> resolveCompileOptions(const CompileOptions &options);
+
 /// Runs the compile pipeline over the model IR in place.
 Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &timer);
 
@@ -100,9 +112,9 @@ Status writeEmbeddedArtifact(const plan::Plan &plan, const WeightSourceOptions &
 /// memory through the same pipeline as `m2c compile`.
 struct RunModelRequest {
   std::string model; // artifact path, preset, directory or config.json
-  std::vector<std::string> overrides;
-  PassOptions passes;
-  int64_t maxTokens = 1024;
+  /// How a model that is not an artifact is compiled; its target follows
+  /// backend.device (sm_90 for cuda, else cpu) and its model is `model`.
+  CompileOptions compile;
   /// GPTQ calibration prompts for a model compiled in memory (see
   /// --quant-calibration); its weights then go through a temporary
   /// embedded artifact.
@@ -134,6 +146,6 @@ bool hasCheckpoint(const std::string &dir);
 
 using m2c::ProgressLine;
 
-} // namespace m2c::tools
+} // namespace m2c::driver
 
-#endif // M2C_TOOLS_M2C_MODELCOMPILER_H
+#endif // M2C_DRIVER_COMPILEDRIVER_H

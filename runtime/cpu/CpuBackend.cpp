@@ -1,6 +1,6 @@
 //===- CpuBackend.cpp - Executes plan kernels with the reference kernels ---===//
 
-#include "runtime/engine/CpuBackend.h"
+#include "runtime/cpu/CpuBackend.h"
 
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/ThreadPool.h"
@@ -37,8 +37,7 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::create(const plan::Plan &plan,
       new CpuBackend(plan, std::move(weights), options.numKvBlocks, options.numThreads));
   backend->arena_.assign(static_cast<size_t>(plan.arenaBytes()), 0);
   const plan::KvCacheSpec &kv = plan.kvCache;
-  double bytes = 2.0 * kv.layers * options.numKvBlocks * kv.blockSize * kv.kvHeads * kv.headDim *
-                 plan::elementSize(kv.type);
+  double bytes = kv.bytes(options.numKvBlocks);
   if (bytes > 64e9)
     return Status::error("KV cache of " + std::to_string(options.numKvBlocks) +
                          " blocks needs " + std::to_string(bytes / 1e9) +

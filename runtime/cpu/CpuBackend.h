@@ -5,8 +5,8 @@
 // This is the numerical reference every GPU kernel is checked against.
 //
 //===----------------------------------------------------------------------===//
-#ifndef M2C_RUNTIME_ENGINE_CPUBACKEND_H
-#define M2C_RUNTIME_ENGINE_CPUBACKEND_H
+#ifndef M2C_RUNTIME_CPU_CPUBACKEND_H
+#define M2C_RUNTIME_CPU_CPUBACKEND_H
 
 #include "runtime/engine/Backend.h"
 #include "runtime/weights/Weights.h"
@@ -62,4 +62,4 @@ private:
 
 } // namespace m2c
 
-#endif // M2C_RUNTIME_ENGINE_CPUBACKEND_H
+#endif // M2C_RUNTIME_CPU_CPUBACKEND_H
