@@ -1,8 +1,7 @@
 //===- TileKernels.cpp - Tile and launch parameters from a cost model -----===//
 
 #include "passes/Passes.h"
-#include "passes/TargetInfo.h"
-#include "passes/TileSpace.h"
+#include "codegen/tiling/TileSpace.h"
 
 #include "dialects/attn/AttnOps.h"
 #include "dialects/moe/MoeOps.h"
@@ -33,7 +32,8 @@ using namespace mlir;
 
 namespace {
 
-using Params = m2c::TileParams;
+namespace tiling = m2c::tiling;
+using Params = tiling::TileParams;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -52,46 +52,6 @@ int64_t weightLoadBytes(Value weight) {
   return ceilDiv(element.getIntOrFloatBitWidth(), 8);
 }
 
-// The parameters below are the ones the PTX kernels (codegen/ptx) are built
-// from; each kernel falls back to the same rule when a plan was not tiled.
-
-/// Decode GEMV over [n, k] weights: 4 warps, each `rows_per_warp` output
-/// rows for `tokens_per_block` tokens (one weight read serves them all).
-/// More rows reuse each x load, but the blocks must still cover every SM
-/// about twice; 4 tokens' accumulators leave registers for 2 rows.
-Params gemvParams(const m2c::TargetInfo &target, int64_t n, bool tokenRows) {
-  const int64_t warps = 4, tokens = tokenRows ? 4 : 1;
-  int64_t rowsPerWarp = 1;
-  for (int64_t r : {tokens > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
-    if (ceilDiv(n, r * warps) >= 2 * target.smCount) {
-      rowsPerWarp = r;
-      break;
-    }
-  return {{"threads", warps * 32}, {"rows_per_warp", rowsPerWarp}, {"tokens_per_block", tokens}};
-}
-
-/// Prefill GEMM on mma.sync m16n8k16: [64 x tile_n] per block of 4 warps,
-/// k-tiles of 64 where the weight's loads fit the prefetch registers (at
-/// most 2 bytes per element) and K allows, else 32.
-Params gemmParams(int64_t k, int64_t weightBytes) {
-  return {{"tile_m", 64},
-          {"tile_n", 128},
-          {"tile_k", weightBytes <= 2 && k % 64 == 0 ? 64 : 32},
-          {"threads", 128}};
-}
-
-/// Prefill GEMM on sm_90a wgmma (bf16 weights): [128 x tile_n] per block
-/// of 2 warpgroups, k-tiles of 64 (one 128-byte swizzle row), weight tiles
-/// through TMA `stages` deep. tile_n 256: each f32 x tile (32 KB from L2 a
-/// k-tile) feeds twice the math of tile_n 128, which L2 bandwidth bounds
-/// (docs/ptx-codegen.md); 4 stages of 48 KB keep two weight tiles in flight.
-Params wgmmaGemmParams(int64_t n) {
-  // A narrower layer gets the narrowest tile that covers it.
-  int64_t tileN = std::clamp<int64_t>(llvm::PowerOf2Ceil(n), 64, 256);
-  return {{"tile_m", 128}, {"tile_n", tileN}, {"tile_k", 64},
-          {"threads", 256}, {"stages", 4},   {"wgmma", 1}};
-}
-
 /// A weight the wgmma GEMM reads through a tensor map: bf16, not packed,
 /// not a dequantized FP8 checkpoint.
 bool wgmmaWeight(Value weight) {
@@ -99,12 +59,15 @@ bool wgmmaWeight(Value weight) {
          cast<RankedTensorType>(weight.getType()).getElementType().isBF16();
 }
 
+// The choices themselves (and each family's parameters) are in
+// codegen/tiling/Tiles.h, where the PTX kernels read them too.
+
 class TileKernelsPass : public m2c::impl::TileKernelsBase<TileKernelsPass> {
 public:
   using TileKernelsBase::TileKernelsBase;
 
   void runOnOperation() override {
-    std::optional<m2c::TargetInfo> info = m2c::lookupTarget(target);
+    std::optional<tiling::TargetInfo> info = tiling::lookupTarget(target);
     if (!info) {
       getOperation().emitError("m2c-tile-kernels: unknown target '")
           << target << "' (expected sm_80, sm_90 or sm_90a)";
@@ -148,7 +111,7 @@ public:
 
 private:
   /// The cost model: a family/shape key and its parameters, per op.
-  std::optional<std::pair<std::string, Params>> choose(const m2c::TargetInfo &t, Operation *op,
+  std::optional<std::pair<std::string, Params>> choose(const tiling::TargetInfo &t, Operation *op,
                                                        bool decode) {
     auto shapeOf = [](Value v) { return cast<RankedTensorType>(v.getType()).getShape(); };
     if (auto matmul = dyn_cast<linalg::MatmulOp>(op)) {
@@ -160,10 +123,10 @@ private:
       // is one GEMV token.
       bool tokenRows = ShapedType::isDynamic(shapeOf(x)[0]);
       if (decode || !tokenRows)
-        return std::make_pair(key, gemvParams(t, ws[0], tokenRows));
+        return std::make_pair(key, tiling::toParams(tiling::gemvTile(t, ws[0], tokenRows)));
       if (t.hasWgmma && wgmmaWeight(w) && ws[1] % 64 == 0)
-        return std::make_pair(key, wgmmaGemmParams(ws[0]));
-      return std::make_pair(key, gemmParams(ws[1], weightLoadBytes(w)));
+        return std::make_pair(key, tiling::toParams(tiling::wgmmaGemmTile(ws[0])));
+      return std::make_pair(key, tiling::toParams(tiling::gemmTile(ws[1], weightLoadBytes(w))));
     }
     if (auto head = dyn_cast<m2c::norm::RmsLogitsOp>(op)) {
       // The lm_head GEMV (after its norm launch) with an argmax epilogue:
@@ -171,7 +134,7 @@ private:
       ArrayRef<int64_t> ws = shapeOf(head.getLmHead());
       bool tokenRows = ShapedType::isDynamic(shapeOf(head.getInput())[0]);
       return std::make_pair("lm_head/" + std::to_string(ws[0]) + "x" + std::to_string(ws[1]),
-                            gemvParams(t, ws[0], tokenRows));
+                            tiling::toParams(tiling::gemvTile(t, ws[0], tokenRows)));
     }
     if (auto experts = dyn_cast<m2c::moe::ExpertsOp>(op)) {
       ArrayRef<int64_t> w1 = shapeOf(experts.getGateProj());
@@ -184,33 +147,23 @@ private:
         // pair and more rows.
         bool packed = weightLoadBytes(experts.getGateProj()) == 1 ||
                       weightLoadBytes(experts.getDownProj()) == 1;
-        return std::make_pair(key, Params{{"threads", 128},
-                                          {"pairs_per_group", packed ? 1 : 4},
-                                          {"up_rows_per_warp", packed ? 2 : 1},
-                                          {"down_rows_per_warp", packed ? 4 : 2}});
+        return std::make_pair(key, tiling::toParams(tiling::expertsGemvTile(packed)));
       }
       // Prefill on sm_90a with bf16 weights: wgmma tiles of 64 pairs x 256
       // columns, 2 warpgroups of 128 columns (docs/ptx-codegen.md).
       if (t.hasWgmma && wgmmaWeight(experts.getGateProj()) &&
           wgmmaWeight(experts.getUpProj()) && wgmmaWeight(experts.getDownProj()) &&
           w1[1] % 64 == 0 && w1[2] % 64 == 0)
-        return std::make_pair(key, Params{{"threads", 256},
-                                          {"tile_m", 64},
-                                          {"up_tile_n", 256},
-                                          {"down_tile_n", 256},
-                                          {"wgmma", 1}});
+        return std::make_pair(key, tiling::toParams(tiling::expertsWgmmaTile()));
       // Prefill: pairs sorted by expert, mma.sync tiles of 64 pairs.
-      return std::make_pair(key, Params{{"threads", 128},
-                                        {"tile_m", 64},
-                                        {"up_tile_n", 64},
-                                        {"down_tile_n", 128}});
+      return std::make_pair(key, tiling::toParams(tiling::expertsMmaTile()));
     }
     if (isa<m2c::moe::RouteOp, m2c::moe::NormRouteOp>(op)) {
       ArrayRef<int64_t> gate = shapeOf(op->getOperand(isa<m2c::moe::RouteOp>(op) ? 1 : 3));
       // Blocks of 8 warps, one group of 4 experts per warp; beyond 32
       // experts the gate GEMV spreads over several blocks per token.
       return std::make_pair("route/" + std::to_string(gate[0]) + "x" + std::to_string(gate[1]),
-                            Params{{"threads", 256}});
+                            tiling::toParams(tiling::routeTile()));
     }
     if (auto gqa = dyn_cast<m2c::attn::GqaOp>(op)) {
       int64_t headDim = gqa.getHeadDim(), kvHeads = gqa.getNumKvHeads();
@@ -221,19 +174,16 @@ private:
       // the `splits` blocks, so short contexts keep their work per block and
       // long ones spread over more SMs.
       if (decode)
-        return std::make_pair(key,
-                              Params{{"threads", 128}, {"splits", 32}, {"min_split", 64}});
-      return std::make_pair(key, Params{{"threads", 128}});
+        return std::make_pair(key, tiling::toParams(tiling::attentionDecodeTile()));
+      return std::make_pair(key, tiling::toParams(tiling::attentionPrefillTile()));
     }
     if (isa<m2c::norm::RmsOp, m2c::norm::AddRmsOp>(op)) {
       int64_t cols = cast<RankedTensorType>(op->getOperand(0).getType()).getShape().back();
       // One block per row, one 16-byte load (four f32) per thread, at most
       // 512 threads (then several loads each).
-      int64_t width = cols % 4 == 0 ? 4 : cols % 2 == 0 ? 2 : 1;
-      int64_t threads = std::min<int64_t>(512, ceilDiv(ceilDiv(cols, width), 32) * 32);
       return std::make_pair((isa<m2c::norm::RmsOp>(op) ? "rms_norm/" : "add_rms_norm/") +
                                 std::to_string(cols),
-                            Params{{"threads", threads}});
+                            tiling::toParams(tiling::normTile(cols)));
     }
     return std::nullopt;
   }
@@ -280,7 +230,7 @@ private:
       if (!params.count(name))
         return op->emitError("m2c-tile-kernels: tuning entry ")
                << key << " sets unknown parameter '" << name << "'";
-      if (!m2c::isTunable(key, params, name))
+      if (!tiling::isTunable(params, name))
         return op->emitError("m2c-tile-kernels: tuning entry ")
                << key << " sets '" << name << "', which the kernel fixes at " << params[name];
       params[name] = value;

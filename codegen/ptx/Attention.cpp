@@ -45,9 +45,7 @@ namespace m2c::ptx {
 namespace {
 
 constexpr int64_t kWarps = 4;
-/// Decode: at most this many splits of the positions per (token, KV head),
-/// each at least kMinSplit positions long (the tiling pass's defaults).
-constexpr int64_t kDecodeSplits = 32, kMinSplit = 64;
+// Decode splits the positions per (token, KV head): tiling::AttentionDecodeTile.
 
 /// The splits a decode token's context uses: ceil(ctx / minSplit), at least
 /// 1, at most `splits`. It depends on the token's own context only, so a
@@ -576,12 +574,15 @@ LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   // Decode steps split the positions (flash-decoding); a prefill chunk has
   // enough (token, head) blocks already.
   const bool decode = spec.decode;
-  const int64_t splits = decode ? spec.tileParam("splits", kDecodeSplits) : 1;
-  const int64_t minSplit = spec.tileParam("min_split", kMinSplit);
-  if (failed(checkFixedTileParam(kb, spec, "attention", "threads", 32 * kWarps)) ||
-      failed(checkTileParam(kb, "attention", "splits", splits, 1, 64)) ||
-      failed(checkTileParam(kb, "attention", "min_split", minSplit, 1, 1 << 20)))
+  const tiling::AttentionDecodeTile decodeDefaults = tiling::attentionDecodeTile();
+  const tiling::AttentionDecodeTile decodeTile = spec.tile(decodeDefaults);
+  const tiling::ThreadsTile prefillDefaults = tiling::attentionPrefillTile();
+  assert(decodeDefaults.threads == 32 * kWarps && prefillDefaults.threads == 32 * kWarps);
+  if (failed(decode ? checkTile(kb, "attention", decodeTile, decodeDefaults)
+                    : checkTile(kb, "attention", spec.tile(prefillDefaults), prefillDefaults)))
     return failure();
+  const int64_t splits = decode ? decodeTile.splits : 1;
+  const int64_t minSplit = decodeTile.minSplit;
   const int64_t partialRow = ceilDiv(s.D + 2, 4) * 4;
   s.qkNorm = spec.inputs.size() == 8;
   s.qkEps = attrs.qkNormEps;

@@ -201,7 +201,8 @@ LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   if (x.type != plan::ElementType::F32)
     return unsupported(kb, "rms_norm expects f32 activations");
   const int64_t threads = rmsNormThreads(C);
-  if (failed(checkFixedTileParam(kb, spec, "rms_norm", "threads", threads)))
+  assert(threads == tiling::normTile(C).threads && "the tiling pass's rule");
+  if (failed(checkTile(kb, "rms_norm", spec.tile(tiling::normTile(C)), tiling::normTile(C))))
     return failure();
   out.name = std::string(withResidual ? "m2c_add_rms_norm_h" : "m2c_rms_norm_h") +
              std::to_string(C);

@@ -172,16 +172,16 @@ private:
 /// Fails with `message` at the builder's location.
 mlir::LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message);
 
-/// Checks a tile parameter (docs/passes.md): `value` within [low, high]
-/// and, for `powerOfTwo`, a power of two; else a diagnostic naming the
-/// parameter and the kernel.
-mlir::LogicalResult checkTileParam(KernelBuilder &kb, llvm::StringRef kernel,
-                                   llvm::StringRef name, int64_t value, int64_t low,
-                                   int64_t high, bool powerOfTwo = false);
-/// A parameter the kernel's design fixes: the plan may only repeat it.
-mlir::LogicalResult checkFixedTileParam(KernelBuilder &kb, const KernelSpec &spec,
-                                        llvm::StringRef kernel, llvm::StringRef name,
-                                        int64_t value);
+/// Fails, naming `kernel`, when `tile` has a value outside its bounds or a
+/// fixed parameter other than `defaults`' (codegen/tiling/Tiles.h).
+template <class T>
+mlir::LogicalResult checkTile(KernelBuilder &kb, llvm::StringRef kernel, const T &tile,
+                              const T &defaults) {
+  std::string why = tiling::checkTile(tile, defaults);
+  if (why.empty())
+    return mlir::success();
+  return unsupported(kb, kernel + ": " + why);
+}
 
 /// The GEMV inner loop (Gemv.cpp): one warp's partial dot products of a few
 /// weight rows with one or more K-vectors (the tokens of an expert group),

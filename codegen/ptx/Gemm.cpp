@@ -32,6 +32,7 @@ namespace m2c::ptx {
 namespace mma {
 
 int64_t chooseBlockK(int64_t K, int64_t weightBytes) {
+  // tiling::gemmTile's tile_k, for the grouped experts' down GEMM too.
   // 64 with f32 weights would need ~254 registers per thread.
   return weightBytes <= 2 && K % 64 == 0 ? 64 : kMinBlockK;
 }
@@ -261,13 +262,11 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
                                ") a multiple of 32 and N (" + llvm::Twine(N) +
                                ") a multiple of 8");
   WeightOperand weight(w);
-  Tile tile{spec.tileParam("tile_n", 128),
-            spec.tileParam("tile_k", chooseBlockK(K, weight.loadBytes()))};
-  if (failed(checkFixedTileParam(kb, spec, "gemm", "tile_m", kBlockM)) ||
-      failed(checkFixedTileParam(kb, spec, "gemm", "threads", kThreads)) ||
-      failed(checkTileParam(kb, "gemm", "tile_n", tile.blockN, 32, 256, /*powerOfTwo=*/true)) ||
-      failed(checkTileParam(kb, "gemm", "tile_k", tile.blockK, kMinBlockK, 64, true)))
+  const tiling::GemmTile defaults = tiling::gemmTile(K, weight.loadBytes());
+  const tiling::GemmTile chosen = spec.tile(defaults);
+  if (failed(checkTile(kb, "gemm", chosen, defaults)))
     return failure();
+  Tile tile{chosen.tileN, chosen.tileK};
   if (K % tile.blockK)
     return unsupported(kb, "gemm: tile_k (" + llvm::Twine(tile.blockK) + ") must divide K (" +
                                llvm::Twine(K) + ")");

@@ -295,14 +295,16 @@ LogicalResult buildWgmmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBi
   if (!wgmmaGemmSupports(spec))
     return unsupported(kb, "the wgmma GEMM needs f32 activations, an unpacked bf16 weight and K (" +
                                llvm::Twine(K) + ") a multiple of 64");
+  const tiling::WgmmaGemmTile defaults = tiling::wgmmaGemmTile(N);
+  const tiling::WgmmaGemmTile chosen = spec.tile(defaults);
   wgmma::Tile tile;
-  tile.warpgroupN = spec.tileParam("tile_n", 256);
-  tile.stages = spec.tileParam("stages", 4);
-  if (failed(checkFixedTileParam(kb, spec, "gemm", "tile_m", tile.blockM())) ||
-      failed(checkFixedTileParam(kb, spec, "gemm", "tile_k", wgmma::kBlockK)) ||
-      failed(checkFixedTileParam(kb, spec, "gemm", "threads", tile.threads())) ||
-      failed(checkTileParam(kb, "gemm", "tile_n", tile.warpgroupN, 64, 256, /*powerOfTwo=*/true)) ||
-      failed(wgmma::checkTile(kb, "gemm", tile)))
+  tile.warpgroupN = chosen.tileN;
+  tile.stages = chosen.stages;
+  // The typed tile's fixed values are this kernel's shape (2 warpgroups of
+  // 64 rows, k-tiles of one swizzle row).
+  assert(defaults.tileM == tile.blockM() && defaults.tileK == wgmma::kBlockK &&
+         defaults.threads == tile.threads());
+  if (failed(checkTile(kb, "gemm", chosen, defaults)) || failed(wgmma::checkTile(kb, "gemm", tile)))
     return failure();
 
   LinearOutputs ys(spec.outputs);

@@ -185,25 +185,17 @@ struct GemvGeometry {
 // so results do not depend on the batch); a one-row prefill GEMV (the
 // lm_head after take_last_row) has a single token. Rows per warp: more rows
 // reuse each x load, but small N needs the blocks to cover the GPU (~2 waves
-// of 132 SMs); 4 tokens' accumulators leave room for 2.
+// of its SMs); 4 tokens' accumulators leave room for 2 (tiling::gemvTile).
 FailureOr<GemvGeometry> gemvGeometry(KernelBuilder &kb, const KernelSpec &spec,
                                      const TensorInfo &x, int64_t N, llvm::StringRef kernel) {
   GemvGeometry g;
-  const int64_t threads = spec.tileParam("threads", 128);
-  g.group = x.tokenRows ? spec.tileParam("tokens_per_block", 4) : 1;
-  for (int64_t r : {g.group > 1 ? int64_t(2) : int64_t(4), int64_t(2)})
-    if (ceilDiv(N, r * 4) >= 264) {
-      g.rowsPerWarp = r;
-      break;
-    }
-  g.rowsPerWarp = spec.tileParam("rows_per_warp", g.rowsPerWarp);
-  if (threads % 32)
-    return unsupported(kb, kernel + ": tile parameter threads = " + llvm::Twine(threads) +
-                               " must be whole warps");
-  if (failed(checkTileParam(kb, kernel, "threads", threads, 32, 1024)) ||
-      failed(checkTileParam(kb, kernel, "tokens_per_block", g.group, 1, 8)) ||
-      failed(checkTileParam(kb, kernel, "rows_per_warp", g.rowsPerWarp, 1, 8)))
+  const tiling::GemvTile defaults = tiling::gemvTile(spec.target, N, x.tokenRows);
+  const tiling::GemvTile tile = spec.tile(defaults);
+  if (failed(checkTile(kb, kernel, tile, defaults)))
     return failure();
+  const int64_t threads = tile.threads;
+  g.group = x.tokenRows ? tile.tokensPerBlock : 1;
+  g.rowsPerWarp = tile.rowsPerWarp;
   g.warps = threads / 32;
   g.rowsPerBlock = g.rowsPerWarp * g.warps;
   g.rowBlocks = ceilDiv(N, g.rowsPerBlock);

@@ -110,22 +110,4 @@ LogicalResult unsupported(KernelBuilder &kb, const llvm::Twine &message) {
   return emitError(kb.b.getLoc()) << message;
 }
 
-LogicalResult checkTileParam(KernelBuilder &kb, StringRef kernel, StringRef name, int64_t value,
-                             int64_t low, int64_t high, bool powerOfTwo) {
-  if (value >= low && value <= high && (!powerOfTwo || (value & (value - 1)) == 0))
-    return success();
-  return unsupported(kb, kernel + ": tile parameter " + name + " = " + Twine(value) +
-                             " must be " + (powerOfTwo ? "a power of two " : "") + "in [" +
-                             Twine(low) + ", " + Twine(high) + "]");
-}
-
-LogicalResult checkFixedTileParam(KernelBuilder &kb, const KernelSpec &spec, StringRef kernel,
-                                  StringRef name, int64_t value) {
-  int64_t given = spec.tileParam(name.str(), value);
-  if (given == value)
-    return success();
-  return unsupported(kb, kernel + ": tile parameter " + name + " is fixed at " + Twine(value) +
-                             ", got " + Twine(given));
-}
-
 } // namespace m2c::ptx

@@ -10,6 +10,7 @@
 #ifndef M2C_CODEGEN_PTX_KERNELSPEC_H
 #define M2C_CODEGEN_PTX_KERNELSPEC_H
 
+#include "codegen/tiling/Tiles.h"
 #include "runtime/plan/Plan.h"
 
 #include "mlir/Support/LLVM.h"
@@ -63,11 +64,23 @@ struct KernelSpec {
 
   /// The kind's typed attributes (runtime/plan/KernelAttrs.h).
   template <class A> A typedAttrs() const { return plan::readAttrs<A>(attrs); }
-  /// A parameter of m2c-tile-kernels ("tile.<name>"), or `fallback` (the
-  /// same rule as the cost model's) for a plan that was not tiled.
-  int64_t tileParam(const std::string &name, int64_t fallback) const {
-    auto it = attrs.find("tile." + name);
-    return it == attrs.end() ? fallback : static_cast<int64_t>(it->second);
+  /// The target the kernel is built for (set when it is built; the cost
+  /// model's defaults depend on it).
+  tiling::TargetInfo target = *tiling::lookupTarget("sm_90");
+  /// The kernel's tile of family T (codegen/tiling/Tiles.h): the tiling
+  /// pass's "tile.<name>" attributes over `defaults`, the cost model's own
+  /// choice, which a plan that was not tiled keeps.
+  template <class T> T tile(const T &defaults) const {
+    tiling::TileParams params;
+    for (const auto &[key, value] : attrs)
+      if (key.compare(0, 5, "tile.") == 0)
+        params[key.substr(5)] = static_cast<int64_t>(value);
+    return tiling::fromParams(params, defaults);
+  }
+  /// Whether the tiling pass chose the wgmma variant (sm_90a).
+  bool wgmmaTile() const {
+    auto it = attrs.find("tile.wgmma");
+    return it != attrs.end() && it->second != 0;
   }
   std::string key() const;
 };

@@ -71,7 +71,8 @@ LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBin
     return unsupported(kb, "moe_route's norm prologue needs f32 rows of at most 10240; "
                            "compile with --disable-pass=m2c-fuse-norm-route");
   constexpr int64_t kRouteWarps = 8;
-  if (failed(checkFixedTileParam(kb, spec, "moe_route", "threads", 32 * kRouteWarps)))
+  static_assert(32 * kRouteWarps == tiling::ThreadsTile{256}.threads);
+  if (failed(checkTile(kb, "moe_route", spec.tile(tiling::routeTile()), tiling::routeTile())))
     return failure();
   const int64_t perLane = ceilDiv(E, 32);
   const int64_t groups = ceilDiv(E, kRowsPerWarp);
@@ -427,14 +428,13 @@ LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelB
   // f32 per row, which 4 pairs' accumulators leave no registers for: one
   // pair at a time, with more rows per warp instead.
   const bool packed = up1.packed() || down.packed();
-  const int64_t group = spec.tileParam("pairs_per_group", packed ? 1 : 4);
-  const int64_t upRows = spec.tileParam("up_rows_per_warp", packed ? 2 : 1);
-  const int64_t downRows = spec.tileParam("down_rows_per_warp", packed ? 4 : 2);
-  if (failed(checkFixedTileParam(kb, spec, "moe_experts", "threads", 32 * kWarps)) ||
-      failed(checkTileParam(kb, "moe_experts", "pairs_per_group", group, 1, 8)) ||
-      failed(checkTileParam(kb, "moe_experts", "up_rows_per_warp", upRows, 1, 8)) ||
-      failed(checkTileParam(kb, "moe_experts", "down_rows_per_warp", downRows, 1, 8)))
+  const tiling::ExpertsGemvTile defaults = tiling::expertsGemvTile(packed);
+  const tiling::ExpertsGemvTile tile = spec.tile(defaults);
+  assert(defaults.threads == 32 * kWarps);
+  if (failed(checkTile(kb, "moe_experts", tile, defaults)))
     return failure();
+  const int64_t group = tile.pairsPerGroup, upRows = tile.upRowsPerWarp,
+                downRows = tile.downRowsPerWarp;
   // One grouped GEMV launch: for each group of up to `group` pairs, every
   // warp streams its rows of the expert's matrices once for all of them.
   // emit(args, expert, firstRow, groupPairs) does the math and the stores.

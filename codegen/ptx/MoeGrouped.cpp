@@ -241,7 +241,7 @@ LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,
     });
   }
 
-  if (spec.tileParam("wgmma", 0) != 0) {
+  if (spec.wgmmaTile()) {
     if (!moeWgmmaSupports(spec))
       return unsupported(kb, "grouped experts on wgmma need unpacked bf16 weights, and hidden and "
                              "intermediate sizes that are multiples of 64");
@@ -272,10 +272,9 @@ LogicalResult emitExpertsMma(KernelBuilder &kb, const KernelSpec &spec, const Me
                 topK = spec.inputs[1].shape[1];
   WeightOperand up1(w1), up3(w3), down(w2);
   const plan::GpuExtent tiles = plan::GpuExtent::tokens(topK, kBlockM, 1, E);
-  if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", mma::kThreads)) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", 64)) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "down_tile_n", 128)))
+  const tiling::ExpertsMmaTile defaults = tiling::expertsMmaTile();
+  assert(defaults.threads == mma::kThreads && defaults.tileM == kBlockM);
+  if (failed(checkTile(kb, "grouped experts", spec.tile(defaults), defaults)))
     return failure();
   Type bf16 = kb.b.getBF16Type();
   // 2. act = silu(x W1[e]^T) * (x W3[e]^T) per tile of sorted pairs.
@@ -402,11 +401,10 @@ LogicalResult emitExpertsWgmma(KernelBuilder &kb, const KernelSpec &spec, const 
                 topK = spec.inputs[1].shape[1];
   const plan::GpuExtent tiles = plan::GpuExtent::tokens(topK, kBlockM, 1, E);
   wgmma::Tile upTile{1, 2, 128, 2, 3}, downTile{1, 2, 128, 1, 4};
-  if (failed(checkFixedTileParam(kb, spec, "grouped experts", "threads", upTile.threads())) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "tile_m", kBlockM)) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "up_tile_n", upTile.blockN())) ||
-      failed(checkFixedTileParam(kb, spec, "grouped experts", "down_tile_n",
-                                 downTile.blockN())) ||
+  const tiling::ExpertsWgmmaTile defaults = tiling::expertsWgmmaTile();
+  assert(defaults.threads == upTile.threads() && defaults.tileM == kBlockM &&
+         defaults.upTileN == upTile.blockN() && defaults.downTileN == downTile.blockN());
+  if (failed(checkTile(kb, "grouped experts", spec.tile(defaults), defaults)) ||
       failed(wgmma::checkTile(kb, "grouped experts (up)", upTile)) ||
       failed(wgmma::checkTile(kb, "grouped experts (down)", downTile)))
     return failure();

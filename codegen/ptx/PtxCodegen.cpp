@@ -136,7 +136,7 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
     bool decode = entry.name == "decode" || !spec.inputs[0].tokenRows;
     spec.linear = decode ? LinearVariant::Gemv : LinearVariant::Mma;
     // The tiling pass asks for wgmma on sm_90a where the weight allows it.
-    if (spec.linear == LinearVariant::Mma && spec.tileParam("wgmma", 0) != 0) {
+    if (spec.linear == LinearVariant::Mma && spec.wgmmaTile()) {
       if (!wgmmaGemmSupports(spec))
         return emitError(loc) << "kernel '" << kernel.name
                               << "': tile parameter wgmma = 1 needs f32 activations, an "
@@ -195,7 +195,7 @@ void renameKernel(gpu::GPUModuleOp gpuModule, KernelBinary &binary, const std::s
 /// Appends the gpu.module of `spec` to `module`.
 LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec &spec,
                                  const PtxOptions &options, KernelBinary &binary) {
-  if (spec.tileParam("wgmma", 0) != 0 && options.target != PtxTarget::SM90a)
+  if (spec.wgmmaTile() && options.target != PtxTarget::SM90a)
     return emitError(loc) << "the wgmma kernel of '" << spec.key() << "' needs --target sm_90a, not "
                           << ptxTargetName(options.target);
   ImplicitLocOpBuilder b(loc, module.getContext());
@@ -204,7 +204,9 @@ LogicalResult appendKernelModule(ModuleOp module, Location loc, const KernelSpec
   KernelBuilder kb(b, gpuModule, usesGridDependencyControl(options.target));
   binary.key = spec.key();
   binary.target = options.target;
-  if (failed(buildFamily(kb, spec, binary))) {
+  KernelSpec targeted = spec;
+  targeted.target = *tiling::lookupTarget(ptxTargetName(options.target));
+  if (failed(buildFamily(kb, targeted, binary))) {
     gpuModule.erase();
     return failure();
   }

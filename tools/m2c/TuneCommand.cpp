@@ -1,7 +1,7 @@
 //===- TuneCommand.cpp - m2c tune: the tiling search space, compiled ------===//
 //
 // The search half that needs MLIR: for one variant and GPU target, every
-// tiled op's candidate parameters (passes/TileSpace.h), compiled into
+// tiled op's candidate parameters (codegen/tiling/TileSpace.h), compiled into
 // artifacts without weights. Candidate i gives each tiling key its i-th
 // alternative (or the cost model's choice when the key has fewer), so the
 // number of artifacts is the largest space, not the product. `m2c-tune`
@@ -10,9 +10,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
-#include "ModelCompiler.h"
+#include "driver/CompileDriver.h"
 
-#include "passes/TileSpace.h"
+#include "codegen/tiling/TileSpace.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/support/Progress.h"
 
@@ -28,6 +28,8 @@ using namespace llvm;
 using json = nlohmann::ordered_json;
 
 namespace m2c::tools {
+
+using namespace m2c::driver;
 
 cl::SubCommand tuneCommand("tune", "Compile the tiling search space of a variant for m2c-tune");
 
@@ -59,14 +61,14 @@ cl::opt<int> maxCandidates("max-candidates",
                            cl::init(0), cl::sub(tuneCommand), cl::cat(tuneCategory));
 
 /// The variant's tiled ops: tiling key -> the cost model's parameters.
-std::map<std::string, TileParams> collectTiles(mlir::ModuleOp module) {
-  std::map<std::string, TileParams> tiles;
+std::map<std::string, tiling::TileParams> collectTiles(mlir::ModuleOp module) {
+  std::map<std::string, tiling::TileParams> tiles;
   module.walk([&](mlir::Operation *op) {
     auto key = op->getAttrOfType<mlir::StringAttr>("m2c.tile_key");
     auto tile = op->getAttrOfType<mlir::DictionaryAttr>("m2c.tile");
     if (!key || !tile || tiles.count(key.str()))
       return;
-    TileParams params;
+    tiling::TileParams params;
     for (mlir::NamedAttribute param : tile)
       if (auto value = dyn_cast<mlir::IntegerAttr>(param.getValue()))
         params[param.getName().str()] = value.getInt();
@@ -75,7 +77,7 @@ std::map<std::string, TileParams> collectTiles(mlir::ModuleOp module) {
   return tiles;
 }
 
-json paramsToJson(const TileParams &params) {
+json paramsToJson(const tiling::TileParams &params) {
   json out = json::object();
   for (const auto &[name, value] : params)
     out[name] = value;
@@ -91,18 +93,14 @@ Status writeText(const std::string &path, const std::string &text) {
 }
 
 /// Frontend + pipeline (with `tuningFile`) for the tune request.
-StatusOr<ModelIR> tiledModel(const CompileRequest &request, const std::string &tuningFile,
+StatusOr<ModelIR> tiledModel(const CompileSetup &setup, const std::string &tuningFile,
                              mlir::TimingScope &timer) {
-  StatusOr<ModelIR> ir = buildModelIR(request, timer);
+  StatusOr<ModelIR> ir = buildModelIR(setup.request, timer);
   if (!ir)
     return ir.status();
-  PassOptions passes;
-  std::string quantError;
-  if (failed(parseQuantSpec(quantSpec, passes.pipeline, quantError)))
-    return Status::error(quantError);
-  passes.pipeline.target = target;
+  PassOptions passes = setup.passes;
   passes.pipeline.tuningFile = tuningFile;
-  passes.printRemarks = request.printNotes;
+  passes.printRemarks = setup.request.printNotes;
   M2C_RETURN_IF_ERROR(runPipeline(*ir, passes, timer));
   return ir;
 }
@@ -114,36 +112,34 @@ int runTune() {
     return reportError("tune: give a MODEL (see 'm2c tune --help')");
   if (outDir.empty())
     return reportError("tune: give --out-dir DIR");
-  if (target != "sm_80" && target != "sm_90" && target != "sm_90a")
-    return reportError("--target: expected sm_80, sm_90 or sm_90a, got '" + target + "'");
-  if (maxTokens <= 0 || maxTokens > (1 << 20))
-    return reportError("--max-tokens: expected 1..1048576, got " + Twine(maxTokens));
-  if (kvBlockSize <= 0 || kvBlockSize > 4096)
-    return reportError("--kv-block-size: expected 1..4096, got " + Twine(kvBlockSize));
-  if (kvCacheDtype != "bf16" && kvCacheDtype != "f16" && kvCacheDtype != "f32")
-    return reportError("--kv-cache-dtype: expected bf16, f16 or f32, got '" + kvCacheDtype + "'");
+  CompileOptions options;
+  options.model = modelArg;
+  options.overrides.assign(setOverrides.begin(), setOverrides.end());
+  options.target = target;
+  options.gpuOnly = true;
+  options.maxTokens = maxTokens;
+  options.kvBlockSize = kvBlockSize;
+  options.kvCacheType = kvCacheDtype;
+  options.quant = quantSpec;
+  StatusOr<CompileSetup> setup = resolveCompileOptions(options);
+  if (!setup)
+    return reportError(setup.status().message());
   if (maxCandidates < 0)
     return reportError("--max-candidates: expected a count >= 0");
   if (std::error_code ec = sys::fs::create_directories(outDir))
     return reportError(outDir + ": " + ec.message());
 
-  CompileRequest request;
-  request.model = modelArg;
-  request.overrides.assign(setOverrides.begin(), setOverrides.end());
-  request.frontend.kvBlockSize = kvBlockSize;
-  request.frontend.kvCacheDtype = kvCacheDtype;
-  request.plan.target = target;
-  request.plan.maxTokens = maxTokens;
+  CompileRequest &request = setup->request;
   mlir::DefaultTimingManager timingManager;
   mlir::TimingScope timer = timingManager.getRootScope();
 
-  StatusOr<ModelIR> base = tiledModel(request, "", timer);
+  StatusOr<ModelIR> base = tiledModel(*setup, "", timer);
   if (!base)
     return reportError(base.status().message());
-  std::map<std::string, std::vector<TileParams>> space;
+  std::map<std::string, std::vector<tiling::TileParams>> space;
   size_t count = 1;
   for (const auto &[key, params] : collectTiles(*base->module)) {
-    space[key] = tuningCandidates(key, params);
+    space[key] = tiling::tuningCandidates(params);
     count = std::max(count, space[key].size());
   }
   if (maxCandidates > 0)
@@ -164,7 +160,7 @@ int runTune() {
       return reportError(status.message());
 
     request.printNotes = false;
-    StatusOr<ModelIR> ir = tiledModel(request, tuningPath, timer);
+    StatusOr<ModelIR> ir = tiledModel(*setup, tuningPath, timer);
     if (!ir)
       return reportError(stem + ": " + ir.status().message());
     StatusOr<plan::Plan> plan = lowerToPlan(*ir, request.plan, timer);

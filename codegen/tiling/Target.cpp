@@ -1,10 +1,10 @@
-//===- TargetInfo.cpp - The GPU facts the cost model uses -----------------===//
+//===- Target.cpp - The GPU targets ---------------------------------------===//
 
-#include "passes/TargetInfo.h"
+#include "codegen/tiling/Target.h"
 
-namespace m2c {
+namespace m2c::tiling {
 
-std::optional<TargetInfo> lookupTarget(llvm::StringRef name) {
+std::optional<TargetInfo> lookupTarget(const std::string &name) {
   if (name == "sm_80")
     return TargetInfo{"sm_80", 108, 163 * 1024, 65536, 1024, 1.6e12, false};
   if (name == "sm_90")
@@ -14,4 +14,4 @@ std::optional<TargetInfo> lookupTarget(llvm::StringRef name) {
   return std::nullopt;
 }
 
-} // namespace m2c
+} // namespace m2c::tiling
