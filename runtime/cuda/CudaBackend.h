@@ -103,6 +103,8 @@ public:
   cuda::StreamHandle stream() const { return stream_; }
 
 private:
+  /// Device buffers start at multiples of 256 bytes.
+  static uint64_t alignUp(uint64_t value) { return (value + 255) / 256 * 256; }
   CudaBackend(const plan::Plan &plan, cuda::CudaDriver &driver) : plan_(plan), driver_(driver) {}
   struct LaunchRef {
     cuda::FunctionHandle function = nullptr;
