@@ -1,14 +1,14 @@
 //===- PlanReport.h - Fusion report and Graphviz view of a plan -*- C++ -*-===//
 //
-// Cost model per kernel: bytes each kernel must move (every input read once,
-// every output written once) and FLOPs, for a given step shape, and the
-// roofline time on a device. Used by `m2c compile --fusion-report` and
-// `--dot`; no MLIR here.
+// The fusion report (each kernel's cost, runtime/plan/KernelCost.h, and its
+// roofline time on a device) and the plan as a Graphviz graph. Used by
+// `m2c compile --fusion-report` and `--dot`; no MLIR here.
 //
 //===----------------------------------------------------------------------===//
 #ifndef M2C_CODEGEN_PLANREPORT_H
 #define M2C_CODEGEN_PLANREPORT_H
 
+#include "runtime/plan/KernelCost.h"
 #include "runtime/plan/Plan.h"
 
 #include <ostream>
@@ -26,20 +26,6 @@ struct RooflineDevice {
 /// Measured ceilings (docs/performance.md): device copy bandwidth and a
 /// large bf16 cuBLAS GEMM. "h100" or "h200"; false when unknown.
 bool lookupRooflineDevice(const std::string &name, RooflineDevice &device);
-
-struct StepShape {
-  int64_t tokens = 1;   // tokens in the step (decode: one per sequence)
-  int64_t context = 1024; // KV positions each token attends to
-};
-
-struct KernelCost {
-  double bytesRead = 0, bytesWritten = 0, flops = 0;
-  /// The IR ops the kernel implements, e.g. "arith.addf + norm.rms".
-  std::string sourceOps;
-};
-
-KernelCost estimateKernelCost(const plan::Plan &plan, const plan::Entry &entry,
-                              const plan::Kernel &kernel, const StepShape &shape);
 
 /// One row per kernel of `entry`, then totals and kernels per layer.
 void printFusionReport(std::ostream &os, const plan::Plan &plan, const plan::Entry &entry,

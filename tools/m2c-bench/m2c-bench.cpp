@@ -18,6 +18,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/cuda/CudaBackend.h"
 #include "runtime/engine/SyntheticSteps.h"
+#include "runtime/plan/KernelCost.h"
 #include "runtime/support/Flags.h"
 #include "runtime/support/Progress.h"
 
@@ -58,48 +59,13 @@ double seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
-/// Bytes a kernel of a decode step must move at least: the weights it
-/// reads (experts: those `batch` tokens are expected to route to, with
-/// uniform routing) and, for attention, the KV cache of the context.
-double kernelBytes(const plan::Plan &plan, const plan::Entry &entry, const plan::Kernel &k,
-                   int64_t batch, int64_t context) {
-  auto weightBytes = [&](size_t input) {
-    const plan::Operand &op = k.inputs[input];
-    if (op.kind != plan::Operand::Kind::Weight)
-      return 0.0;
-    // The stored bytes: packed codes and scales for quantized weights.
-    return static_cast<double>(plan.weights[op.index].storageBytes());
-  };
-  switch (k.kind) {
-  case plan::KernelKind::Linear:
-    return weightBytes(1);
-  case plan::KernelKind::LmHead:
-    return weightBytes(1) + weightBytes(2);
-  case plan::KernelKind::Embedding: {
-    const plan::Weight &w = plan.weights[k.inputs[1].index];
-    return static_cast<double>(batch) * w.shape[1] * plan::elementSize(w.storage.type);
-  }
-  case plan::KernelKind::MoeRoute:
-    // With the add_rms_norm prologue the gate is input 3, the norm input 2.
-    return k.typedAttrs<plan::MoeRouteAttrs>().addRmsNorm ? weightBytes(2) + weightBytes(3) : weightBytes(1);
-  case plan::KernelKind::MoeExperts: {
-    const plan::Weight &w1 = plan.weights[k.inputs[3].index];
-    double experts = static_cast<double>(w1.shape[0]);
-    // The route's k: the width of the expert ids it feeds in.
-    double topK = static_cast<double>(entry.buffers[k.inputs[1].index].cols);
-    double touched = experts * (1.0 - std::pow(1.0 - topK / experts, static_cast<double>(batch)));
-    return (weightBytes(3) + weightBytes(4) + weightBytes(5)) * touched / experts;
-  }
-  case plan::KernelKind::Attention: {
-    const plan::KvCacheSpec &kv = plan.kvCache;
-    return static_cast<double>(batch) * context * kv.tokenBytes();
-  }
-  case plan::KernelKind::RmsNorm:
-  case plan::KernelKind::AddRmsNorm:
-    return weightBytes(k.kind == plan::KernelKind::RmsNorm ? 1 : 2);
-  default:
-    return 0;
-  }
+/// Bytes a kernel of a decode step must read at least: its weights (the
+/// experts `batch` tokens are expected to touch, with uniform routing) and
+/// the KV cache of the context (runtime/plan/KernelCost.h).
+double floorBytes(const plan::Plan &plan, const plan::Entry &entry, const plan::Kernel &k,
+                  int64_t batch, int64_t context) {
+  KernelCost cost = estimateKernelCost(plan, entry, k, StepShape{batch, context});
+  return cost.weightBytes + cost.cacheBytes;
 }
 
 int fail(const std::string &message) {
@@ -246,15 +212,22 @@ int main(int argc, char **argv) {
       StatusOr<double> gpuUs = (*backend)->timeStep(*decode, in, iterations);
       if (!gpuUs)
         return fail(gpuUs.status().message());
+      // End to end as scripts/gpu/peers.py times torch.compile: host wall
+      // time of each step (run() returns once its outputs are on the
+      // host), the median of `iterations` steps.
       auto timeReads = [&](StepReads reads) -> StatusOr<double> {
         // One untimed step first: it captures this step's graph.
         if (StatusOr<StepOutputs> warm = (*backend)->run(*decode, in, reads); !warm)
           return warm.status();
-        double start = seconds();
-        for (int i = 0; i < iterations; ++i)
+        std::vector<double> steps;
+        for (int i = 0; i < iterations; ++i) {
+          double start = seconds();
           if (StatusOr<StepOutputs> out = (*backend)->run(*decode, in, reads); !out)
             return out.status();
-        return (seconds() - start) / iterations * 1e6;
+          steps.push_back(seconds() - start);
+        }
+        std::sort(steps.begin(), steps.end());
+        return steps[steps.size() / 2] * 1e6;
       };
       StatusOr<double> logits = timeReads(StepReads{});
       if (!logits)
@@ -275,7 +248,7 @@ int main(int argc, char **argv) {
       }
       double bytes = 0;
       for (const plan::Kernel &k : decode->kernels)
-        bytes += kernelBytes(plan, *decode, k, batch, context);
+        bytes += floorBytes(plan, *decode, k, batch, context);
       double rooflineUs = bytes / copyBandwidth * 1e6;
       double overhead = (*gpuUs - rooflineUs) / layers;
       std::printf("%-6lld %8lld %10.3f %10.3f %10.3f %11.3f %10.0f %10.3f %12.3f %11.1f%% %12.1f us\n",
@@ -329,7 +302,7 @@ int main(int argc, char **argv) {
     std::vector<Group> groups;
     double totalUs = 0;
     for (size_t k = 0; k < timings->size(); ++k) {
-      double bytes = kernelBytes(plan, *decode, decode->kernels[k], batch, context);
+      double bytes = floorBytes(plan, *decode, decode->kernels[k], batch, context);
       const std::string &name = (*timings)[k].kernel;
       auto it = std::find_if(groups.begin(), groups.end(),
                              [&](const Group &g) { return g.kernel == name; });
