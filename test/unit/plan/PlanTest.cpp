@@ -1,5 +1,6 @@
 //===- PlanTest.cpp - Plan verification, JSON round trip, memory planner --===//
 
+#include "runtime/plan/KernelCost.h"
 #include "runtime/plan/Plan.h"
 
 #include <gtest/gtest.h>
@@ -332,6 +333,143 @@ TEST(PlanTest, VerifierRejectsBadCandidates) {
               where + "candidate_ids and candidate_logits must be i32 and f32 [rows, K], K <= "
                       "vocab_size, one row per logits row");
   }
+}
+
+} // namespace
+
+namespace {
+
+TEST(KernelContractTest, EveryKindParsesByItsName) {
+  int kinds = 0;
+#define M2C_KERNEL_KIND(Enum, name, Attrs, operands)                                           \
+  {                                                                                            \
+    ++kinds;                                                                                   \
+    m2c::StatusOr<KernelKind> parsed = parseKernelKind(name);                                  \
+    ASSERT_TRUE(parsed) << name;                                                               \
+    EXPECT_EQ(*parsed, KernelKind::Enum);                                                      \
+    EXPECT_STREQ(kernelKindName(KernelKind::Enum), name);                                      \
+    EXPECT_STREQ(kernelKindOperands(KernelKind::Enum), operands);                              \
+  }
+#include "runtime/plan/KernelKinds.def"
+  EXPECT_EQ(kinds, 10);
+  EXPECT_EQ(parseKernelKind("gemm").status().message(), "unknown kernel kind 'gemm'");
+}
+
+TEST(KernelContractTest, TypedAttributesWriteTheirNamesAndSkipUnsetOptionalOnes) {
+  AttentionAttrs attention;
+  attention.layer = 3;
+  attention.numHeads = 48;
+  attention.numKvHeads = 8;
+  attention.headDim = 128;
+  attention.rotaryDim = 64;
+  attention.ropeTheta = 5e6;
+  attention.causal = false;
+  AttrMap map;
+  writeAttrs(attention, map);
+  EXPECT_EQ(map, (AttrMap{{"layer", 3},
+                          {"num_heads", 48},
+                          {"num_kv_heads", 8},
+                          {"head_dim", 128},
+                          {"rotary_dim", 64},
+                          {"rope_theta", 5e6},
+                          {"causal", 0}}));
+  attention.qkNormEps = 1e-6;
+  writeAttrs(attention, map);
+  EXPECT_EQ(map.at("qk_norm_eps"), 1e-6);
+  AttentionAttrs read = readAttrs<AttentionAttrs>(map);
+  EXPECT_EQ(read.layer, 3);
+  EXPECT_EQ(read.numKvHeads, 8);
+  EXPECT_EQ(read.ropeTheta, 5e6);
+  EXPECT_FALSE(read.causal);
+  EXPECT_EQ(read.qkNormEps, 1e-6);
+
+  const char *missing = nullptr;
+  map.erase("rotary_dim");
+  readAttrs<AttentionAttrs>(map, &missing);
+  ASSERT_NE(missing, nullptr);
+  EXPECT_STREQ(missing, "rotary_dim");
+  missing = nullptr;
+  readAttrs<MoeRouteAttrs>({{"top_k", 2}, {"num_experts", 8}, {"softmax", 0}, {"renormalize", 1}},
+                           &missing);
+  EXPECT_EQ(missing, nullptr) << "add_rms_norm and eps are optional";
+}
+
+TEST(KernelContractTest, VerifierNamesAMissingAttribute) {
+  Plan plan = smallPlan();
+  plan.entries[0].kernels[1].attrs.erase("eps");
+  EXPECT_EQ(verifyPlan(plan).message(),
+            "plan: entry 'decode' kernel 1 (norm, rms_norm): attribute eps is missing");
+  // verifyKernel checks one kernel alone, by the same rules.
+  EXPECT_EQ(verifyKernel(plan, plan.entries[0], plan.entries[0].kernels[1]).message(),
+            verifyPlan(plan).message());
+  EXPECT_TRUE(verifyKernel(plan, plan.entries[0], plan.entries[0].kernels[2]));
+}
+
+TEST(QuantFormatTest, TraitsGiveEachFormatsLayout) {
+  // int4 g128: two codes a byte; a scale per row and 128 columns.
+  PackedMatrix int4 = packedMatrix(Quantization::Int4G128, 3, 300);
+  EXPECT_EQ(int4.codeBytes, 3u * 150);
+  EXPECT_EQ(int4.scaleBytes, 4u * 3 * 3);
+  // int8: a scale per row.
+  PackedMatrix int8 = packedMatrix(Quantization::Int8, 3, 301);
+  EXPECT_EQ(int8.codeBytes, 3u * 301);
+  EXPECT_EQ(int8.scaleBytes, 4u * 3);
+  // FP8: a scale per 128 x 128 block, partial edge blocks included.
+  PackedMatrix fp8 = packedMatrix(Quantization::Fp8Block128, 130, 300);
+  EXPECT_EQ(fp8.codeBytes, 130u * 300);
+  EXPECT_EQ(fp8.scaleBytes, 4u * 2 * 3);
+  EXPECT_EQ(packedMatrix(Quantization::None, 3, 3).bytes(), 0u);
+  EXPECT_EQ(packGrid(Quantization::Int4G128, 3, 300), (std::array<int64_t, 3>{3, 3, 1}));
+  EXPECT_EQ(packGrid(Quantization::Fp8Block128, 130, 300), (std::array<int64_t, 3>{2, 3, 1}));
+  EXPECT_EQ(quantFormat(Quantization::Int8).qmax, 127.0f);
+  EXPECT_EQ(quantFormat(Quantization::Int4G128).qmax, 7.0f);
+  EXPECT_EQ(quantFormat(Quantization::Fp8Block128).qmax, 448.0f);
+}
+
+TEST(QuantFormatTest, NamesAndOptionsParse) {
+  for (const QuantFormat &format : quantFormats()) {
+    EXPECT_EQ(*parseQuantization(format.name), format.id);
+    EXPECT_EQ(*parseQuantizationOption(format.option), format.id);
+    EXPECT_STREQ(quantizationName(format.id), format.name);
+  }
+  EXPECT_EQ(*parseQuantizationOption("none"), Quantization::None);
+  EXPECT_EQ(quantizationOptions(), "none, int8, int4, fp8");
+  EXPECT_EQ(parseQuantizationOption("int3").status().message(),
+            "unknown format 'int3' (expected none, int8, int4, fp8)");
+  EXPECT_EQ(parseQuantization("int4").status().message(),
+            "unknown quantization 'int4' (expected none, int8, int4_g128, fp8_block128)");
+}
+
+TEST(KvCacheSpecTest, GeometryIsComputedInOnePlace) {
+  KvCacheSpec kv{62, 8, 128, 16, ElementType::BF16};
+  EXPECT_EQ(kv.blocksFor(1), 1);
+  EXPECT_EQ(kv.blocksFor(16), 1);
+  EXPECT_EQ(kv.blocksFor(17), 2);
+  EXPECT_EQ(kv.tokenBytes(), 2 * 8 * 128 * 2);
+  EXPECT_EQ(kv.blockBytes(), 16 * 4096);
+  // minimax-m2: 248 KiB of bf16 KV per token over 62 layers.
+  EXPECT_EQ(kv.bytes(1) / kv.blockSize, 62.0 * 4096);
+  EXPECT_EQ(*parseKvCacheType("f16"), ElementType::F16);
+  EXPECT_EQ(parseKvCacheType("i32").status().message(), "expected bf16, f16 or f32, got 'i32'");
+}
+
+TEST(KernelCostTest, FloorBytesAreWeightsAsStoredAndTheCache) {
+  Plan plan = smallPlan();
+  const Entry &entry = plan.entries[0];
+  m2c::StepShape shape{2, 100};
+  // The embedding reads only the rows of the step's tokens.
+  m2c::KernelCost embed = m2c::estimateKernelCost(plan, entry, entry.kernels[0], shape);
+  EXPECT_EQ(embed.weightBytes, 2 * 4 * 2);
+  EXPECT_EQ(embed.bytesRead, 2 * 4 + embed.weightBytes);
+  // A linear reads its whole weight, packed when quantized.
+  m2c::KernelCost head = m2c::estimateKernelCost(plan, entry, entry.kernels[2], shape);
+  EXPECT_EQ(head.weightBytes, 16 * 4 * 2);
+  EXPECT_EQ(head.cacheBytes, 0);
+  EXPECT_EQ(head.bytesRead, 2 * 4 * 4 + head.weightBytes);
+  EXPECT_EQ(head.bytesWritten, 2 * 16 * 4);
+  plan.weights[2].quantization = Quantization::Int8;
+  EXPECT_EQ(m2c::estimateKernelCost(plan, entry, entry.kernels[2], shape).weightBytes,
+            16 * 4 + 16 * 4);
 }
 
 } // namespace
