@@ -192,8 +192,16 @@ void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
 
 int64_t rmsNormThreads(int64_t cols) { return threadsFor(cols / vectorWidth(cols, 4), 512); }
 
-LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
-                           bool withResidual) {
+LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  return emitRmsNorm(kb, spec, out, /*withResidual=*/false);
+}
+
+LogicalResult buildAddRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  return emitRmsNorm(kb, spec, out, /*withResidual=*/true);
+}
+
+LogicalResult emitRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
+                          bool withResidual) {
   const TensorInfo &x = spec.inputs[0];
   const TensorInfo &w = spec.inputs[withResidual ? 2 : 1];
   const TensorInfo &y = spec.outputs[withResidual ? 1 : 0];

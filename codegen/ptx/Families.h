@@ -18,15 +18,18 @@
 
 namespace m2c::ptx {
 
+/// Every kernel kind's builder, build<Kind> for each line of
+/// runtime/plan/KernelKinds.def (buildFamily dispatches on it); where a kind
+/// has variants, its builder picks one (buildLinear, buildMoeExperts).
+#define M2C_KERNEL_KIND(Enum, ...)                                                               \
+  mlir::LogicalResult build##Enum(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+#include "runtime/plan/KernelKinds.def"
+
 // Elementwise.cpp
-mlir::LogicalResult buildEmbedding(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
-mlir::LogicalResult buildAdd(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
-mlir::LogicalResult buildTakeLastRow(KernelBuilder &kb, const KernelSpec &spec,
-                                     KernelBinary &out);
 /// RMSNorm, optionally fused with the residual add that feeds it:
 /// inputs (x, weight) -> (y), or (x, residual, weight) -> (x + residual, y).
-mlir::LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
-                                 bool withResidual);
+mlir::LogicalResult emitRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out,
+                                bool withResidual);
 
 // Gemv.cpp
 mlir::LogicalResult buildGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
@@ -68,8 +71,9 @@ int64_t topCandidatesWorkspace(int64_t rows, int64_t vocab, int64_t count);
 mlir::LogicalResult buildAttention(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
 
 // Moe.cpp
-mlir::LogicalResult buildMoeRoute(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
-mlir::LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out);
+/// Decode experts: per-pair grouped GEMVs.
+mlir::LogicalResult buildMoeExpertsGemv(KernelBuilder &kb, const KernelSpec &spec,
+                                        KernelBinary &out);
 
 // MoeGrouped.cpp
 mlir::LogicalResult buildMoeExpertsGrouped(KernelBuilder &kb, const KernelSpec &spec,

@@ -327,4 +327,18 @@ LogicalResult buildMmaGemm(KernelBuilder &kb, const KernelSpec &spec, KernelBina
   return success();
 }
 
+/// The linear variant resolveSpec chose: the decode GEMV, the mma.sync
+/// GEMM or, on sm_90a, the wgmma GEMM.
+LogicalResult buildLinear(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  switch (spec.linear) {
+  case LinearVariant::Wgmma:
+    return buildWgmmaGemm(kb, spec, out);
+  case LinearVariant::Mma:
+    return buildMmaGemm(kb, spec, out);
+  case LinearVariant::Gemv:
+    break;
+  }
+  return buildGemv(kb, spec, out);
+}
+
 } // namespace m2c::ptx

@@ -385,7 +385,7 @@ void withExpertGroup(KernelBuilder &kb, const std::string &name, Value ids, Valu
 
 } // namespace
 
-LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+LogicalResult buildMoeExpertsGemv(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   const TensorInfo &x = spec.inputs[0], &idsT = spec.inputs[1], &weightsT = spec.inputs[2];
   const TensorInfo &w1 = spec.inputs[3], &w3 = spec.inputs[4], &w2 = spec.inputs[5];
   const bool hasResidual = spec.inputs.size() == 7;

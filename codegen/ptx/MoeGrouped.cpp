@@ -495,4 +495,10 @@ bool moeWgmmaSupports(const KernelSpec &spec) {
          spec.inputs[5].shape[2] % wgmma::kBlockK == 0 && kBlockM == wgmma::kWarpgroupRows;
 }
 
+/// Prefill experts grouped on tensor cores where resolveSpec chose them,
+/// else the decode GEMVs.
+LogicalResult buildMoeExperts(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
+  return spec.moeGrouped ? buildMoeExpertsGrouped(kb, spec, out) : buildMoeExpertsGemv(kb, spec, out);
+}
+
 } // namespace m2c::ptx

@@ -151,32 +151,10 @@ FailureOr<KernelSpec> resolveSpec(MLIRContext &context, const plan::Plan &plan,
 
 LogicalResult buildFamily(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &binary) {
   switch (spec.kind) {
-  case plan::KernelKind::Embedding:
-    return buildEmbedding(kb, spec, binary);
-  case plan::KernelKind::RmsNorm:
-    return buildRmsNorm(kb, spec, binary, /*withResidual=*/false);
-  case plan::KernelKind::AddRmsNorm:
-    return buildRmsNorm(kb, spec, binary, /*withResidual=*/true);
-  case plan::KernelKind::Linear:
-    if (spec.linear == LinearVariant::Wgmma)
-      return buildWgmmaGemm(kb, spec, binary);
-    if (spec.linear == LinearVariant::Mma)
-      return buildMmaGemm(kb, spec, binary);
-    return buildGemv(kb, spec, binary);
-  case plan::KernelKind::Attention:
-    return buildAttention(kb, spec, binary);
-  case plan::KernelKind::Add:
-    return buildAdd(kb, spec, binary);
-  case plan::KernelKind::MoeRoute:
-    return buildMoeRoute(kb, spec, binary);
-  case plan::KernelKind::MoeExperts:
-    if (spec.moeGrouped)
-      return buildMoeExpertsGrouped(kb, spec, binary);
-    return buildMoeExperts(kb, spec, binary);
-  case plan::KernelKind::TakeLastRow:
-    return buildTakeLastRow(kb, spec, binary);
-  case plan::KernelKind::LmHead:
-    return buildLmHead(kb, spec, binary);
+#define M2C_KERNEL_KIND(Enum, ...)                                                               \
+  case plan::KernelKind::Enum:                                                                   \
+    return build##Enum(kb, spec, binary);
+#include "runtime/plan/KernelKinds.def"
   }
   return unsupported(kb, "unknown kernel kind");
 }

@@ -58,129 +58,168 @@ const float *CpuBackend::weight(const plan::Operand &op) const {
   return weights_.tensors[op.index].data();
 }
 
+float *CpuBackend::KernelCall::buf(size_t input) const {
+  return backend.bufferF32(entry, kernel.inputs[input].index);
+}
+int64_t CpuBackend::KernelCall::rows(size_t input) const {
+  return entry.buffers[kernel.inputs[input].index].rows(tokens);
+}
+int64_t CpuBackend::KernelCall::cols(size_t input) const {
+  return entry.buffers[kernel.inputs[input].index].cols;
+}
+const float *CpuBackend::KernelCall::w(size_t input) const {
+  return backend.weight(kernel.inputs[input]);
+}
+const std::vector<int64_t> &CpuBackend::KernelCall::shape(size_t input) const {
+  return backend.plan_.weights[kernel.inputs[input].index].shape;
+}
+float *CpuBackend::KernelCall::out(size_t output) const {
+  return backend.bufferF32(entry, kernel.outputs[output]);
+}
+int32_t *CpuBackend::KernelCall::outI32(size_t output) const {
+  return backend.bufferI32(entry, kernel.outputs[output]);
+}
+
 Status CpuBackend::runKernel(const plan::Entry &entry, const plan::Kernel &k,
                              const StepInputs &in) {
-  int64_t tokens = in.numTokens();
-  auto buf = [&](size_t input) { return bufferF32(entry, k.inputs[input].index); };
-  auto rows = [&](size_t input) { return entry.buffers[k.inputs[input].index].rows(tokens); };
-  auto cols = [&](size_t input) { return entry.buffers[k.inputs[input].index].cols; };
-  auto w = [&](size_t input) { return weight(k.inputs[input]); };
-  auto shape = [&](size_t input) -> const std::vector<int64_t> & {
-    return plan_.weights[k.inputs[input].index].shape;
-  };
-  float *out = bufferF32(entry, k.outputs[0]);
-  // outputs[0] = inputs[0] + inputs[1], outputs[1] = its rms_norm by the
-  // weight in inputs[2]: the add_rms_norm kernel, and the router's
-  // prologue, with the arithmetic of the unfused add and rms_norm.
-  auto addRmsNorm = [&](double eps) {
-    cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
-    cpu::rmsNorm(out, w(2), rows(0), cols(0), eps, bufferF32(entry, k.outputs[1]), *pool_);
-  };
+  const KernelCall c{*this, entry, k, in, in.numTokens()};
   switch (k.kind) {
-  case KernelKind::Embedding:
-    return cpu::embedding(w(1), shape(1)[0], shape(1)[1], in.tokenIds.data(), tokens, out);
-  case KernelKind::RmsNorm:
-    cpu::rmsNorm(buf(0), w(1), rows(0), cols(0), k.typedAttrs<plan::NormAttrs>().eps, out,
-                 *pool_);
-    return Status::ok();
-  case KernelKind::AddRmsNorm:
-    addRmsNorm(k.typedAttrs<plan::NormAttrs>().eps);
-    return Status::ok();
-  case KernelKind::Linear: {
-    // A fused projection writes consecutive column ranges to its outputs:
-    // each is the unfused linear over that slice of the weight's rows.
-    const float *weights = w(1);
-    for (int64_t output : k.outputs) {
-      int64_t n = entry.buffers[output].cols;
-      cpu::linear(buf(0), rows(0), cols(0), weights, n, bufferF32(entry, output), *pool_);
-      weights += n * cols(0);
-    }
-    return Status::ok();
-  }
-  case KernelKind::Add:
-    cpu::add(buf(0), buf(1), rows(0) * cols(0), out);
-    return Status::ok();
-  case KernelKind::TakeLastRow:
-    cpu::takeLastRow(buf(0), rows(0), cols(0), out);
-    return Status::ok();
-  case KernelKind::LmHead: {
-    // The unfused (add,) norm and linear, then the host sampler's argmax.
-    int64_t n = rows(0), hidden = cols(0), vocab = shape(2)[0];
-    scratch_.resize(static_cast<size_t>(n * hidden));
-    const float *x = buf(0);
-    if (k.inputs.size() == 4) {
-      cpu::add(x, buf(3), n * hidden, scratch_.data());
-      x = scratch_.data();
-    }
-    cpu::rmsNorm(x, w(1), n, hidden, k.typedAttrs<plan::NormAttrs>().eps, scratch_.data(),
-                 *pool_);
-    cpu::linear(scratch_.data(), n, hidden, w(2), vocab, out, *pool_);
-    greedyIds(out, n, vocab, bufferI32(entry, k.outputs[1]));
-    if (k.outputs.size() == 4 && candidates_)
-      topCandidates(out, n, vocab, entry.buffers[k.outputs[2]].cols,
-                    bufferI32(entry, k.outputs[2]), bufferF32(entry, k.outputs[3]));
-    return Status::ok();
-  }
-  case KernelKind::Attention: {
-    const auto attrs = k.typedAttrs<plan::AttentionAttrs>();
-    cpu::AttentionParams params;
-    params.layer = attrs.layer;
-    params.numHeads = attrs.numHeads;
-    params.numKvHeads = attrs.numKvHeads;
-    params.headDim = attrs.headDim;
-    params.rotaryDim = attrs.rotaryDim;
-    params.ropeTheta = attrs.ropeTheta;
-    params.causal = attrs.causal;
-    cpu::KvCacheView cache;
-    cache.data = kvCache_.data();
-    cache.bf16 = plan_.kvCache.type == plan::ElementType::BF16;
-    cache.layers = plan_.kvCache.layers;
-    cache.numBlocks = numKvBlocks_;
-    cache.blockSize = plan_.kvCache.blockSize;
-    cache.kvHeads = plan_.kvCache.kvHeads;
-    cache.headDim = plan_.kvCache.headDim;
-    const float *q = buf(0), *key = buf(1);
-    if (k.inputs.size() == 8) {
-      // The fused QK-norm: the same rms_norm the unfused plan runs.
-      int64_t qCols = cols(0), kCols = cols(1);
-      scratch_.resize(static_cast<size_t>(tokens * (qCols + kCols)));
-      cpu::rmsNorm(q, w(6), tokens, qCols, attrs.qkNormEps, scratch_.data(), *pool_);
-      cpu::rmsNorm(key, w(7), tokens, kCols, attrs.qkNormEps,
-                   scratch_.data() + tokens * qCols, *pool_);
-      q = scratch_.data();
-      key = scratch_.data() + tokens * qCols;
-    }
-    return cpu::attention(q, key, buf(2), in.positions.data(), in.tokenSeqs.data(), tokens,
-                          in.blockTables.data(), in.numSeqs, in.maxBlocks, params, cache, out,
-                          *pool_);
-  }
-  case KernelKind::MoeRoute: {
-    // The fused prologue routes the normalised rows it writes.
-    const auto route = k.typedAttrs<plan::MoeRouteAttrs>();
-    const size_t first = route.addRmsNorm ? 2 : 0;
-    const float *hidden = buf(0);
-    if (route.addRmsNorm) {
-      addRmsNorm(route.eps);
-      hidden = bufferF32(entry, k.outputs[1]);
-    }
-    const float *bias = k.inputs.size() == first + 3 ? w(first + 2) : nullptr;
-    return cpu::moeRoute(hidden, rows(0), cols(0), w(first + 1), bias, shape(first + 1)[0],
-                         route.topK, route.softmax, route.renormalize,
-                         bufferI32(entry, k.outputs[first]),
-                         bufferF32(entry, k.outputs[first + 1]), *pool_);
-  }
-  case KernelKind::MoeExperts: {
-    const std::vector<int64_t> &w1 = shape(3);
-    M2C_RETURN_IF_ERROR(cpu::moeExperts(buf(0), rows(0), cols(0),
-                                        bufferI32(entry, k.inputs[1].index), buf(2), cols(1), w(3),
-                                        w(4), w(5), w1[0], w1[1], out, *pool_));
-    // The fused residual: x + experts(x), the unfused add's operand order.
-    if (k.inputs.size() == 7)
-      cpu::add(buf(6), out, rows(0) * cols(0), out);
-    return Status::ok();
-  }
+#define M2C_KERNEL_KIND(Enum, ...)                                                               \
+  case KernelKind::Enum:                                                                         \
+    return run##Enum(c);
+#include "runtime/plan/KernelKinds.def"
   }
   return Status::error("unknown kernel kind");
+}
+
+// outputs[0] = inputs[0] + inputs[1], outputs[1] = its rms_norm by the
+// weight in inputs[2]: the add_rms_norm kernel, and the router's prologue,
+// with the arithmetic of the unfused add and rms_norm.
+void CpuBackend::addRmsNorm(const KernelCall &c, double eps) {
+  cpu::add(c.buf(0), c.buf(1), c.rows(0) * c.cols(0), c.out());
+  cpu::rmsNorm(c.out(), c.w(2), c.rows(0), c.cols(0), eps, c.out(1), *pool_);
+}
+
+Status CpuBackend::runEmbedding(const KernelCall &c) {
+  return cpu::embedding(c.w(1), c.shape(1)[0], c.shape(1)[1], c.in.tokenIds.data(), c.tokens,
+                        c.out());
+}
+
+Status CpuBackend::runRmsNorm(const KernelCall &c) {
+  cpu::rmsNorm(c.buf(0), c.w(1), c.rows(0), c.cols(0), c.kernel.typedAttrs<plan::NormAttrs>().eps,
+               c.out(), *pool_);
+  return Status::ok();
+}
+
+Status CpuBackend::runAddRmsNorm(const KernelCall &c) {
+  addRmsNorm(c, c.kernel.typedAttrs<plan::NormAttrs>().eps);
+  return Status::ok();
+}
+
+Status CpuBackend::runLinear(const KernelCall &c) {
+  // A fused projection writes consecutive column ranges to its outputs:
+  // each is the unfused linear over that slice of the weight's rows.
+  const float *weights = c.w(1);
+  for (size_t i = 0; i < c.kernel.outputs.size(); ++i) {
+    int64_t n = c.entry.buffers[c.kernel.outputs[i]].cols;
+    cpu::linear(c.buf(0), c.rows(0), c.cols(0), weights, n, c.out(i), *pool_);
+    weights += n * c.cols(0);
+  }
+  return Status::ok();
+}
+
+Status CpuBackend::runAdd(const KernelCall &c) {
+  cpu::add(c.buf(0), c.buf(1), c.rows(0) * c.cols(0), c.out());
+  return Status::ok();
+}
+
+Status CpuBackend::runTakeLastRow(const KernelCall &c) {
+  cpu::takeLastRow(c.buf(0), c.rows(0), c.cols(0), c.out());
+  return Status::ok();
+}
+
+Status CpuBackend::runLmHead(const KernelCall &c) {
+  // The unfused (add,) norm and linear, then the host sampler's argmax.
+  int64_t n = c.rows(0), hidden = c.cols(0), vocab = c.shape(2)[0];
+  scratch_.resize(static_cast<size_t>(n * hidden));
+  const float *x = c.buf(0);
+  if (c.kernel.inputs.size() == 4) {
+    cpu::add(x, c.buf(3), n * hidden, scratch_.data());
+    x = scratch_.data();
+  }
+  cpu::rmsNorm(x, c.w(1), n, hidden, c.kernel.typedAttrs<plan::NormAttrs>().eps, scratch_.data(),
+               *pool_);
+  float *logits = c.out();
+  cpu::linear(scratch_.data(), n, hidden, c.w(2), vocab, logits, *pool_);
+  greedyIds(logits, n, vocab, c.outI32(1));
+  if (c.kernel.outputs.size() == 4 && candidates_)
+    topCandidates(logits, n, vocab, c.entry.buffers[c.kernel.outputs[2]].cols, c.outI32(2),
+                  c.out(3));
+  return Status::ok();
+}
+
+Status CpuBackend::runAttention(const KernelCall &c) {
+  const auto attrs = c.kernel.typedAttrs<plan::AttentionAttrs>();
+  cpu::AttentionParams params;
+  params.layer = attrs.layer;
+  params.numHeads = attrs.numHeads;
+  params.numKvHeads = attrs.numKvHeads;
+  params.headDim = attrs.headDim;
+  params.rotaryDim = attrs.rotaryDim;
+  params.ropeTheta = attrs.ropeTheta;
+  params.causal = attrs.causal;
+  cpu::KvCacheView cache;
+  cache.data = kvCache_.data();
+  cache.bf16 = plan_.kvCache.type == plan::ElementType::BF16;
+  cache.layers = plan_.kvCache.layers;
+  cache.numBlocks = numKvBlocks_;
+  cache.blockSize = plan_.kvCache.blockSize;
+  cache.kvHeads = plan_.kvCache.kvHeads;
+  cache.headDim = plan_.kvCache.headDim;
+  const int64_t tokens = c.tokens;
+  const float *q = c.buf(0), *key = c.buf(1);
+  if (c.kernel.inputs.size() == 8) {
+    // The fused QK-norm: the same rms_norm the unfused plan runs.
+    int64_t qCols = c.cols(0), kCols = c.cols(1);
+    scratch_.resize(static_cast<size_t>(tokens * (qCols + kCols)));
+    cpu::rmsNorm(q, c.w(6), tokens, qCols, attrs.qkNormEps, scratch_.data(), *pool_);
+    cpu::rmsNorm(key, c.w(7), tokens, kCols, attrs.qkNormEps, scratch_.data() + tokens * qCols,
+                 *pool_);
+    q = scratch_.data();
+    key = scratch_.data() + tokens * qCols;
+  }
+  const StepInputs &in = c.in;
+  return cpu::attention(q, key, c.buf(2), in.positions.data(), in.tokenSeqs.data(), tokens,
+                        in.blockTables.data(), in.numSeqs, in.maxBlocks, params, cache, c.out(),
+                        *pool_);
+}
+
+Status CpuBackend::runMoeRoute(const KernelCall &c) {
+  // The fused prologue routes the normalised rows it writes.
+  const auto route = c.kernel.typedAttrs<plan::MoeRouteAttrs>();
+  const size_t first = route.addRmsNorm ? 2 : 0;
+  const float *hidden = c.buf(0);
+  if (route.addRmsNorm) {
+    addRmsNorm(c, route.eps);
+    hidden = c.out(1);
+  }
+  const float *bias = c.kernel.inputs.size() == first + 3 ? c.w(first + 2) : nullptr;
+  return cpu::moeRoute(hidden, c.rows(0), c.cols(0), c.w(first + 1), bias,
+                       c.shape(first + 1)[0], route.topK, route.softmax, route.renormalize,
+                       c.outI32(first), c.out(first + 1), *pool_);
+}
+
+Status CpuBackend::runMoeExperts(const KernelCall &c) {
+  const std::vector<int64_t> &w1 = c.shape(3);
+  float *out = c.out();
+  M2C_RETURN_IF_ERROR(cpu::moeExperts(c.buf(0), c.rows(0), c.cols(0),
+                                      bufferI32(c.entry, c.kernel.inputs[1].index), c.buf(2),
+                                      c.cols(1), c.w(3), c.w(4), c.w(5), w1[0], w1[1], out,
+                                      *pool_));
+  // The fused residual: x + experts(x), the unfused add's operand order.
+  if (c.kernel.inputs.size() == 7)
+    cpu::add(c.buf(6), out, c.rows(0) * c.cols(0), out);
+  return Status::ok();
 }
 
 StatusOr<StepOutputs> CpuBackend::run(const plan::Entry &entry, const StepInputs &in,

@@ -42,6 +42,29 @@ public:
 private:
   CpuBackend(const plan::Plan &plan, WeightSet weights, int64_t numKvBlocks, int numThreads);
   Status runKernel(const plan::Entry &entry, const plan::Kernel &kernel, const StepInputs &inputs);
+
+  /// One kernel of one step, with its operands at hand.
+  struct KernelCall {
+    CpuBackend &backend;
+    const plan::Entry &entry;
+    const plan::Kernel &kernel;
+    const StepInputs &in;
+    int64_t tokens;
+    /// Input i as an f32 buffer, its rows and columns; a weight's values
+    /// and shape.
+    float *buf(size_t input) const;
+    int64_t rows(size_t input) const;
+    int64_t cols(size_t input) const;
+    const float *w(size_t input) const;
+    const std::vector<int64_t> &shape(size_t input) const;
+    float *out(size_t output = 0) const;
+    int32_t *outI32(size_t output) const;
+  };
+  /// The reference of each kernel kind: run<Kind> for every line of
+  /// runtime/plan/KernelKinds.def, which runKernel dispatches on.
+#define M2C_KERNEL_KIND(Enum, ...) Status run##Enum(const KernelCall &call);
+#include "runtime/plan/KernelKinds.def"
+  void addRmsNorm(const KernelCall &call, double eps);
   float *bufferF32(const plan::Entry &entry, int64_t id);
   int32_t *bufferI32(const plan::Entry &entry, int64_t id);
   const float *weight(const plan::Operand &op) const;
