@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -123,6 +124,56 @@ Status applyOverride(json &root, const std::string &assignment) {
       *node = json::object();
     start = dot + 1;
   }
+}
+
+size_t editDistance(const std::string &a, const std::string &b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+/// A --set whose top-level key neither this config nor the released
+/// MiniMax-M2 config has is a typo, not a new key: it would change nothing.
+Status checkOverrideKey(const json &root, const std::string &assignment) {
+  const std::string key = assignment.substr(0, assignment.find_first_of("=."));
+  if (key.empty() || root.contains(key))
+    return Status::ok();
+  static const json released = json::parse(presetConfigJson("minimax-m2"), nullptr, false);
+  if (released.is_object() && released.contains(key))
+    return Status::ok();
+  std::string best;
+  size_t bestDistance = 4; // suggest only close spellings
+  for (const json *config : {&root, &released}) {
+    if (!config->is_object())
+      continue;
+    for (auto it = config->begin(); it != config->end(); ++it)
+      if (size_t d = editDistance(key, it.key()); d < bestDistance) {
+        best = it.key();
+        bestDistance = d;
+      }
+  }
+  return Status::error("--set " + assignment + ": '" + key +
+                       "' is not a key of this config nor of MiniMax-M2's" +
+                       (best.empty() ? std::string() : " (did you mean '" + best + "'?)"));
+}
+
+/// Every --set, each checked first (checkOverrideKey).
+Status applyOverrides(json &root, const std::vector<std::string> &overrides) {
+  for (const std::string &assignment : overrides) {
+    M2C_RETURN_IF_ERROR(checkOverrideKey(root, assignment));
+    M2C_RETURN_IF_ERROR(applyOverride(root, assignment));
+  }
+  return Status::ok();
 }
 
 Status parseQuantization(const json &root, const std::string &origin,
@@ -326,8 +377,7 @@ StatusOr<ModelConfig> parseModelConfig(const std::string &jsonText, const std::s
     return Status::error(origin + ": not valid JSON");
   if (!root.is_object())
     return Status::error(origin + ": expected a JSON object at the top level");
-  for (const std::string &assignment : overrides)
-    M2C_RETURN_IF_ERROR(applyOverride(root, assignment));
+  M2C_RETURN_IF_ERROR(applyOverrides(root, overrides));
   ModelConfig config;
   M2C_RETURN_IF_ERROR(parseJson(root, origin, config));
   return config;
@@ -375,8 +425,7 @@ StatusOr<std::string> resolveModelConfigText(const std::string &model,
     return Status::error(*origin + ": not valid JSON");
   if (!root.is_object())
     return Status::error(*origin + ": expected a JSON object at the top level");
-  for (const std::string &assignment : overrides)
-    M2C_RETURN_IF_ERROR(applyOverride(root, assignment));
+  M2C_RETURN_IF_ERROR(applyOverrides(root, overrides));
   return root.dump(1, ' ', false, json::error_handler_t::replace);
 }
 

@@ -15,7 +15,10 @@ Status checkDeviceName(const std::string &device) {
 }
 
 int64_t kvBlocksForRequests(const plan::Plan &plan, const std::vector<GenerationRequest> &requests) {
-  int64_t blocks = 1;
+  // The null block, and each request's blocks plus the block of headroom
+  // the scheduler keeps per running sequence (Engine::generate), so that
+  // every request is admitted at once and they all decode together.
+  int64_t blocks = 1 + static_cast<int64_t>(requests.size());
   for (const GenerationRequest &r : requests)
     blocks += plan.kvCache.blocksFor(static_cast<int64_t>(r.promptIds.size()) + r.maxNewTokens);
   return blocks;

@@ -42,8 +42,9 @@ struct BackendRequest {
 StatusOr<std::unique_ptr<Backend>> createBackend(const plan::Plan &plan, const Artifact *artifact,
                                                  const BackendRequest &request);
 
-/// KV blocks for every request's prompt and generation at once, plus the
-/// null block: the size at which nothing is ever preempted.
+/// KV blocks for every request's prompt and generation at once, a block of
+/// the scheduler's headroom per request, and the null block: the size at
+/// which every request is admitted at once and nothing is preempted.
 int64_t kvBlocksForRequests(const plan::Plan &plan, const std::vector<GenerationRequest> &requests);
 
 /// "cpu" or "cuda"; anything else is an error naming both.

@@ -143,6 +143,10 @@ int runChat() {
     return reportError("--max-new-tokens: expected > 0, got " + Twine(maxNewTokens));
   if (maxContext <= 0)
     return reportError("--max-context: expected > 0, got " + Twine(maxContext));
+  if (isArtifactFile(modelArg) && setOverrides.getNumOccurrences())
+    return reportError("--set: '" + modelArg +
+                       "' is an artifact, compiled already; compile flags apply to a model "
+                       "compiled in memory (or give them to m2c compile)");
   SamplingParams sampling;
   sampling.temperature = temperature;
   sampling.topK = topK;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <memory>
 #include <fstream>
 #include <optional>
 
@@ -145,6 +146,24 @@ int runRun() {
                        ">= 0");
   if (maxNewTokens < 0)
     return reportError("--max-new-tokens: expected >= 0, got " + Twine(maxNewTokens));
+  // Nothing given is dropped: compile flags need a model to compile, and
+  // top-k / top-p a sampled run (batch requests may set their own
+  // temperature, so there the flags are defaults).
+  if (isArtifactFile(modelArg)) {
+    // std::addressof: a cl::list's operator& gives its storage.
+    for (const cl::Option *flag : std::initializer_list<const cl::Option *>{
+             &quantSpec, std::addressof(setOverrides), &maxTokens,
+             std::addressof(disablePasses)})
+      if (flag->getNumOccurrences())
+        return reportError("--" + flag->ArgStr + ": '" + modelArg +
+                           "' is an artifact, compiled already; compile flags apply to a model "
+                           "compiled in memory (or give them to m2c compile)");
+  }
+  if (!batchMode && temperature <= 0)
+    for (const cl::Option *flag : std::initializer_list<const cl::Option *>{&topK, &topP})
+      if (flag->getNumOccurrences())
+        return reportError("--" + flag->ArgStr +
+                           ": this run is greedy; sampling needs --temperature > 0");
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string &text : promptIds) {
     StatusOr<std::vector<int64_t>> ids =
@@ -244,7 +263,8 @@ int runRun() {
   engineOptions.enablePrefixCaching = prefixCaching;
   engineOptions.keepLogits = !logitsOut.empty();
   std::optional<StreamDecoder> stream;
-  if (tokenizer && !jsonOutput) {
+  // Only --prompt streams text; batch replies are JSON lines on stdout.
+  if (tokenizer && !jsonOutput && !batchMode) {
     stream.emplace(*tokenizer, /*skipSpecialTokens=*/true);
     engineOptions.onToken = [&](size_t, int32_t id) {
       outs() << stream->push(id);
