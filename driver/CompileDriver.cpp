@@ -83,14 +83,20 @@ StatusOr<ModelIR> buildModelIR(const CompileRequest &request, mlir::TimingScope 
 }
 
 Status runPipeline(ModelIR &ir, const PassOptions &options, mlir::TimingScope &timer) {
+  const std::vector<std::string> &passes = compilePipelinePasses();
+  auto notAPass = [&](const char *flag, const std::string &name, const char *extra) {
+    std::string list;
+    for (const std::string &pass : passes)
+      list += (list.empty() ? "" : ", ") + pass;
+    return Status::error(std::string(flag) + ": '" + name + "' is not a pass of the pipeline (" +
+                         list + extra + ")");
+  };
   for (const std::string &name : options.pipeline.disabledPasses)
-    if (name != "all" && std::find(compilePipelinePasses().begin(), compilePipelinePasses().end(),
-                                   name) == compilePipelinePasses().end())
-      return Status::error("--disable-pass: '" + name + "' is not a pass of the pipeline");
+    if (name != "all" && std::find(passes.begin(), passes.end(), name) == passes.end())
+      return notAPass("--disable-pass", name, "; or all");
   for (const std::string &name : options.printAfter)
-    if (std::find(compilePipelinePasses().begin(), compilePipelinePasses().end(), name) ==
-        compilePipelinePasses().end())
-      return Status::error("--print-ir-after: '" + name + "' is not a pass of the pipeline");
+    if (std::find(passes.begin(), passes.end(), name) == passes.end())
+      return notAPass("--print-ir-after", name, "");
   if (options.pipeline.disabledPasses.count("all"))
     return Status::ok();
   mlir::PassManager pm(ir.context.get());

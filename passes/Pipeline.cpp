@@ -87,6 +87,12 @@ mlir::LogicalResult parseQuantSpec(llvm::StringRef spec, PipelineOptions &option
     auto [key, value] = item.split('=');
     key = key.trim();
     value = value.trim();
+    if (!item.contains('=')) {
+      error = "--quant: '" + item.str() +
+              "': expected CLASS=FORMAT with CLASS attn, experts or lm_head (e.g. experts=" +
+              item.trim().str() + ")";
+      return mlir::failure();
+    }
     if (!m2c::plan::parseQuantizationOption(value.str())) {
       error = "--quant: '" + item.str() + "': the format must be one of " +
               m2c::plan::quantizationOptions();

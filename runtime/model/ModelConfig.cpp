@@ -151,6 +151,9 @@ Status checkOverrideKey(const json &root, const std::string &assignment) {
   static const json released = json::parse(presetConfigJson("minimax-m2"), nullptr, false);
   if (released.is_object() && released.contains(key))
     return Status::ok();
+  // transformers 5 spellings m2c reads that the released config does not use.
+  if (key == "rope_parameters" || key == "dtype")
+    return Status::ok();
   std::string best;
   size_t bestDistance = 4; // suggest only close spellings
   for (const json *config : {&root, &released}) {
@@ -170,8 +173,9 @@ Status checkOverrideKey(const json &root, const std::string &assignment) {
 /// Every --set, each checked first (checkOverrideKey).
 Status applyOverrides(json &root, const std::vector<std::string> &overrides) {
   for (const std::string &assignment : overrides) {
-    M2C_RETURN_IF_ERROR(checkOverrideKey(root, assignment));
-    M2C_RETURN_IF_ERROR(applyOverride(root, assignment));
+    const json before = root;
+    M2C_RETURN_IF_ERROR(applyOverride(root, assignment)); // its syntax first
+    M2C_RETURN_IF_ERROR(checkOverrideKey(before, assignment));
   }
   return Status::ok();
 }
@@ -288,7 +292,9 @@ Status parseJson(const json &root, const std::string &origin, ModelConfig &confi
     if (static_cast<int64_t>(list.size()) != config.numHiddenLayers)
       return reader.error("attn_type_list", "has " + std::to_string(list.size()) +
                                                 " entries but num_hidden_layers is " +
-                                                std::to_string(config.numHiddenLayers));
+                                                std::to_string(config.numHiddenLayers) +
+                                                " (set both: --set num_hidden_layers=N --set "
+                                                "'attn_type_list=[1,...]' with N ones)");
     for (size_t i = 0; i < list.size(); ++i) {
       if (!list[i].is_number_integer())
         return reader.error("attn_type_list",

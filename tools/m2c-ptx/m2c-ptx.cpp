@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/ptx/PtxCodegen.h"
+#include "tools/OwnOptions.h"
 
 #include "runtime/plan/Plan.h"
 
@@ -30,9 +31,11 @@ namespace cl = llvm::cl;
 
 namespace {
 
-cl::opt<std::string> planFile(cl::Positional, cl::desc("<plan.json>"), cl::Required);
+cl::OptionCategory ptxCategory("m2c-ptx options");
+cl::opt<std::string> planFile(cl::Positional, cl::desc("<plan.json>"), cl::Required,
+                              cl::cat(ptxCategory));
 cl::opt<std::string> targetName("target", cl::desc("PTX target: sm_80, sm_90 or sm_90a"),
-                                cl::init("sm_90"));
+                                cl::init("sm_90"), cl::cat(ptxCategory));
 enum class Emit { Ptx, Mlir, Summary, Manifest };
 cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Ptx),
                    cl::values(clEnumValN(Emit::Ptx, "ptx", "PTX of each unique kernel"),
@@ -42,17 +45,20 @@ cl::opt<Emit> emit("emit", cl::desc("What to write"), cl::init(Emit::Ptx),
                                          "names, signatures, launch geometry and ABI"),
                               clEnumValN(Emit::Manifest, "manifest",
                                          "the summary as JSON (with --output-dir: also "
-                                         "written there as manifest.json)")));
-cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"), cl::init("-"));
+                                         "written there as manifest.json)")),
+                   cl::cat(ptxCategory));
+cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"), cl::init("-"),
+                                cl::cat(ptxCategory));
 cl::opt<std::string> outputDir("output-dir",
                                cl::desc("Write one <kernel>.ptx per unique kernel here"),
-                               cl::init(""));
+                               cl::init(""), cl::cat(ptxCategory));
 cl::opt<std::string> kernelFilter("kernel",
                                   cl::desc("Only kernels whose name contains this string"),
-                                  cl::init(""));
+                                  cl::init(""), cl::cat(ptxCategory));
 cl::opt<std::string> toolkit("cuda-toolkit", cl::desc("CUDA toolkit root (for libdevice)"),
-                             cl::init("/usr/local/cuda"));
-cl::opt<bool> timing("time", cl::desc("Print the time spent emitting PTX"), cl::init(false));
+                             cl::init("/usr/local/cuda"), cl::cat(ptxCategory));
+cl::opt<bool> timing("time", cl::desc("Print the time spent emitting PTX"), cl::init(false),
+                     cl::cat(ptxCategory));
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "m2c-ptx: error: " << message << "\n";
@@ -91,6 +97,7 @@ void printSummary(llvm::raw_ostream &os, const ptx::KernelBinary &binary, int64_
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  m2c::tools::keepOnlyOwnOptions({&ptxCategory});
   cl::ParseCommandLineOptions(argc, argv, "m2c-ptx: PTX of each unique kernel of a plan\n");
 
   std::optional<ptx::PtxTarget> target = ptx::parsePtxTarget(targetName);

@@ -214,7 +214,8 @@ int runCompile() {
       return reportError(reportPlan.status().message());
     const plan::Entry *entry = reportPlan->findEntry(reportEntry);
     if (!entry)
-      return reportError("--report-entry: no entry point '" + reportEntry + "'");
+      return reportError("--report-entry: no entry point '" + reportEntry +
+                         "' (expected prefill or decode)");
     if (fusionReport) {
       StepShape shape;
       shape.tokens = reportTokens;

@@ -1,6 +1,7 @@
 //===- m2c.cpp - The m2c driver: compile (and later run) model variants ---===//
 
 #include "Commands.h"
+#include "tools/OwnOptions.h"
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/InitLLVM.h"
@@ -14,24 +15,10 @@ int m2c::tools::reportError(const llvm::Twine &message) {
   return 1;
 }
 
-/// Unregisters the options LLVM and MLIR libraries add to every command
-/// (--stats, --debug-counter, ...), so m2c accepts and lists only its own.
-static void keepOnlyM2cOptions() {
-  auto &topLevel = llvm::cl::getRegisteredOptions(llvm::cl::SubCommand::getTopLevel());
-  std::vector<llvm::cl::Option *> foreign;
-  for (auto &entry : topLevel) {
-    llvm::StringRef name = entry.first;
-    if (name == "help" || name == "help-list" || name == "version")
-      continue;
-    foreign.push_back(entry.second);
-  }
-  for (llvm::cl::Option *option : foreign)
-    option->removeArgument();
-}
-
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
-  keepOnlyM2cOptions();
+  // m2c's own options all belong to its subcommands.
+  keepOnlyOwnOptions({});
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "m2c " M2C_VERSION " (MiniMax-M2 MoE compiler, MLIR " LLVM_VERSION_STRING ")\n";
   });

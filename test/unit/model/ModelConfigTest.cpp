@@ -79,7 +79,21 @@ TEST(ModelConfigTest, TransformersFiveRopeParameters) {
 }
 
 TEST(ModelConfigTest, UnknownKeysAreIgnored) {
-  EXPECT_EQ(errorFor({"some_future_key={\"a\":1}", "router_jitter_noise=0.0"}), "");
+  std::string text = presetConfigJson("tiny");
+  text.insert(text.find('{') + 1, R"("some_future_key": {"a": 1}, "router_jitter_noise": 0.0,)");
+  StatusOr<ModelConfig> config = parseModelConfig(text, "config.json");
+  EXPECT_TRUE(config) << config.status().message();
+}
+
+TEST(ModelConfigTest, AnOverrideOfAKeyNoConfigHasIsATypo) {
+  EXPECT_EQ(errorFor({"num_hiden_layers=4"}),
+            "--set num_hiden_layers=4: 'num_hiden_layers' is not a key of this config nor of "
+            "MiniMax-M2's (did you mean 'num_hidden_layers'?)");
+  EXPECT_EQ(errorFor({"qqqq.x=1"}),
+            "--set qqqq.x=1: 'qqqq' is not a key of this config nor of MiniMax-M2's");
+  // Keys of the released config, and transformers 5 spellings m2c reads.
+  EXPECT_EQ(errorFor({"use_mtp=false"}), "");
+  EXPECT_EQ(errorFor({"dtype=\"bfloat16\""}), "");
 }
 
 TEST(ModelConfigTest, MissingKeyIsNamed) {
@@ -123,7 +137,8 @@ TEST(ModelConfigTest, UnsupportedAttentionType) {
             "config.json: attn_type_list: layer 1 has attention type 0, which is not "
             "supported (only 1, full softmax attention)");
   EXPECT_EQ(errorFor({"attn_type_list=[1]"}),
-            "config.json: attn_type_list: has 1 entries but num_hidden_layers is 2");
+            "config.json: attn_type_list: has 1 entries but num_hidden_layers is 2 (set both: "
+            "--set num_hidden_layers=N --set 'attn_type_list=[1,...]' with N ones)");
 }
 
 TEST(ModelConfigTest, MalformedDocuments) {
