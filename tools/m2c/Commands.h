@@ -14,6 +14,7 @@ extern llvm::cl::SubCommand runCommand;
 extern llvm::cl::SubCommand tokenizeCommand;
 extern llvm::cl::SubCommand chatCommand;
 extern llvm::cl::SubCommand tuneCommand;
+extern llvm::cl::SubCommand inspectCommand;
 
 /// Runs `m2c compile`; returns the process exit code.
 int runCompile();
@@ -25,6 +26,8 @@ int runTokenize();
 int runChat();
 /// Runs `m2c tune`; returns the process exit code.
 int runTune();
+/// Runs `m2c inspect`; returns the process exit code.
+int runInspect();
 
 /// The tokenizer.json that goes with MODEL: in the model directory, beside
 /// its config.json, or in the checkpoint directory; "" when there is none.

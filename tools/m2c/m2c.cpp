@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
           "  m2c run MODEL_OR_ARTIFACT --prompt TEXT [options]\n"
           "  m2c chat MODEL_OR_ARTIFACT [options]\n"
           "  m2c tune MODEL --target sm_90 --out-dir DIR [options]\n"
-          "  m2c tokenize --tokenizer tokenizer.json [--decode] [TEXT]\n",
+          "  m2c tokenize --tokenizer tokenizer.json [--decode] [TEXT]\n"
+          "  m2c inspect ARTIFACT\n",
           &errorStream)) {
     // llvm::cl prefixes each message with the program name; print each in
     // the m2c error format instead.
@@ -59,5 +60,7 @@ int main(int argc, char **argv) {
     return runChat();
   if (tuneCommand)
     return runTune();
+  if (inspectCommand)
+    return runInspect();
   return reportError("no command given (see 'm2c --help')");
 }
