@@ -5,7 +5,9 @@
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/ThreadPool.h"
 #include "runtime/sampling/Sampler.h"
+#include "runtime/support/HostMemory.h"
 
+#include <cstdio>
 #include <cstring>
 
 namespace m2c {
@@ -44,6 +46,27 @@ StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::create(const plan::Plan &plan,
                          " GB; ask for fewer blocks");
   backend->kvCache_.assign(static_cast<size_t>(bytes), 0);
   return backend;
+}
+
+Status CpuBackend::checkHostMemory(const plan::Plan &plan, int64_t numKvBlocks) {
+  double weights = 0;
+  for (const plan::Weight &w : plan.weights)
+    weights += 4.0 * static_cast<double>(w.numElements()); // held as f32
+  const double kv = plan.kvCache.bytes(numKvBlocks);
+  const double arena = static_cast<double>(plan.arenaBytes());
+  std::optional<uint64_t> available = availableHostMemory();
+  if (!available || weights + kv + arena <= static_cast<double>(*available))
+    return Status::ok();
+  auto gb = [](double bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GB", bytes / 1e9);
+    return std::string(text);
+  };
+  return Status::error("the CPU backend needs " + gb(weights + kv + arena) +
+                       " of host memory (weights as f32 " + gb(weights) + ", KV cache " + gb(kv) +
+                       ", activations " + gb(arena) + ") and " + gb(double(*available)) +
+                       " are available: use a smaller variant (--set num_hidden_layers=N), "
+                       "fewer --kv-blocks, or --device cuda");
 }
 
 float *CpuBackend::bufferF32(const plan::Entry &entry, int64_t id) {

@@ -30,6 +30,10 @@ class CpuBackend final : public Backend {
 public:
   static StatusOr<std::unique_ptr<CpuBackend>> create(const plan::Plan &plan, WeightSet weights,
                                                       const CpuBackendOptions &options);
+  /// Fails, before anything is loaded, when the backend would not fit in
+  /// the host memory available now: its weights held as f32, its KV cache
+  /// of `numKvBlocks` blocks and its arena. The error says what needs what.
+  static Status checkHostMemory(const plan::Plan &plan, int64_t numKvBlocks);
   ~CpuBackend() override;
 
   StatusOr<StepOutputs> run(const plan::Entry &entry, const StepInputs &inputs,

@@ -38,6 +38,7 @@ StatusOr<std::unique_ptr<Backend>> createBackend(const plan::Plan &plan, const A
   if (request.device == "cpu") {
     if (kvBlocks < 2)
       return Status::error("the CPU backend needs a KV-cache size (at least 2 blocks)");
+    M2C_RETURN_IF_ERROR(CpuBackend::checkHostMemory(plan, kvBlocks));
     StatusOr<WeightSet> weights = loadWeights(plan, artifact, source);
     if (!weights)
       return weights.status();

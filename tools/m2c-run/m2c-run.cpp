@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <new>
 
 using namespace m2c;
 
@@ -114,9 +115,23 @@ Status parseFlags(int argc, char **argv, Options &o, bool &exitNow) {
   return Status::ok();
 }
 
+int run(int argc, char **argv);
+
 } // namespace
 
+// Running out of host memory is an error like any other, not an uncaught
+// std::bad_alloc.
 int main(int argc, char **argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc &) {
+    return fail("out of host memory; use a smaller variant, fewer --kv-blocks, or --device cuda");
+  }
+}
+
+namespace {
+
+int run(int argc, char **argv) {
   Options o;
   bool done = false;
   if (Status status = parseFlags(argc, argv, o, done); !status)
@@ -225,3 +240,5 @@ int main(int argc, char **argv) {
   }
   return exitCode;
 }
+
+} // namespace

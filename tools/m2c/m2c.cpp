@@ -4,9 +4,12 @@
 #include "tools/OwnOptions.h"
 
 #include "llvm/Config/llvm-config.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
 
 using namespace m2c::tools;
 
@@ -17,6 +20,12 @@ int m2c::tools::reportError(const llvm::Twine &message) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
+  // Out of host memory is a user-facing error, not LLVM's crash report.
+  llvm::install_bad_alloc_error_handler([](void *, const char *, bool) {
+    llvm::errs() << "m2c: error: out of host memory; use a smaller variant "
+                    "(--set num_hidden_layers=N), --weights none, or --device cuda\n";
+    std::_Exit(1);
+  });
   // m2c's own options all belong to its subcommands.
   keepOnlyOwnOptions({});
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
