@@ -1,6 +1,7 @@
 //===- PrintModelSummary.cpp - Size and op counts of a model module -------===//
 
 #include "passes/Passes.h"
+#include "runtime/support/HumanBytes.h"
 
 #include "dialects/attn/AttnOps.h"
 
@@ -18,20 +19,6 @@ namespace m2c {
 using namespace mlir;
 
 namespace {
-
-/// Bytes as "457.4 GB"-style text (decimal units, as model cards use).
-std::string humanBytes(double bytes) {
-  const char *units[] = {"B", "KB", "MB", "GB", "TB"};
-  int unit = 0;
-  while (bytes >= 1000.0 && unit < 4) {
-    bytes /= 1000.0;
-    ++unit;
-  }
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << llvm::format(unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
-  return text;
-}
 
 std::string humanCount(double count) {
   std::string text;
@@ -64,7 +51,7 @@ struct PrintModelSummaryPass
     if (auto modelType = module->getAttrOfType<StringAttr>("m2c.model_type"))
       os << "model: " << modelType.getValue() << "\n";
     os << "weights: " << weights << " symbols, " << humanCount(params) << " parameters, "
-       << humanBytes(bytes) << "\n";
+       << m2c::humanBytes(bytes) << "\n";
 
     for (auto func : module.getOps<func::FuncOp>()) {
       if (!func->hasAttr("m2c.entry"))

@@ -5,9 +5,9 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/model/ModelConfig.h"
 #include "runtime/plan/KernelCost.h"
+#include "runtime/support/HumanBytes.h"
 
 #include "llvm/Support/Format.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <map>
@@ -25,18 +25,6 @@ cl::OptionCategory inspectCategory("m2c inspect options");
 
 cl::opt<std::string> artifactArg(cl::Positional, cl::desc("ARTIFACT"), cl::init(""),
                                  cl::sub(inspectCommand), cl::cat(inspectCategory));
-
-/// "812 B", "1.64 MB", "127.38 GB".
-std::string gigabytes(double bytes) {
-  const char *units[] = {"B", "KB", "MB", "GB", "TB"};
-  int unit = 0;
-  while (bytes >= 1000 && unit < 4) {
-    bytes /= 1000;
-    ++unit;
-  }
-  return unit ? formatv("{0:F2} {1}", bytes, units[unit]).str()
-              : formatv("{0} B", static_cast<int64_t>(bytes)).str();
-}
 
 } // namespace
 
@@ -77,13 +65,13 @@ int runInspect() {
     formats[format].second += static_cast<double>(w.storageBytes());
     stored += static_cast<double>(w.storageBytes());
   }
-  os << "weights: " << plan.weights.size() << " tensors, " << gigabytes(stored) << " as stored, "
+  os << "weights: " << plan.weights.size() << " tensors, " << humanBytes(stored) << " as stored, "
      << plan.weightsMode;
   if (plan.weightsMode == "embed")
-    os << " (" << gigabytes(static_cast<double>(artifact->weightBytes())) << " in the file)";
+    os << " (" << humanBytes(static_cast<double>(artifact->weightBytes())) << " in the file)";
   os << "\n";
   for (const auto &[format, count] : formats)
-    os << "  " << format << ": " << count.first << " tensors, " << gigabytes(count.second) << "\n";
+    os << "  " << format << ": " << count.first << " tensors, " << humanBytes(count.second) << "\n";
   if (plan.weightsMode == "external")
     os << "checkpoint: " << plan.checkpointPath << " (fingerprint "
        << plan.checkpointFingerprint << ")\n";
@@ -92,7 +80,7 @@ int runInspect() {
   os << "kv cache: " << plan::elementTypeName(kv.type) << ", blocks of " << kv.blockSize
      << " tokens, " << format("%.1f", kv.tokenBytes() * kv.layers / 1024.0)
      << " KiB per token\n";
-  os << "steps: up to " << plan.maxTokens << " tokens, arena " << gigabytes(plan.arenaBytes())
+  os << "steps: up to " << plan.maxTokens << " tokens, arena " << humanBytes(plan.arenaBytes())
      << "\n";
   for (const plan::Entry &entry : plan.entries) {
     std::set<std::string> tileKeys;
@@ -109,7 +97,7 @@ int runInspect() {
         KernelCost cost = estimateKernelCost(plan, entry, k, StepShape{1, 1024});
         bytes += cost.weightBytes + cost.cacheBytes;
       }
-      os << "; one token at context 1024 reads " << gigabytes(bytes);
+      os << "; one token at context 1024 reads " << humanBytes(bytes);
     }
     os << "\n";
   }
