@@ -50,17 +50,17 @@ cl::opt<std::string> systemPrompt("system", cl::desc("System message"), cl::init
 cl::opt<std::string> toolsFile(
     "tools", cl::desc("JSON file with an array of OpenAI-style tool definitions"),
     cl::value_desc("FILE"), cl::init(""), cl::sub(chatCommand), cl::cat(chatCategory));
-cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens per reply at most"),
+cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens per reply at most (default 1024)"),
                               cl::init(1024), cl::sub(chatCommand), cl::cat(chatCategory));
 cl::opt<int64_t> maxContext("max-context",
-                            cl::desc("Conversation length in tokens the KV cache holds"),
+                            cl::desc("Conversation length in tokens the KV cache holds (default 8192)"),
                             cl::init(8192), cl::sub(chatCommand), cl::cat(chatCategory));
 // MiniMax-M2's recommended sampling (docs/minimax-m2.md).
-cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (0 = greedy)"),
+cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (default 1.0, MiniMax-M2's; 0 = greedy)"),
                            cl::init(1.0f), cl::sub(chatCommand), cl::cat(chatCategory));
-cl::opt<int> topK("top-k", cl::desc("Keep the k most likely tokens (0 = off)"), cl::init(40),
+cl::opt<int> topK("top-k", cl::desc("Keep the k most likely tokens (default 40; 0 = off)"), cl::init(40),
                   cl::sub(chatCommand), cl::cat(chatCategory));
-cl::opt<float> topP("top-p", cl::desc("Nucleus sampling mass (1 = off)"), cl::init(0.95f),
+cl::opt<float> topP("top-p", cl::desc("Nucleus sampling mass (default 0.95; 1 = off)"), cl::init(0.95f),
                     cl::sub(chatCommand), cl::cat(chatCategory));
 cl::opt<uint64_t> seed("seed", cl::desc("Sampling seed (turn i uses seed + i)"), cl::init(0),
                        cl::sub(chatCommand), cl::cat(chatCategory));
@@ -79,7 +79,7 @@ cl::opt<std::string> checkpointPath(
 cl::list<std::string> setOverrides("set", cl::desc("Override a config.json key"),
                                    cl::value_desc("key=value"), cl::sub(chatCommand),
                                    cl::cat(chatCategory));
-cl::opt<std::string> device("device", cl::desc("Where to run: cpu or cuda"), cl::init("cpu"),
+cl::opt<std::string> device("device", cl::desc("Where to run: cpu (default) or cuda"), cl::init("cpu"),
                             cl::sub(chatCommand), cl::cat(chatCategory));
 cl::opt<int> threads("threads", cl::desc("CPU threads (0 = all)"), cl::init(0),
                      cl::sub(chatCommand), cl::cat(chatCategory));

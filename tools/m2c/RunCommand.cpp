@@ -35,7 +35,7 @@ cl::OptionCategory runCategory("m2c run options");
 
 cl::opt<std::string> modelArg(cl::Positional, cl::desc("MODEL_OR_ARTIFACT"),
                               cl::sub(runCommand), cl::cat(runCategory));
-cl::opt<std::string> device("device", cl::desc("Where to run: cpu or cuda"), cl::init("cpu"),
+cl::opt<std::string> device("device", cl::desc("Where to run: cpu (default) or cuda"), cl::init("cpu"),
                             cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<std::string> batchFile(
     "batch-file", cl::desc("Requests as JSON lines; replies are written as JSON lines"),
@@ -66,9 +66,9 @@ cl::opt<std::string> promptText(
 cl::opt<std::string> tokenizerPath(
     "tokenizer", cl::desc("tokenizer.json for --prompt (default: the model directory's)"),
     cl::value_desc("FILE"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
-cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens to generate per prompt"),
+cl::opt<int64_t> maxNewTokens("max-new-tokens", cl::desc("Tokens to generate per prompt (default 16)"),
                               cl::init(16), cl::sub(runCommand), cl::cat(runCategory));
-cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (0 = greedy)"),
+cl::opt<float> temperature("temperature", cl::desc("Sampling temperature (default 0 = greedy)"),
                            cl::init(0.0f), cl::sub(runCommand), cl::cat(runCategory));
 cl::opt<int> topK("top-k", cl::desc("Keep the k most likely tokens (0 = off)"), cl::init(0),
                   cl::sub(runCommand), cl::cat(runCategory));
@@ -110,7 +110,7 @@ cl::opt<std::string> quantCalibration(
     cl::desc("Pack the quantized weights with GPTQ on these prompts (as for compile; MODEL "
              "must be compiled in memory)"),
     cl::value_desc("FILE"), cl::init(""), cl::sub(runCommand), cl::cat(runCategory));
-cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory"),
+cl::opt<int64_t> maxTokens("max-tokens", cl::desc("Tokens per step when compiling in memory (default 1024)"),
                            cl::init(1024), cl::sub(runCommand), cl::cat(runCategory));
 
 std::string joinIds(const std::vector<int32_t> &ids) {
