@@ -74,7 +74,7 @@ struct KernelSpec {
     tiling::TileParams params;
     for (const auto &[key, value] : attrs)
       if (key.compare(0, 5, "tile.") == 0)
-        params[key.substr(5)] = static_cast<int64_t>(value);
+        params[key.substr(5)] = plan::attrToInt(value);
     return tiling::fromParams(params, defaults);
   }
   /// Whether the tiling pass chose the wgmma variant (sm_90a).

@@ -69,6 +69,13 @@ struct MoeRouteAttrs {
   }
 };
 
+/// An attribute's number as an integer. An artifact's number may be
+/// anything: one no int64 holds (or NaN) reads as -1, which every verifier
+/// check of a count, index or tile size rejects.
+inline int64_t attrToInt(double x) {
+  return x >= -9.2e18 && x <= 9.2e18 ? static_cast<int64_t>(x) : -1;
+}
+
 namespace detail {
 struct AttrWriter {
   AttrMap &map;
@@ -98,7 +105,7 @@ struct AttrReader {
       assign(it->second, v);
   }
   static void assign(double x, double &v) { v = x; }
-  static void assign(double x, int64_t &v) { v = static_cast<int64_t>(x); }
+  static void assign(double x, int64_t &v) { v = attrToInt(x); }
   static void assign(double x, bool &v) { v = x != 0; }
 };
 } // namespace detail

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace m2c::plan;
 
 namespace {
@@ -392,6 +394,9 @@ TEST(KernelContractTest, TypedAttributesWriteTheirNamesAndSkipUnsetOptionalOnes)
   readAttrs<MoeRouteAttrs>({{"top_k", 2}, {"num_experts", 8}, {"softmax", 0}, {"renormalize", 1}},
                            &missing);
   EXPECT_EQ(missing, nullptr) << "add_rms_norm and eps are optional";
+  // A number no int64 holds reads as -1 (never undefined behaviour).
+  EXPECT_EQ(readAttrs<AttentionAttrs>({{"layer", 1e300}}).layer, -1);
+  EXPECT_EQ(readAttrs<AttentionAttrs>({{"layer", std::nan("")}}).layer, -1);
 }
 
 TEST(KernelContractTest, VerifierNamesAMissingAttribute) {
