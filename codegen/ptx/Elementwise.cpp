@@ -190,7 +190,7 @@ void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &r) {
   }
 }
 
-int64_t rmsNormThreads(int64_t cols) { return threadsFor(cols / vectorWidth(cols, 4), 512); }
+int64_t rmsNormThreads(int64_t cols) { return tiling::normTile(cols).threads; }
 
 LogicalResult buildRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinary &out) {
   return emitRmsNorm(kb, spec, out, /*withResidual=*/false);
@@ -208,9 +208,9 @@ LogicalResult emitRmsNorm(KernelBuilder &kb, const KernelSpec &spec, KernelBinar
   const int64_t C = x.shape[1];
   if (x.type != plan::ElementType::F32)
     return unsupported(kb, "rms_norm expects f32 activations");
-  const int64_t threads = rmsNormThreads(C);
-  assert(threads == tiling::normTile(C).threads && "the tiling pass's rule");
-  if (failed(checkTile(kb, "rms_norm", spec.tile(tiling::normTile(C)), tiling::normTile(C))))
+  const tiling::ThreadsTile tile = tiling::normTile(C);
+  const int64_t threads = tile.threads;
+  if (failed(checkTile(kb, "rms_norm", spec.tile(tile), tile)))
     return failure();
   out.name = std::string(withResidual ? "m2c_add_rms_norm_h" : "m2c_rms_norm_h") +
              std::to_string(C);

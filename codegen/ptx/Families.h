@@ -147,7 +147,8 @@ struct RmsNormRow {
   std::string scratchName;
 };
 void emitRmsNormRow(KernelBuilder &kb, const RmsNormRow &row);
-/// The block size rms_norm and add_rms_norm use for a row of `cols`.
+/// The block size rms_norm and add_rms_norm use for a row of `cols`
+/// (tiling::normTile's).
 int64_t rmsNormThreads(int64_t cols);
 
 /// A linear kernel's outputs: one [T, N] buffer, or (a fused projection)

@@ -32,9 +32,9 @@ namespace m2c::ptx {
 namespace mma {
 
 int64_t chooseBlockK(int64_t K, int64_t weightBytes) {
-  // tiling::gemmTile's tile_k, for the grouped experts' down GEMM too.
-  // 64 with f32 weights would need ~254 registers per thread.
-  return weightBytes <= 2 && K % 64 == 0 ? 64 : kMinBlockK;
+  // The cost model's tile_k (64 with f32 weights would need ~254 registers
+  // per thread), for the grouped experts' GEMMs too.
+  return tiling::gemmTile(K, weightBytes).tileK;
 }
 
 TileCopy::TileCopy(KernelBuilder &kb, const Tile &tile, int64_t rows, int64_t elementBytes,
